@@ -1,0 +1,42 @@
+# Loa: `make run` starts the bot, `make test` runs every test. Both set everything up first.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: run test setup catalogs db browser bench clean
+
+run: setup db
+	$(PY) -m bot run
+
+test: setup browser
+	$(PY) -m bot check-content
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+setup: $(STAMP) catalogs
+
+$(STAMP): pyproject.toml
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+# Compile gettext catalogs (locales/<lang>/LC_MESSAGES/loa.po -> .mo) with polib, which keeps
+# Plural-Forms for languages Babel has no data for (see ../shared/languages.md).
+catalogs: $(STAMP)
+	$(PY) -m bot.catalogs compile
+
+db: $(STAMP)
+	$(PY) -m bot migrate
+
+# Debian's chromium for the browser tests (Playwright cannot download its own browser here).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Debian chromium for the browser tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-core >/dev/null; }
+
+bench: setup
+	$(PY) bench/replies.py
+
+clean:
+	rm -rf $(VENV) *.egg-info

@@ -1,0 +1,1 @@
+"""Loa: the Đắk Lắk outreach bot for the end of 2G mobile service."""

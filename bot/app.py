@@ -1,0 +1,147 @@
+"""The composition root: build_app(settings) wires store, core, channels, workers and web."""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
+from telegram import Bot
+from telegram.error import InvalidToken, TelegramError
+
+from bot.channels.base import Channel
+from bot.channels.telegram import ALLOWED_UPDATES, NAME as TELEGRAM, TelegramChannel, make_bot
+from bot.channels.web import NAME as WEB, WebChannel
+from bot.core.content import ContentSet, load_content
+from bot.core.conversation import Conversation
+from bot.core.i18n import GettextTranslator
+from bot.delivery import ReplySender
+from bot.handling import Handler
+from bot.intake import InboxWorker, TelegramPoller
+from bot.settings import Settings
+from bot.store.db import make_engine, make_sessionmaker
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    """What request handlers and workers share; created once per application."""
+
+    settings: Settings
+    translator: GettextTranslator
+    conversation: Conversation
+    channels: dict[str, Channel]
+    engine: AsyncEngine | None = None
+    sessions: async_sessionmaker[AsyncSession] | None = None
+    handler: Handler | None = None
+    worker: InboxWorker | None = None
+    senders: dict[str, ReplySender] = field(default_factory=dict)
+    telegram_bot: Bot | None = None
+    telegram_ready: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+SERVICES = web.AppKey("services", Services)
+
+
+def load_conversation(settings: Settings) -> tuple[GettextTranslator, Conversation]:
+    """Content and catalogs, shared by the server, the shell and the ask command."""
+    translator = GettextTranslator(settings.locales_dir, settings.languages)
+    contents: dict[str, ContentSet] = {"vi": load_content(settings.content_dir, "vi")}
+    return translator, Conversation(contents, translator, settings.languages)
+
+
+def build_app(settings: Settings) -> web.Application:
+    translator, conversation = load_conversation(settings)
+    channels: dict[str, Channel] = {WEB: WebChannel()}
+    bot = None
+    if settings.telegram_token:
+        bot = make_bot(settings.telegram_token, settings.telegram_api_url,
+                       settings.send_concurrency)
+        channels[TELEGRAM] = TelegramChannel(bot, settings.telegram_webhook_secret,
+                                             settings.content_dir / "media")
+    services = Services(settings, translator, conversation, channels, telegram_bot=bot)
+    app = web.Application(client_max_size=256 * 1024)
+    app[SERVICES] = services
+    app.cleanup_ctx.append(_database)
+    app.cleanup_ctx.append(_workers)
+    from bot.web.routes import setup_routes
+    setup_routes(app)
+    return app
+
+
+async def _database(app: web.Application) -> AsyncIterator[None]:
+    services = app[SERVICES]
+    services.engine = make_engine(services.settings.database_url)
+    services.sessions = make_sessionmaker(services.engine)
+    senders = services.senders
+
+    def on_outbox(channel: str) -> None:
+        if channel in senders:
+            senders[channel].wake()
+
+    services.handler = Handler(services.sessions, services.conversation, services.channels,
+                               services.settings.secret_key, services.settings.unit, on_outbox)
+    services.worker = InboxWorker(services.sessions, services.handler)
+    yield
+    await services.engine.dispose()
+
+
+async def _workers(app: web.Application) -> AsyncIterator[None]:
+    services = app[SERVICES]
+    assert services.sessions is not None and services.worker is not None
+    tasks = [asyncio.create_task(services.worker.run(), name="inbox-worker")]
+    if services.telegram_bot is not None:
+        sender = ReplySender(services.sessions, services.channels[TELEGRAM],
+                             services.settings.send_concurrency)
+        services.senders[TELEGRAM] = sender
+        tasks.append(asyncio.create_task(sender.run(), name="telegram-sender"))
+        tasks.append(asyncio.create_task(_telegram(services), name="telegram-intake"))
+    yield
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+    if services.telegram_bot is not None:
+        with contextlib.suppress(Exception):
+            await services.telegram_bot.shutdown()
+
+
+async def _telegram(services: Services) -> None:
+    """Connect to Telegram (retrying while unreachable), then poll or register the webhook."""
+    bot, settings = services.telegram_bot, services.settings
+    assert bot is not None and services.sessions is not None and services.worker is not None
+    delay = 1.0
+    while True:
+        try:
+            await bot.initialize()
+            break
+        except InvalidToken:
+            log.error("Telegram rejected BOT_TELEGRAM_TOKEN; Telegram is off, web chat runs")
+            return
+        except TelegramError as exc:
+            log.warning("Telegram not reachable (%s); retrying in %.0f s",
+                        exc.__class__.__name__, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 60.0)
+    log.info("Telegram bot @%s connected", bot.username)
+    if settings.telegram_webhook_url:
+        while True:
+            try:
+                await bot.set_webhook(settings.telegram_webhook_url,
+                                      secret_token=settings.telegram_webhook_secret,
+                                      allowed_updates=ALLOWED_UPDATES)
+                break
+            except TelegramError as exc:
+                log.warning("setWebhook failed (%s); retrying", exc.__class__.__name__)
+                await asyncio.sleep(5)
+        log.info("Telegram webhook registered")
+        services.telegram_ready.set()
+        return
+    services.telegram_ready.set()
+    await TelegramPoller(bot, services.sessions, services.worker).run()

@@ -1,0 +1,32 @@
+"""Compile the gettext catalogs in locales/ with polib (keeps Plural-Forms for every language)."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import polib
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def compile_catalogs(locales: Path) -> list[Path]:
+    compiled = []
+    for po_path in sorted(locales.glob("*/LC_MESSAGES/*.po")):
+        catalog = polib.pofile(str(po_path))
+        mo_path = po_path.with_suffix(".mo")
+        catalog.save_as_mofile(str(mo_path))   # fuzzy (draft) entries are left out
+        compiled.append(mo_path)
+    return compiled
+
+
+def main(argv: list[str]) -> int:
+    if argv[:1] != ["compile"]:
+        print("usage: python -m bot.catalogs compile", file=sys.stderr)
+        return 2
+    for path in compile_catalogs(ROOT / "locales"):
+        print(f"compiled {path.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

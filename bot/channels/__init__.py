@@ -1,0 +1,1 @@
+"""Channel adapters: each turns platform payloads into Inbound and sends Replies."""

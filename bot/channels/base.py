@@ -1,0 +1,75 @@
+"""The Channel protocol shared by all adapters, and the outcome of one send."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Protocol
+
+from bot.core.messages import Button, Inbound, Reply
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    message_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RetryLater:
+    after_s: float
+    reason: str = ""
+    whole_channel: bool = False   # a flood limit pauses every send on this channel
+
+
+@dataclass(frozen=True, slots=True)
+class Blocked:
+    reason: str = "blocked"
+
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    reason: str
+
+
+SendResult = Sent | RetryLater | Blocked | Failed
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """One parsed platform event: who sent it, where to answer, and what they did."""
+
+    user_key: str                     # platform user id, pseudonymised before storage
+    address: str                      # where replies go (chat id, web session)
+    inbound: Inbound | None           # None: nothing to answer (e.g. the user blocked us)
+    stopped: bool = False             # the user blocked or left the bot
+    ack_id: str | None = None         # e.g. Telegram callback query id to answer
+
+
+class ParseError(ValueError):
+    """A payload that is not a valid event of this channel."""
+
+
+class Channel(Protocol):
+    name: str
+
+    def verify(self, headers: dict[str, str], body: bytes) -> bool: ...
+
+    def parse(self, payload: bytes) -> list[Envelope]: ...
+
+    async def send(self, address: str, reply: Reply, ack_id: str | None = None) -> SendResult: ...
+
+
+def reply_to_json(reply: Reply, ack_id: str | None = None) -> str:
+    return json.dumps({
+        "text": reply.text,
+        "buttons": [[{"label": b.label, "choice": b.choice} for b in row]
+                    for row in reply.buttons],
+        "audio": reply.audio,
+        "ack_id": ack_id,
+    }, ensure_ascii=False)
+
+
+def reply_from_json(raw: str) -> tuple[Reply, str | None]:
+    data = json.loads(raw)
+    buttons = tuple(tuple(Button(b["label"], b["choice"]) for b in row)
+                    for row in data.get("buttons", []))
+    return Reply(data["text"], buttons, data.get("audio")), data.get("ack_id")

@@ -1,0 +1,152 @@
+"""Telegram adapter: python-telegram-bot as client and type library (no framework parts)."""
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import os
+from pathlib import Path
+
+# Opt in to PTB's future behaviour: retry_after and similar values are timedeltas.
+os.environ.setdefault("PTB_TIMEDELTA", "1")
+
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram.error import (BadRequest, Forbidden, InvalidToken, NetworkError, RetryAfter,
+                            TelegramError, TimedOut)
+from telegram.request import HTTPXRequest
+
+from bot.channels.base import (Blocked, Envelope, Failed, ParseError, RetryLater, SendResult,
+                               Sent)
+from bot.core.messages import Inbound, InboundKind, Reply
+from bot.core.text import clip
+
+log = logging.getLogger(__name__)
+# httpx logs every request URL at INFO, and Bot API URLs contain the token: never let it through.
+logging.getLogger("httpx").setLevel(logging.WARNING)
+logging.getLogger("httpcore").setLevel(logging.WARNING)
+
+NAME = "telegram"
+MAX_TEXT = 4096
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+ALLOWED_UPDATES = ["message", "edited_message", "callback_query", "my_chat_member"]
+_UNSUPPORTED = ("sticker", "photo", "voice", "audio", "video", "video_note", "animation",
+                "document", "location", "venue", "contact", "poll", "dice", "game", "story")
+
+
+def make_bot(token: str, base_url: str, concurrency: int = 8) -> Bot:
+    """A Bot with bounded timeouts; long polling gets its own connection."""
+    request = HTTPXRequest(connection_pool_size=concurrency + 4, read_timeout=15,
+                           write_timeout=15, connect_timeout=10, pool_timeout=10)
+    updates = HTTPXRequest(connection_pool_size=1, read_timeout=40, connect_timeout=10)
+    return Bot(token, base_url=base_url, request=request, get_updates_request=updates)
+
+
+def update_id(payload: bytes) -> str:
+    """The dedup key of a raw update; raises ParseError when it has none."""
+    try:
+        data = json.loads(payload)
+    except (ValueError, UnicodeDecodeError):
+        raise ParseError("body is not JSON") from None
+    if not isinstance(data, dict) or not isinstance(data.get("update_id"), int) \
+            or isinstance(data.get("update_id"), bool):
+        raise ParseError("update has no integer update_id")
+    return str(data["update_id"])
+
+
+def _message_inbound(message: Message) -> Inbound | None:
+    if message.text is not None:
+        text = message.text.strip()
+        if text.startswith("/") and len(text) > 1:
+            command = text[1:].split(maxsplit=1)[0].split("@", 1)[0].lower()
+            return Inbound(InboundKind.COMMAND, text=command)
+        return Inbound(InboundKind.TEXT, text=text)
+    if message.caption and message.caption.strip():
+        # A photo of the phone with a question under it: answer the question.
+        return Inbound(InboundKind.TEXT, text=message.caption.strip())
+    for kind in _UNSUPPORTED:
+        if getattr(message, kind, None):
+            return Inbound(InboundKind.UNSUPPORTED, text=kind)
+    return None   # service messages (pinned, joined, ...) need no answer
+
+
+class TelegramChannel:
+    """Parses updates, checks webhook secrets, and sends replies through a telegram.Bot."""
+
+    name = NAME
+
+    def __init__(self, bot: Bot | None, webhook_secret: str = "",
+                 media_root: Path | None = None) -> None:
+        self.bot = bot
+        self.webhook_secret = webhook_secret
+        self.media_root = media_root
+
+    def verify(self, headers: dict[str, str], body: bytes) -> bool:
+        given = headers.get(SECRET_HEADER, "")
+        return bool(self.webhook_secret) and hmac.compare_digest(
+            given.encode(), self.webhook_secret.encode())
+
+    def parse(self, payload: bytes) -> list[Envelope]:
+        try:
+            data = json.loads(payload)
+            update = Update.de_json(data, None)
+        except Exception as exc:   # PTB raises assorted errors on malformed nested objects
+            raise ParseError(f"not a Telegram update ({exc.__class__.__name__})") from None
+        if update.callback_query is not None:
+            query = update.callback_query
+            chat = query.message.chat.id if query.message is not None else query.from_user.id
+            if query.message is not None and query.message.chat.type != "private":
+                return []
+            return [Envelope(str(query.from_user.id), str(chat),
+                             Inbound(InboundKind.CHOICE, choice=(query.data or "")[:64]),
+                             ack_id=str(query.id))]
+        if update.my_chat_member is not None:
+            member = update.my_chat_member
+            if member.chat.type == "private" and member.new_chat_member.status == "kicked":
+                return [Envelope(str(member.from_user.id), str(member.chat.id), None,
+                                 stopped=True)]
+            return []
+        message = update.message or update.edited_message
+        if message is None or message.chat.type != "private" or message.from_user is None:
+            return []   # groups, channels and unknown kinds: Loa answers private chats only
+        inbound = _message_inbound(message)
+        if inbound is None:
+            return []
+        return [Envelope(str(message.from_user.id), str(message.chat.id), inbound)]
+
+    async def send(self, address: str, reply: Reply, ack_id: str | None = None) -> SendResult:
+        if self.bot is None:
+            return Failed("telegram is not configured")
+        if ack_id:
+            try:
+                await self.bot.answer_callback_query(ack_id)
+            except TelegramError:
+                pass   # an expired query must not stop the answer itself
+        markup = None
+        if reply.buttons:
+            markup = InlineKeyboardMarkup(
+                [[InlineKeyboardButton(b.label, callback_data=b.choice) for b in row]
+                 for row in reply.buttons])
+        try:
+            message = await self.bot.send_message(int(address), clip(reply.text, MAX_TEXT),
+                                                  reply_markup=markup)
+            if reply.audio and self.media_root is not None:
+                path = self.media_root / reply.audio
+                with path.open("rb") as fh:
+                    await self.bot.send_voice(int(address), voice=fh)
+        except RetryAfter as exc:
+            after = exc.retry_after
+            seconds = after.total_seconds() if hasattr(after, "total_seconds") else float(after)
+            return RetryLater(seconds, "flood control", whole_channel=True)
+        except Forbidden:
+            return Blocked("forbidden")
+        except InvalidToken:
+            return Failed("invalid token")
+        except BadRequest as exc:
+            return Failed(f"bad request: {exc.message[:120]}")
+        except (TimedOut, NetworkError) as exc:
+            return RetryLater(5.0, exc.__class__.__name__)
+        except TelegramError as exc:
+            return Failed(exc.__class__.__name__)
+        except OSError as exc:
+            return Failed(f"media: {exc.__class__.__name__}")
+        return Sent(str(message.message_id))

@@ -1,0 +1,84 @@
+"""The web chat adapter: events arrive as validated JSON; replies go back in the HTTP answer."""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+
+from bot.channels.base import Envelope, Failed, ParseError, SendResult
+from bot.core.messages import Inbound, InboundKind, Reply
+
+NAME = "web"
+MAX_TEXT = 2000
+_ID = re.compile(r"^[A-Za-z0-9_-]+$")
+_COMMANDS = {"start", "menu", "help", "lang"}
+
+
+class BadRequest(ValueError):
+    """The browser sent something unusable; `message` is shown to the user (Vietnamese)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class WebMessage:
+    session: str
+    message_id: str
+    payload: str   # normalised JSON stored in the inbox
+
+
+def validate(body: bytes, messages: dict[str, str]) -> WebMessage:
+    """Check a POST /api/chat body; raises BadRequest with a user-facing message."""
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest(400, messages["bad"]) from None
+    if not isinstance(data, dict):
+        raise BadRequest(400, messages["bad"])
+    session, message_id = data.get("session"), data.get("id")
+    if not (isinstance(session, str) and 22 <= len(session) <= 64 and _ID.match(session)):
+        raise BadRequest(400, messages["bad"])
+    if not (isinstance(message_id, str) and 8 <= len(message_id) <= 64 and _ID.match(message_id)):
+        raise BadRequest(400, messages["bad"])
+    text, choice, command = data.get("text"), data.get("choice"), data.get("command")
+    if isinstance(text, str):
+        if len(text) > MAX_TEXT:
+            raise BadRequest(413, messages["too_long"])
+        if not text.strip():
+            raise BadRequest(400, messages["empty"])
+        body_out = {"text": text}
+    elif isinstance(choice, str) and 0 < len(choice) <= 64:
+        body_out = {"choice": choice}
+    elif isinstance(command, str) and command in _COMMANDS:
+        body_out = {"command": command}
+    else:
+        raise BadRequest(400, messages["bad"])
+    payload = json.dumps({"session": session, **body_out}, ensure_ascii=False)
+    return WebMessage(session, message_id, payload)
+
+
+class WebChannel:
+    name = NAME
+
+    def verify(self, headers: dict[str, str], body: bytes) -> bool:
+        return True   # anonymous by design; abuse is limited by rate and size limits
+
+    def parse(self, payload: bytes) -> list[Envelope]:
+        try:
+            data = json.loads(payload)
+            session = data["session"]
+        except (ValueError, KeyError, TypeError):
+            raise ParseError("not a web chat event") from None
+        if "text" in data:
+            inbound = Inbound(InboundKind.TEXT, text=str(data["text"]))
+        elif "choice" in data:
+            inbound = Inbound(InboundKind.CHOICE, choice=str(data["choice"]))
+        else:
+            inbound = Inbound(InboundKind.COMMAND, text=str(data.get("command", "start")))
+        return [Envelope(session, session, inbound)]
+
+    async def send(self, address: str, reply: Reply, ack_id: str | None = None) -> SendResult:
+        return Failed("web replies are delivered in the HTTP answer")

@@ -1,0 +1,175 @@
+"""Command line: run, migrate, shell, ask, check-content, report."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from pathlib import Path
+
+from bot.core.content import ContentError, validate_content
+from bot.core.messages import ConversationState, Inbound, InboundKind, Reply, RunKind
+from bot.settings import Settings, SettingsError
+
+
+def _settings() -> Settings:
+    return Settings.from_env()
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from aiohttp import web
+
+    from bot.app import build_app
+    from bot.store.db import upgrade_database
+    settings = _settings()
+    logging.basicConfig(level=settings.log_level,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    upgrade_database(settings.database_url)
+    app = build_app(settings)
+    base = f"http://{settings.host}:{settings.port}"
+    print(f"Loa is running. Web chat: {base}/  Admin: {base}/admin  (Ctrl-C stops)", flush=True)
+    if settings.telegram_token:
+        mode = "webhook" if settings.telegram_webhook_url else "polling"
+        print(f"Telegram: on ({mode})", flush=True)
+    web.run_app(app, host=settings.host, port=settings.port, print=None)
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from bot.store.db import upgrade_database
+    settings = _settings()
+    upgrade_database(settings.database_url)
+    print("database is up to date")
+    return 0
+
+
+def _render(reply: Reply, pressed: list[str]) -> str:
+    lines = [reply.text]
+    for row in reply.buttons:
+        for button in row:
+            pressed.append(button.choice)
+            lines.append(f"  [b{len(pressed)}] {button.label}")
+    if reply.audio:
+        lines.append(f"  (voice clip: {reply.audio})")
+    return "\n".join(lines)
+
+
+def cmd_shell(args: argparse.Namespace) -> int:
+    from bot.app import load_conversation
+    _, conversation = load_conversation(_settings())
+    state = ConversationState()
+    print("Loa shell. Type as a citizen would; b1, b2 ... press a button; Ctrl-D quits.")
+    inbound = Inbound(InboundKind.COMMAND, text="start")
+    while True:
+        buttons: list[str] = []
+        turn = conversation.step(state, inbound)
+        state = turn.state
+        for reply in turn.replies:
+            print(_render(reply, buttons), end="\n\n")
+        try:
+            line = input("> ").strip()
+        except (EOFError, KeyboardInterrupt):
+            print()
+            return 0
+        if line.startswith("b") and line[1:].isdigit() and 1 <= int(line[1:]) <= len(buttons):
+            inbound = Inbound(InboundKind.CHOICE, choice=buttons[int(line[1:]) - 1])
+        elif line.startswith("/") and len(line) > 1:
+            inbound = Inbound(InboundKind.COMMAND, text=line[1:].split()[0])
+        else:
+            inbound = Inbound(InboundKind.TEXT, text=line)
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    from bot.app import load_conversation
+    _, conversation = load_conversation(_settings())
+    questions = sys.stdin if args.question == "-" else [args.question]
+    for line in questions:
+        question = line.strip()
+        if not question:
+            continue
+        match = conversation.matcher.match(question)
+        turn = conversation.step(ConversationState(), Inbound(InboundKind.TEXT, text=question))
+        answered = [e for e in turn.events if e.kind is RunKind.ANSWER]
+        topic = answered[0].topic if answered else "none"
+        answer = "\n\n".join(r.text for r in turn.replies)
+        if args.json:
+            print(json.dumps({"topic": topic, "score": match.score, "answer": answer},
+                             ensure_ascii=False), flush=True)
+        else:
+            print(f"[{topic} {match.score:.2f}]\n{answer}\n", flush=True)
+    return 0
+
+
+def cmd_check_content(args: argparse.Namespace) -> int:
+    settings = _settings()
+    root = Path(args.content_dir) if args.content_dir else settings.content_dir
+    problems: list[ContentError] = []
+    for lang in sorted(p.name for p in root.iterdir() if p.is_dir() and p.name != "media") \
+            if root.is_dir() else ["vi"]:
+        if lang == "vi":
+            problems.extend(validate_content(root, lang))
+    if not root.is_dir():
+        problems = [ContentError(root, "folder", "content folder is missing")]
+    for problem in problems:
+        print(f"error: {problem}", file=sys.stderr)
+    if problems:
+        print(f"{len(problems)} problem(s) in {root}", file=sys.stderr)
+        return 1
+    print(f"content OK: {root}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from bot.reports.monthly import MonthError, monthly_counts, parse_month
+    from bot.store.db import make_engine, make_sessionmaker, upgrade_database
+    try:
+        parse_month(args.month)
+    except MonthError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    settings = _settings()
+    upgrade_database(settings.database_url)
+
+    async def build() -> str:
+        engine = make_engine(settings.database_url)
+        try:
+            async with make_sessionmaker(engine)() as session:
+                counts = await monthly_counts(session, args.month)
+        finally:
+            await engine.dispose()
+        if args.format == "csv":
+            return counts.to_csv()
+        return json.dumps(counts.to_json(), ensure_ascii=False, indent=2) + "\n"
+
+    sys.stdout.write(asyncio.run(build()))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bot", description="Loa, the 2G outreach bot")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("run", help="start the web chat, admin page and (with a token) Telegram")
+    sub.add_parser("migrate", help="create or upgrade the database")
+    sub.add_parser("shell", help="chat with Loa in the terminal")
+    ask = sub.add_parser("ask", help="answer one question, or one per line from stdin with '-'")
+    ask.add_argument("question")
+    ask.add_argument("--json", action="store_true", help="print one JSON object per question")
+    check = sub.add_parser("check-content", help="validate every content file")
+    check.add_argument("--content-dir", default="")
+    report = sub.add_parser("report", help="monthly counts of communication runs")
+    report.add_argument("--month", required=True, help="YYYY-MM")
+    report.add_argument("--format", choices=["json", "csv"], default="json")
+    args = parser.parse_args(argv)
+    handlers = {"run": cmd_run, "migrate": cmd_migrate, "shell": cmd_shell, "ask": cmd_ask,
+                "check-content": cmd_check_content, "report": cmd_report}
+    try:
+        return handlers[args.command](args)
+    except SettingsError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    except ContentError as exc:
+        print(f"content error: {exc}", file=sys.stderr)
+        return 1

@@ -1,0 +1,251 @@
+"""The citizen conversation as a pure function: (state, inbound) -> Turn(replies, state, events)."""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import replace
+
+from bot.core.content import CHECK_ID, ContentSet, Topic
+from bot.core.i18n import AUTONYMS, SOURCE_LANG, Translator
+from bot.core.matching import Matcher
+from bot.core.messages import (Button, ConversationState, Event, Inbound, InboundKind, Reply,
+                               RunKind, Turn)
+from bot.core.text import fold
+
+MAX_TEXT = 2000          # longer messages are read only up to here
+_MENU_WORDS = {"menu", "0", "quay lai", "tro ve", "menu chinh", "tro lai", "back", "huy"}
+_HELP_WORDS = {"help", "giup", "tro giup", "huong dan", "giup do"}
+_GREETINGS = {"xin chao", "chao", "hello", "hi", "alo", "chao ban", "chao loa", "chao em",
+              "chao anh", "chao chi", "bat dau", "start", "loa oi", "hey"}
+_THANKS = ("cam on", "camon", "thank", "cm on", "thanks")
+
+
+def format_date(day: dt.date) -> str:
+    return f"{day.day:02d}/{day.month:02d}/{day.year}"
+
+
+class Conversation:
+    """Holds the content, matcher and strings; `step` is the whole dialogue logic."""
+
+    def __init__(self, contents: dict[str, ContentSet], translator: Translator,
+                 languages: tuple[str, ...] = (SOURCE_LANG,)) -> None:
+        if SOURCE_LANG not in contents:
+            raise ValueError("Vietnamese content is required")
+        self.contents = contents
+        self.t = translator
+        self.languages = tuple(lang for lang in languages if lang in AUTONYMS) or (SOURCE_LANG,)
+        self.matcher = Matcher(contents[SOURCE_LANG])
+
+    # -- helpers -----------------------------------------------------------------------------
+    def _content(self, lang: str) -> ContentSet:
+        return self.contents.get(lang) or self.contents[SOURCE_LANG]
+
+    def _menu_button(self, lang: str) -> Button:
+        return Button(self.t.gettext(lang, "☰ Main menu"), "menu")
+
+    def menu(self, lang: str, intro: str = "") -> Reply:
+        content = self._content(lang)
+        lines = [intro] if intro else []
+        lines.append(self.t.gettext(lang, "Type a number or press a button:"))
+        rows = []
+        for number, item in enumerate(content.menu, start=1):
+            label = f"{number}. {content.menu_label(item)}"
+            lines.append(label)
+            rows.append((Button(label, CHECK_ID if item == CHECK_ID else f"topic:{item}"),))
+        lines.append(self.t.gettext(lang, "You can also type your question."))
+        if len(self.languages) > 1:
+            rows.append((Button(self.t.gettext(lang, "🌐 Language"), "langs"),))
+        return Reply("\n".join(lines), tuple(rows))
+
+    def language_picker(self, lang: str, intro: str = "") -> Reply:
+        text = (intro + "\n\n" if intro else "") + self.t.gettext(lang, "Choose your language:")
+        rows = tuple((Button(AUTONYMS[code], f"lang:{code}"),) for code in self.languages)
+        return Reply(text, rows)
+
+    def help(self, lang: str) -> Reply:
+        content = self._content(lang)
+        text = self.t.gettext(
+            lang, "I answer questions about the end of 2G mobile service. Type a number from "
+            "the menu, press a button, or write your question in your own words, with or "
+            "without tone marks. Type 0 or \"menu\" to go back to the menu. Commands: /menu, "
+            "/lang (language), /help.") + "\n\n" + content.help_line
+        return Reply(text, ((self._menu_button(lang),),))
+
+    def answer(self, lang: str, topic: Topic) -> Reply:
+        content = self._content(lang)
+        updated = self.t.gettext(lang, "Updated {date}", date=format_date(topic.as_of))
+        text = f"{topic.title}\n\n{topic.body}\n\n{updated}"
+        rows: list[tuple[Button, ...]] = []
+        linked = [c for c in content.topics if content.topics[c].parent == topic.id]
+        linked += [r for r in topic.related if r not in linked]
+        if topic.parent and topic.parent not in linked:
+            linked.append(topic.parent)
+        if topic.id == "affected" and CHECK_ID not in linked:
+            linked.insert(0, CHECK_ID)
+        for item in linked:
+            if item == CHECK_ID:
+                rows.append((Button(content.check.menu_label, CHECK_ID),))
+            elif item in content.topics:
+                rows.append((Button(content.topics[item].menu_label, f"topic:{item}"),))
+        rows.append((self._menu_button(lang),))
+        audio = topic.audio if topic.audio else None
+        return Reply(text, tuple(rows), audio=audio)
+
+    # -- the phone check ---------------------------------------------------------------------
+    def _check_question(self, lang: str, index: int, intro: str = "") -> Reply:
+        check = self._content(lang).check
+        question = check.questions[index]
+        head = self.t.gettext(lang, "Question {n} of {total}:", n=index + 1,
+                              total=len(check.questions))
+        lines = [intro] if intro else []
+        lines.append(f"{head} {question.text}")
+        rows = []
+        for number, option in enumerate(question.options, start=1):
+            lines.append(f"{number}. {option.label}")
+            rows.append(Button(f"{number}. {option.label}", f"check:{question.id}:{option.id}"))
+        return Reply("\n".join(lines), (tuple(rows), (self._menu_button(lang),)))
+
+    def _verdict(self, answers: dict[str, str]) -> str:
+        """No 4G means affected; a phone without internet that may lack 4G likely is too."""
+        lte, internet, volte = answers.get("lte"), answers.get("internet"), answers.get("volte")
+        if lte == "no" or (internet == "no" and lte == "unknown"):
+            return "affected"
+        if lte == "yes" and volte == "yes":
+            return "probably_fine"
+        return "check_carrier"   # unknown answers, or 4G without VoLTE (covered by its text)
+
+    def _check_step(self, state: ConversationState, lang: str, option: str) -> Turn:
+        check = self._content(lang).check
+        answers = (*state.answers, option)
+        given = {q.id: a for q, a in zip(check.questions, answers)}
+        finished = len(answers) >= len(check.questions) or given.get("lte") == "no" \
+            or (given.get("internet") == "no" and given.get("lte") == "unknown")
+        if not finished:
+            new_state = replace(state, step=len(answers), answers=answers)
+            return Turn((self._check_question(lang, len(answers)),), new_state,
+                        (Event(RunKind.CHECK, CHECK_ID),))
+        verdict = self._verdict(given)
+        text = check.verdicts.get(verdict) or check.verdicts["check_carrier"]
+        updated = self.t.gettext(lang, "Updated {date}", date=format_date(check.as_of))
+        rows = [(Button(self.t.gettext(lang, "Check again"), CHECK_ID),)]
+        content = self._content(lang)
+        for item in ("switch", "contact") if verdict != "probably_fine" else ("contact",):
+            if item in content.topics:
+                rows.append((Button(content.topics[item].menu_label, f"topic:{item}"),))
+        rows.append((self._menu_button(lang),))
+        reply = Reply(f"{check.title}\n\n{text}\n\n{updated}", tuple(rows))
+        return Turn((reply,), replace(state, flow=None, step=0, answers=()),
+                    (Event(RunKind.VERDICT, f"{CHECK_ID}.{verdict}"),))
+
+    def _check_option_from_text(self, lang: str, state: ConversationState,
+                                folded: str) -> str | None:
+        questions = self._content(lang).check.questions
+        if state.step >= len(questions):
+            return None
+        options = questions[state.step].options
+        if folded.isdigit() and 1 <= int(folded) <= len(options):
+            return options[int(folded) - 1].id
+        for option in options:
+            if folded == fold(option.label):
+                return option.id
+        return None
+
+    # -- the step ----------------------------------------------------------------------------
+    def step(self, state: ConversationState, inbound: Inbound) -> Turn:
+        lang = state.lang if state.lang in self.languages else SOURCE_LANG
+        t = self.t.gettext
+        if inbound.kind is InboundKind.COMMAND:
+            command = inbound.text.lower()
+            if command == "start":
+                greeting = t(lang, "Hello! I am Loa, the helper of Đắk Lắk province about the "
+                             "end of 2G mobile service.")
+                cleared = replace(state, flow=None, step=0, answers=())
+                if state.lang is None and len(self.languages) > 1:
+                    return Turn((self.language_picker(lang, greeting),), cleared,
+                                (Event(RunKind.MENU),))
+                return Turn((self.menu(lang, greeting),), cleared, (Event(RunKind.MENU),))
+            if command == "lang":
+                return Turn((self.language_picker(lang),), state, (Event(RunKind.MENU),))
+            if command == "help":
+                return Turn((self.help(lang),), state, (Event(RunKind.MENU),))
+            return self._to_menu(state, lang)
+        if inbound.kind is InboundKind.CHOICE:
+            return self._choice(state, lang, inbound.choice)
+        if inbound.kind is InboundKind.UNSUPPORTED:
+            text = t(lang, "Sorry, I can only read text. Type a number from the menu or a short "
+                     "question.")
+            return Turn((self.menu(lang, text),), state, (Event(RunKind.OTHER),))
+        return self._text(state, lang, inbound.text[:MAX_TEXT])
+
+    def _to_menu(self, state: ConversationState, lang: str) -> Turn:
+        return Turn((self.menu(lang),), replace(state, flow=None, step=0, answers=()),
+                    (Event(RunKind.MENU),))
+
+    def _choice(self, state: ConversationState, lang: str, choice: str) -> Turn:
+        content = self._content(lang)
+        kind, _, rest = choice.partition(":")
+        if kind == "topic" and rest in content.topics:
+            cleared = replace(state, flow=None, step=0, answers=())
+            return Turn((self.answer(lang, content.topics[rest]),), cleared,
+                        (Event(RunKind.ANSWER, rest, 1.0),))
+        if kind == "lang" and rest in self.languages:
+            new_state = replace(state, lang=rest)
+            return Turn((self.menu(rest),), new_state, (Event(RunKind.MENU),))
+        if kind == "langs":
+            return Turn((self.language_picker(lang),), state, (Event(RunKind.MENU),))
+        if kind == "help":
+            return Turn((self.help(lang),), state, (Event(RunKind.MENU),))
+        if kind == CHECK_ID and not rest:
+            new_state = replace(state, flow=CHECK_ID, step=0, answers=())
+            return Turn((self._check_question(lang, 0, content.check.intro),), new_state,
+                        (Event(RunKind.CHECK, CHECK_ID),))
+        if kind == CHECK_ID and state.flow == CHECK_ID:
+            question_id, _, option = rest.partition(":")
+            questions = content.check.questions
+            if state.step < len(questions) and questions[state.step].id == question_id \
+                    and option in {o.id for o in questions[state.step].options}:
+                return self._check_step(state, lang, option)
+            # A button from an earlier question: repeat the current one.
+            return Turn((self._check_question(lang, state.step),), state,
+                        (Event(RunKind.CHECK, CHECK_ID),))
+        return self._to_menu(state, lang)
+
+    def _text(self, state: ConversationState, lang: str, text: str) -> Turn:
+        folded = fold(text)
+        content = self._content(lang)
+        if state.flow == CHECK_ID:
+            option = self._check_option_from_text(lang, state, folded)
+            if option is not None:
+                return self._check_step(state, lang, option)
+        if folded in _MENU_WORDS or text.strip() == "/menu":
+            return self._to_menu(state, lang)
+        if folded in _HELP_WORDS:
+            return Turn((self.help(lang),), state, (Event(RunKind.MENU),))
+        if folded.isdigit():
+            number = int(folded)
+            if 1 <= number <= len(content.menu):
+                item = content.menu[number - 1]
+                return self._choice(state, lang, CHECK_ID if item == CHECK_ID else f"topic:{item}")
+            intro = self.t.gettext(lang, "There is no item {number}. Please choose from 1 to "
+                                   "{last}.", number=folded[:6], last=len(content.menu))
+            return Turn((self.menu(lang, intro),), state, (Event(RunKind.MENU),))
+        cleared = replace(state, flow=None, step=0, answers=())
+        if folded in _GREETINGS:
+            hello = self.t.gettext(lang, "Hello! I am Loa, the helper of Đắk Lắk province about "
+                                   "the end of 2G mobile service.")
+            return Turn((self.menu(lang, hello),), cleared, (Event(RunKind.OTHER),))
+        if any(word in f" {folded} " for word in (f" {w} " for w in _THANKS)) \
+                and len(folded.split()) <= 6:
+            reply = Reply(self.t.gettext(lang, "You are welcome! Ask me again any time."),
+                          ((self._menu_button(lang),),))
+            return Turn((reply,), cleared, (Event(RunKind.OTHER),))
+        match = self.matcher.match(text)
+        if match.topic and match.topic in content.topics:
+            return Turn((self.answer(lang, content.topics[match.topic]),), cleared,
+                        (Event(RunKind.ANSWER, match.topic, match.score),))
+        unsure = self.t.gettext(lang, "Sorry, I am not sure what you are asking.")
+        reply = self.menu(lang, f"{unsure}\n{content.help_line}")
+        if match.runner_up and match.runner_up in content.topics and match.score >= 0.2:
+            guess = content.topics[match.runner_up]
+            maybe = self.t.gettext(lang, "Did you mean: {title}", title=guess.title)
+            reply = Reply(reply.text, ((Button(maybe, f"topic:{guess.id}"),), *reply.buttons))
+        return Turn((reply,), cleared, (Event(RunKind.UNMATCHED, None, match.score),))

@@ -1,0 +1,38 @@
+"""Interface strings through gettext: English msgids, catalogs per language in locales/."""
+from __future__ import annotations
+
+import gettext
+from pathlib import Path
+from typing import Protocol
+
+DOMAIN = "loa"
+SOURCE_LANG = "vi"
+
+# Language names as their speakers write them (autonyms). Minority names need a reviewer's
+# confirmation (issue 4); only languages listed in settings are offered.
+AUTONYMS: dict[str, str] = {"vi": "Tiếng Việt"}
+
+
+class Translator(Protocol):
+    def gettext(self, lang: str, msgid: str, /, **values: object) -> str: ...
+
+
+class GettextTranslator:
+    """Loads compiled catalogs from a locales/ folder; missing ones fall back to Vietnamese."""
+
+    def __init__(self, locales: Path, languages: tuple[str, ...] = (SOURCE_LANG,)) -> None:
+        self._catalogs: dict[str, gettext.NullTranslations] = {}
+        for lang in {SOURCE_LANG, *languages}:
+            self._catalogs[lang] = gettext.translation(
+                DOMAIN, localedir=str(locales), languages=[lang], fallback=True)
+        if isinstance(self._catalogs[SOURCE_LANG], gettext.GNUTranslations) is False:
+            raise FileNotFoundError(
+                f"compiled catalog {locales}/{SOURCE_LANG}/LC_MESSAGES/{DOMAIN}.mo is missing; "
+                "run 'make catalogs'")
+
+    def gettext(self, lang: str, msgid: str, /, **values: object) -> str:
+        catalog = self._catalogs.get(lang) or self._catalogs[SOURCE_LANG]
+        text = catalog.gettext(msgid)
+        if text == msgid and lang != SOURCE_LANG:
+            text = self._catalogs[SOURCE_LANG].gettext(msgid)
+        return text.format(**values) if values else text

@@ -1,0 +1,101 @@
+"""The tables. Citizens appear only under pseudonyms; raw chat ids live only in contact.address."""
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+
+from sqlalchemy import Column, Index, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class InboxStatus(StrEnum):
+    NEW = "new"
+    DONE = "done"
+    FAILED = "failed"      # gave up after repeated errors; kept for the operator
+
+
+class OutboxStatus(StrEnum):
+    PENDING = "pending"
+    SENDING = "sending"
+    RETRY = "retry"
+    SENT = "sent"
+    BLOCKED = "blocked"
+    FAILED = "failed"
+
+
+class ContactStatus(StrEnum):
+    ACTIVE = "active"
+    STOPPED = "stopped"    # blocked the bot or left
+
+
+class Contact(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("channel", "pseudonym", name="uq_contact_channel_pseudo"),)
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=16)
+    pseudonym: str = Field(max_length=64)
+    # Where to deliver replies (Telegram chat id, web session). Needed to answer; never logged.
+    address: str = Field(max_length=128)
+    lang: str | None = Field(default=None, max_length=16)
+    state: str = Field(default="{}", sa_column=Column(Text, nullable=False, default="{}"))
+    status: str = Field(default=ContactStatus.ACTIVE, max_length=16)
+    commune_code: str | None = Field(default=None, max_length=8)
+    created_at: dt.datetime = Field(default_factory=utcnow)
+    last_seen_at: dt.datetime = Field(default_factory=utcnow)
+
+
+class InboxEvent(SQLModel, table=True):
+    __tablename__ = "inbox"
+    __table_args__ = (UniqueConstraint("channel", "external_id", name="uq_inbox_channel_ext"),
+                      Index("ix_inbox_status", "status", "id"))
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=16)
+    external_id: str = Field(max_length=80)
+    # The raw update; cleared once handled so citizens' words are not kept.
+    payload: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    status: str = Field(default=InboxStatus.NEW, max_length=16)
+    attempts: int = 0
+    error: str | None = Field(default=None, max_length=200)
+    received_at: dt.datetime = Field(default_factory=utcnow)
+    handled_at: dt.datetime | None = None
+
+
+class OutboxMessage(SQLModel, table=True):
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_due", "channel", "status", "not_before"),
+                      Index("ix_outbox_inbox", "inbox_id"))
+    id: int | None = Field(default=None, primary_key=True)
+    inbox_id: int | None = Field(default=None, foreign_key="inbox.id")
+    contact_id: int = Field(foreign_key="contact.id")
+    channel: str = Field(max_length=16)
+    lane: str = Field(default="reply", max_length=8)
+    payload: str = Field(sa_column=Column(Text, nullable=False))
+    status: str = Field(default=OutboxStatus.PENDING, max_length=16)
+    attempts: int = 0
+    not_before: dt.datetime = Field(default_factory=utcnow)
+    last_error: str | None = Field(default=None, max_length=200)
+    ambiguous: bool = False   # may have been sent twice (crash while in flight)
+    created_at: dt.datetime = Field(default_factory=utcnow)
+    sent_at: dt.datetime | None = None
+
+
+class CommunicationRun(SQLModel, table=True):
+    """One reportable communication run ("lượt truyền thông")."""
+
+    __tablename__ = "run"
+    __table_args__ = (Index("ix_run_at", "at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    at: dt.datetime = Field(default_factory=utcnow)
+    unit: str = Field(max_length=200)
+    form: str = Field(max_length=32)         # code, e.g. "chatbot_qa"; labels in reports
+    medium: str = Field(max_length=16)       # channel code: telegram, web, zalo, ...
+    kind: str = Field(max_length=16)         # RunKind
+    topic: str | None = Field(default=None, max_length=64)
+    language: str = Field(default="vi", max_length=16)
+    commune_code: str | None = Field(default=None, max_length=8)
+    contact_pseudonym: str | None = Field(default=None, max_length=64)
+    reached: int = 1
+    score: float | None = None

@@ -1,0 +1,205 @@
+"""HTTP routes: the web chat page and API, the Telegram webhook, admin, health and metrics."""
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import logging
+import time
+from collections import OrderedDict
+from pathlib import Path
+from urllib.parse import urlparse
+
+from aiohttp import web
+from sqlalchemy import func
+from sqlmodel import select
+from sqlalchemy.exc import SQLAlchemyError
+
+from bot.app import SERVICES, Services
+from bot.channels import telegram as tg
+from bot.channels.base import ParseError, reply_from_json
+from bot.channels.web import NAME as WEB, BadRequest, validate
+from bot.store import queries
+from bot.store.models import Contact, OutboxStatus, utcnow
+from bot.web.admin import admin_page
+
+log = logging.getLogger(__name__)
+
+STATIC = Path(__file__).resolve().parent / "static"
+RATE_PER_MINUTE = 30
+WEBHOOK_PATH = "/telegram/webhook"
+
+
+class RateLimiter:
+    """A small per-key sliding window, enough to stop a runaway script on the web chat."""
+
+    def __init__(self, per_minute: int, max_keys: int = 10_000) -> None:
+        self.per_minute = per_minute
+        self.max_keys = max_keys
+        self._hits: OrderedDict[str, list[float]] = OrderedDict()
+
+    def allow(self, key: str) -> bool:
+        now = time.monotonic()
+        hits = [t for t in self._hits.pop(key, []) if now - t < 60.0]
+        allowed = len(hits) < self.per_minute
+        if allowed:
+            hits.append(now)
+        self._hits[key] = hits
+        while len(self._hits) > self.max_keys:
+            self._hits.popitem(last=False)
+        return allowed
+
+
+def _json(data: object, status: int = 200) -> web.Response:
+    return web.json_response(data, status=status, dumps=_dumps)
+
+
+def _errors(services: Services) -> dict[str, str]:
+    t = services.translator.gettext
+    return {
+        "bad": t("vi", "Your message could not be read. Please reload the page and try again."),
+        "too_long": t("vi", "Your message is too long. Please write at most 2000 characters."),
+        "empty": t("vi", "Please type a question or a number."),
+        "rate": t("vi", "Too many messages at once. Please wait a minute."),
+        "busy": t("vi", "Loa is busy. Please try again in a moment."),
+    }
+
+
+async def index(request: web.Request) -> web.StreamResponse:
+    return web.FileResponse(STATIC / "index.html")
+
+
+async def embed_js(request: web.Request) -> web.StreamResponse:
+    return web.FileResponse(STATIC / "embed.js")
+
+
+async def chat(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    errors = _errors(services)
+    try:
+        body = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        return _json({"error": errors["too_long"]}, status=413)
+    try:
+        message = validate(body, errors)
+    except BadRequest as exc:
+        return _json({"error": exc.message}, status=exc.status)
+    limiter: RateLimiter = request.app[LIMITER]
+    if not limiter.allow(message.session):
+        return _json({"error": errors["rate"]}, status=429)
+    assert services.sessions is not None and services.handler is not None
+    external_id = hashlib.sha256(f"{message.session}:{message.message_id}".encode()).hexdigest()
+    try:
+        async with services.sessions() as session, session.begin():
+            inbox_id = await queries.insert_inbox(session, WEB, external_id[:40], message.payload)
+            if inbox_id is None:   # the browser retried: answer with what was answered before
+                row = await queries.find_inbox(session, WEB, external_id[:40])
+                inbox_id = row.id if row is not None else None
+        if inbox_id is None:
+            raise SQLAlchemyError("inbox row vanished")
+        await services.handler.handle(inbox_id)
+        async with services.sessions() as session, session.begin():
+            rows = await queries.outbox_for_inbox(session, inbox_id)
+            now = utcnow()
+            for row in rows:
+                if row.status != OutboxStatus.SENT:
+                    row.status, row.sent_at, row.attempts = OutboxStatus.SENT, now, 1
+            out = []
+            for row in rows:
+                reply, _ = reply_from_json(row.payload)
+                out.append({"text": reply.text,
+                            "buttons": [[{"label": b.label, "choice": b.choice} for b in r]
+                                        for r in reply.buttons],
+                            "audio": f"/media/{reply.audio}" if reply.audio else None})
+    except SQLAlchemyError:
+        log.exception("web chat: database error")
+        return _json({"error": errors["busy"]}, status=503)
+    return _json({"messages": out})
+
+
+async def telegram_webhook(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    channel = services.channels.get(tg.NAME)
+    if channel is None:
+        raise web.HTTPNotFound()
+    body = await request.read()
+    if not channel.verify(dict(request.headers), body):
+        log.warning("telegram webhook: request with a wrong secret refused")
+        return _json({"ok": False, "error": "forbidden"}, status=403)
+    try:
+        update_id = tg.update_id(body)
+    except ParseError as exc:
+        return _json({"ok": False, "error": str(exc)}, status=400)
+    assert services.sessions is not None and services.worker is not None
+    try:
+        async with services.sessions() as session, session.begin():
+            await queries.insert_inbox(session, tg.NAME, update_id, body.decode("utf-8"))
+    except (SQLAlchemyError, UnicodeDecodeError):
+        log.exception("telegram webhook: could not store update %s", update_id)
+        return _json({"ok": False}, status=503)   # Telegram will retry
+    services.worker.wake()
+    return _json({"ok": True})
+
+
+async def healthz(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    assert services.sessions is not None
+    try:
+        async with services.sessions() as session:
+            queues = await queries.count_by_status(session)
+    except SQLAlchemyError:
+        return _json({"status": "error", "database": "unreachable"}, status=503)
+    telegram = "off" if services.telegram_bot is None else (
+        "ready" if services.telegram_ready.is_set() else "connecting")
+    return _json({"status": "ok", "database": "ok", "telegram": telegram,
+                              "queues": queues})
+
+
+async def metrics(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    assert services.sessions is not None
+    async with services.sessions() as session:
+        queues = await queries.count_by_status(session)
+        contacts = (await session.exec(select(func.count()).select_from(Contact))).one()
+    lines = ["# TYPE loa_queue_rows gauge"]
+    for queue, statuses in queues.items():
+        for status, count in sorted(statuses.items()):
+            lines.append(f'loa_queue_rows{{queue="{queue}",status="{status}"}} {count}')
+    lines += ["# TYPE loa_contacts gauge", f"loa_contacts {contacts}"]
+    return web.Response(text="\n".join(lines) + "\n", content_type="text/plain")
+
+
+LIMITER = web.AppKey("limiter", RateLimiter)
+_dumps = functools.partial(json.dumps, ensure_ascii=False)
+
+
+@web.middleware
+async def errors_middleware(request: web.Request, handler):  # type: ignore[no-untyped-def]
+    """No stack trace or token ever reaches a client; API callers get a JSON message."""
+    try:
+        return await handler(request)
+    except web.HTTPException:
+        raise
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        if request.path.startswith("/api/"):
+            return _json({"error": _errors(request.app[SERVICES])["busy"]}, status=500)
+        return web.Response(status=500, text="500: internal error")
+
+
+def setup_routes(app: web.Application) -> None:
+    app.middlewares.append(errors_middleware)
+    app[LIMITER] = RateLimiter(RATE_PER_MINUTE)
+    app.router.add_get("/", index)
+    app.router.add_get("/embed.js", embed_js)
+    app.router.add_static("/static/", STATIC)
+    media = app[SERVICES].settings.content_dir / "media"
+    if media.is_dir():
+        app.router.add_static("/media/", media)
+    app.router.add_post("/api/chat", chat)
+    webhook_url = app[SERVICES].settings.telegram_webhook_url
+    app.router.add_post(urlparse(webhook_url).path or WEBHOOK_PATH if webhook_url
+                        else WEBHOOK_PATH, telegram_webhook)
+    app.router.add_get("/admin", admin_page)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics)

@@ -1,0 +1,108 @@
+"""The shipped content is valid and sticks to the facts; broken files are named clearly."""
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+import unicodedata
+from pathlib import Path
+
+import pytest
+
+from bot.core.content import REQUIRED_TOPICS, load_content, validate_content
+
+ROOT = Path(__file__).resolve().parent.parent
+CONTENT = ROOT / "content"
+ALLOWED_NUMBERS = {"1800 8098", "1800 1091", "1800 1090", "9090"}
+
+
+def all_texts() -> list[tuple[str, str]]:
+    return [(p.name, p.read_text(encoding="utf-8")) for p in sorted((CONTENT / "vi").iterdir())
+            if p.suffix in (".md", ".yml")]
+
+
+def test_shipped_content_is_valid_and_complete():
+    assert validate_content(CONTENT, "vi") == []
+    content = load_content(CONTENT, "vi")
+    for topic_id in REQUIRED_TOPICS:
+        topic = content.topics[topic_id]
+        assert topic.sources and topic.samples and topic.body
+    assert any("." in t for t in content.topics)   # sub-topics exist
+
+
+def test_only_verified_hotlines_are_published():
+    for name, text in all_texts():
+        for number in re.findall(r"\b1[89]00[ .]?\d{3,4}\b", text):
+            normal = re.sub(r"[ .]", "", number)
+            spaced = f"{normal[:4]} {normal[4:]}"
+            assert spaced in ALLOWED_NUMBERS or normal.startswith("1900"), (name, number)
+
+
+def test_no_forbidden_claims():
+    for name, text in all_texts():
+        folded = text.lower()
+        assert "thông tư 13/2024" not in folded, name       # does not exist
+        assert "vietnamobile" not in folded or "1800" not in folded.split("vietnamobile")[1][:40]
+        # the old department must not be named as a current office
+        for match in re.finditer("sở thông tin và truyền thông", folded):
+            window = folded[max(0, match.start() - 60):match.end() + 60]
+            assert "trước đây" in window or "cũ" in window or "sources" in window, name
+
+
+def test_every_file_is_nfc():
+    for name, text in all_texts():
+        assert unicodedata.is_normalized("NFC", text), name
+
+
+def _broken_copy(tmp_path: Path, name: str, old: str, new: str) -> Path:
+    root = tmp_path / "content"
+    shutil.copytree(CONTENT, root)
+    path = root / "vi" / name
+    text = path.read_text(encoding="utf-8")
+    assert old in text, f"fixture text {old!r} not in {name}"
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+    return root
+
+
+@pytest.mark.parametrize("name, old, new, expected", [
+    ("timeline.md", "as_of: 2026-11-26", "as_of: 2026-13-45", "timeline.md: as_of"),
+    ("timeline.md", "as_of: 2026-11-26", "as_of: 2031-01-01", "is in the future"),
+    ("timeline.md", "id: timeline", "id: time-line", "timeline.md: id"),
+    ("timeline.md", "version: 1", "version: one", "timeline.md: version"),
+    ("timeline.md", "related: [", "related: [nowhere, ", "unknown topic 'nowhere'"),
+    ("timeline.md", "sources:", "sources: []\nold_sources:", "timeline.md: sources"),
+    ("timeline.md", "---\nid:", "id:", "timeline.md: front matter"),
+    ("menu.yml", "items: [timeline,", "items: [ghost, timeline,", "menu.yml: items"),
+    ("check.yml", "verdicts:", "verdicts_missing:", "check.yml: verdicts"),
+])
+def test_check_content_names_file_and_field(tmp_path, name, old, new, expected):
+    root = _broken_copy(tmp_path, name, old, new)
+    result = subprocess.run([sys.executable, "-m", "bot", "check-content", "--content-dir",
+                             str(root)], capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 1
+    assert expected in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_missing_required_topic_and_non_nfc_text(tmp_path):
+    root = tmp_path / "content"
+    shutil.copytree(CONTENT, root)
+    (root / "vi" / "cost.md").unlink()
+    path = root / "vi" / "reason.md"
+    path.write_text(path.read_text(encoding="utf-8").replace(
+        "title:", "title: " + unicodedata.normalize("NFD", "Tại") + " ", 1), encoding="utf-8")
+    problems = [str(p) for p in validate_content(root, "vi")]
+    assert any("cost.md" in p and "required topic missing" in p for p in problems)
+    assert any("reason.md: title: text is not Unicode NFC" in p for p in problems)
+    assert any("links to unknown topic 'cost'" in p for p in problems)
+
+
+def test_broken_content_stops_the_server_with_a_clear_message(tmp_path):
+    root = _broken_copy(tmp_path, "support.md", "version: 1", "version: 0")
+    result = subprocess.run([sys.executable, "-m", "bot", "ask", "1"], capture_output=True,
+                            text=True, cwd=ROOT, env={"BOT_CONTENT_DIR": str(root),
+                                                      "BOT_DATA_DIR": str(tmp_path),
+                                                      "PATH": "/usr/bin:/bin"})
+    assert result.returncode == 1
+    assert "support.md: version" in result.stderr and "Traceback" not in result.stderr
