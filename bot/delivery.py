@@ -8,6 +8,7 @@ import time
 from collections import OrderedDict
 
 from sqlalchemy import update
+from sqlmodel import col, select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -71,13 +72,11 @@ class ReplySender:
             rows = list(await queries.due_outbox(session, self.channel.name, BATCH))
             for row in rows:
                 row.status = OutboxStatus.SENDING
-            contacts = {}
+            contacts: dict[int, str] = {}
             if rows:
-                ids = {row.contact_id for row in rows}
-                for contact_id in ids:
-                    contact = await session.get(Contact, contact_id)
-                    if contact is not None:
-                        contacts[contact_id] = contact.address
+                found = await session.exec(select(Contact.id, Contact.address).where(
+                    col(Contact.id).in_({row.contact_id for row in rows})))
+                contacts = {cid: address for cid, address in found.all() if cid is not None}
         if not rows:
             return False
         chats: OrderedDict[int, list[OutboxMessage]] = OrderedDict()
@@ -116,29 +115,35 @@ class ReplySender:
                       attempted: set[int]) -> None:
         now = utcnow()
         stopped: set[int] = set()
+        changes: list[dict[str, object]] = []
+        for row in rows:
+            result = outcomes.get(row.id, RetryLater(1.0, "not attempted"))
+            tries = row.attempts + (1 if row.id in attempted else 0)
+            values: dict[str, object] = {"id": row.id, "attempts": tries}
+            if isinstance(result, Sent):
+                values.update(status=OutboxStatus.SENT, sent_at=now, last_error=None)
+                self.sent += 1
+            elif isinstance(result, Blocked):
+                values.update(status=OutboxStatus.BLOCKED, last_error=result.reason)
+                stopped.add(row.contact_id)
+            elif isinstance(result, Failed):
+                values.update(status=OutboxStatus.FAILED, last_error=result.reason[:200])
+                log.warning("outbox %s: failed: %s", row.id, result.reason)
+            else:
+                gave_up = tries >= MAX_SEND_ATTEMPTS
+                values.update(
+                    status=OutboxStatus.FAILED if gave_up else OutboxStatus.RETRY,
+                    last_error=(result.reason or "retry")[:200],
+                    not_before=now + dt.timedelta(seconds=max(result.after_s, 0.0)))
+            changes.append(values)
+        # Group rows with the same columns so each group is one executemany UPDATE by id.
+        groups: dict[tuple[str, ...], list[dict[str, object]]] = {}
+        for values in changes:
+            groups.setdefault(tuple(sorted(values)), []).append(values)
         async with self.sessions() as session, session.begin():
-            for row in rows:
-                result = outcomes.get(row.id, RetryLater(1.0, "not attempted"))
-                tries = row.attempts + (1 if row.id in attempted else 0)
-                values: dict[str, object] = {"attempts": tries}
-                if isinstance(result, Sent):
-                    values.update(status=OutboxStatus.SENT, sent_at=now, last_error=None)
-                    self.sent += 1
-                elif isinstance(result, Blocked):
-                    values.update(status=OutboxStatus.BLOCKED, last_error=result.reason)
-                    stopped.add(row.contact_id)
-                elif isinstance(result, Failed):
-                    values.update(status=OutboxStatus.FAILED, last_error=result.reason[:200])
-                    log.warning("outbox %s: failed: %s", row.id, result.reason)
-                else:
-                    gave_up = tries >= MAX_SEND_ATTEMPTS
-                    values.update(
-                        status=OutboxStatus.FAILED if gave_up else OutboxStatus.RETRY,
-                        last_error=(result.reason or "retry")[:200],
-                        not_before=now + dt.timedelta(seconds=max(result.after_s, 0.0)))
-                await session.exec(update(OutboxMessage)
-                                      .where(OutboxMessage.id == row.id).values(**values))
-            for contact_id in stopped:
-                await session.exec(update(Contact).where(Contact.id == contact_id)
-                                      .values(status=ContactStatus.STOPPED))
-                log.info("contact %s blocked the bot; marked stopped", contact_id)
+            for group in groups.values():
+                await session.exec(update(OutboxMessage), params=group)  # type: ignore[call-overload]
+            if stopped:
+                await session.exec(update(Contact).where(col(Contact.id).in_(stopped))
+                                   .values(status=ContactStatus.STOPPED))
+                log.info("%d contact(s) blocked the bot; marked stopped", len(stopped))

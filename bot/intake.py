@@ -16,6 +16,7 @@ from bot.handling import Handler
 from bot.store import queries
 
 log = logging.getLogger(__name__)
+BATCH = 50   # events handled in one transaction
 
 
 class InboxWorker:
@@ -35,8 +36,8 @@ class InboxWorker:
                 async with self.sessions() as session:
                     rows = await queries.pending_inbox(session, limit=200, exclude_channel="web")
                     ids = [row.id for row in rows]
-                for inbox_id in ids:
-                    await self.handler.handle(inbox_id)
+                for start in range(0, len(ids), BATCH):
+                    await self.handler.handle_batch(ids[start:start + BATCH])
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -103,8 +104,8 @@ class TelegramPoller:
         while True:
             try:
                 async with self.sessions() as session, session.begin():
-                    for update_id, payload in items:
-                        await queries.insert_inbox(session, TELEGRAM, str(update_id), payload)
+                    await queries.insert_inbox_many(
+                        session, TELEGRAM, [(str(uid), payload) for uid, payload in items])
                 break
             except asyncio.CancelledError:
                 raise

@@ -13,7 +13,8 @@ os.environ.setdefault("PTB_TIMEDELTA", "1")
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.error import (BadRequest, Forbidden, InvalidToken, NetworkError, RetryAfter,
                             TelegramError, TimedOut)
-from telegram.request import HTTPXRequest
+
+from bot.channels.telegram_http import AiohttpRequest
 
 from bot.channels.base import (Blocked, Envelope, Failed, ParseError, RetryLater, SendResult,
                                Sent)
@@ -35,9 +36,8 @@ _UNSUPPORTED = ("sticker", "photo", "voice", "audio", "video", "video_note", "an
 
 def make_bot(token: str, base_url: str, concurrency: int = 8) -> Bot:
     """A Bot with bounded timeouts; long polling gets its own connection."""
-    request = HTTPXRequest(connection_pool_size=concurrency + 4, read_timeout=15,
-                           write_timeout=15, connect_timeout=10, pool_timeout=10)
-    updates = HTTPXRequest(connection_pool_size=1, read_timeout=40, connect_timeout=10)
+    request = AiohttpRequest(connection_pool_size=concurrency + 4)
+    updates = AiohttpRequest(connection_pool_size=1, read_timeout=40.0)
     return Bot(token, base_url=base_url, request=request, get_updates_request=updates)
 
 

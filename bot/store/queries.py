@@ -30,6 +30,19 @@ async def insert_inbox(session: AsyncSession, channel: str, external_id: str,
     return result.scalar_one_or_none()
 
 
+async def insert_inbox_many(session: AsyncSession, channel: str,
+                            items: list[tuple[str, str]]) -> None:
+    """Store many raw events in one statement; duplicates are skipped."""
+    if not items:
+        return
+    now = utcnow()
+    stmt = _insert(session)(InboxEvent).on_conflict_do_nothing(
+        index_elements=["channel", "external_id"])
+    await session.exec(stmt, params=[  # type: ignore[call-overload]
+        {"channel": channel, "external_id": ext, "payload": payload, "status": InboxStatus.NEW,
+         "attempts": 0, "received_at": now} for ext, payload in items])
+
+
 async def find_inbox(session: AsyncSession, channel: str, external_id: str) -> InboxEvent | None:
     result = await session.exec(select(InboxEvent).where(
         InboxEvent.channel == channel, InboxEvent.external_id == external_id))

@@ -31,14 +31,15 @@ async def admin_page(request: web.Request) -> web.Response:
     async with services.sessions() as session:
         counts = await monthly_counts(session, month)
         queues = await queries.count_by_status(session)
-    env = request.app.get(_ENV)
-    if env is None:
-        env = _environment(services.translator)
-        request.app[_ENV] = env
-    html = env.get_template("admin.html").render(
+    html = request.app[_ENV].get_template("admin.html").render(
         month=month, counts=counts, queues=queues, unit=services.settings.unit,
         telegram=services.telegram_bot is not None)
     return web.Response(text=html, content_type="text/html")
 
 
 _ENV = web.AppKey("admin_jinja", Environment)
+
+
+def setup_admin(app: web.Application, translator: object) -> None:
+    app[_ENV] = _environment(translator)
+    app.router.add_get("/admin", admin_page)

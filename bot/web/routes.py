@@ -21,7 +21,7 @@ from bot.channels.base import ParseError, reply_from_json
 from bot.channels.web import NAME as WEB, BadRequest, validate
 from bot.store import queries
 from bot.store.models import Contact, OutboxStatus, utcnow
-from bot.web.admin import admin_page
+from bot.web.admin import setup_admin
 
 log = logging.getLogger(__name__)
 
@@ -200,6 +200,6 @@ def setup_routes(app: web.Application) -> None:
     webhook_url = app[SERVICES].settings.telegram_webhook_url
     app.router.add_post(urlparse(webhook_url).path or WEBHOOK_PATH if webhook_url
                         else WEBHOOK_PATH, telegram_webhook)
-    app.router.add_get("/admin", admin_page)
+    setup_admin(app, app[SERVICES].translator)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)

@@ -1,0 +1,144 @@
+"""Replies per second through Loa's whole pipeline vs a bare python-telegram-bot echo bot.
+
+Both bots run as their own processes against one local fake Bot API (tests/fakebotapi.py)
+served by this process on 127.0.0.1. Loa answers questions, stores inbox/outbox rows and logs
+communication runs in a fresh SQLite file; the echo bot only echoes. Prints, for each bot:
+throughput (replies/s for a burst), reply latency p50/p99 at a steady 100 messages/s, and
+resident memory; then the throughput ratio Loa / echo.
+
+    .venv/bin/python bench/replies.py [--burst 2000] [--rate 100] [--seconds 10]
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+from fakebotapi import FakeBotApi, text_update  # noqa: E402
+
+TOKEN = "424242:BENCH-token"
+QUESTIONS = ["khi nao tat song 2g", "1", "doi may co mat so khong", "may cuc gach con dung dc ko",
+             "mua may 4g bao nhieu tien", "3", "tong dai viettel", "co duoc tang dien thoai ko",
+             "thoi tiet hom nay", "menu"]
+
+
+def start_bot(kind: str, api: FakeBotApi, data_dir: str) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "BOT_TELEGRAM_TOKEN": TOKEN, "BOT_TELEGRAM_API_URL": api.base_url,
+           "BOT_DATA_DIR": data_dir, "BOT_PORT": "0", "BOT_LOG_LEVEL": "WARNING"}
+    env.pop("BOT_DATABASE_URL", None)
+    env.pop("BOT_TELEGRAM_WEBHOOK_URL", None)
+    cmd = [sys.executable, "-m", "bot", "run"] if kind == "loa" else \
+        [sys.executable, str(ROOT / "bench" / "echo_bot.py")]
+    return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+
+
+async def wait_polling(api: FakeBotApi, before: int) -> None:
+    deadline = time.monotonic() + 60
+    while api.call_counts.get("getUpdates", 0) <= before:
+        if time.monotonic() > deadline:
+            raise RuntimeError("bot did not start polling")
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.5)
+
+
+def replies_since(api: FakeBotApi, start_index: int) -> list:
+    return [c for c in api.calls[start_index:] if c.method == "sendMessage" and c.ok]
+
+
+async def burst(api: FakeBotApi, count: int, chat_base: int) -> float:
+    start_index = len(api.calls)
+    t0 = time.monotonic()
+    for i in range(count):
+        api.push_update(text_update(chat_base + i % 500, QUESTIONS[i % len(QUESTIONS)]))
+    while len(replies_since(api, start_index)) < count:
+        if time.monotonic() - t0 > 300:
+            raise RuntimeError("burst did not finish in 300 s")
+        await asyncio.sleep(0.01)
+    last = replies_since(api, start_index)[count - 1].at
+    return count / (last - t0)
+
+
+async def steady(api: FakeBotApi, rate: float, seconds: float, chat_base: int,
+                 proc: psutil.Process) -> tuple[float, float, float]:
+    """Latency from push to reply for unique chats at a fixed rate; also peak RSS (MB)."""
+    start_index = len(api.calls)
+    pushed: dict[int, float] = {}
+    total = int(rate * seconds)
+    peak = 0.0
+    t0 = time.monotonic()
+    for i in range(total):
+        target = t0 + i / rate
+        delay = target - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        chat = chat_base + i
+        pushed[chat] = time.monotonic()
+        api.push_update(text_update(chat, QUESTIONS[i % len(QUESTIONS)]))
+        if i % 50 == 0:
+            peak = max(peak, proc.memory_info().rss / 2**20)
+    deadline = time.monotonic() + 60
+    while len(replies_since(api, start_index)) < total and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+    latencies = sorted((c.at - pushed[c.params["chat_id"]]) * 1000
+                       for c in replies_since(api, start_index)
+                       if c.params.get("chat_id") in pushed)
+    firsts: dict[int, float] = {}
+    for c in replies_since(api, start_index):
+        firsts.setdefault(c.params["chat_id"], (c.at - pushed[c.params["chat_id"]]) * 1000)
+    latencies = sorted(firsts.values())
+    if len(latencies) < total:
+        raise RuntimeError(f"only {len(latencies)} of {total} messages answered")
+    p50 = statistics.median(latencies)
+    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
+    return p50, p99, max(peak, proc.memory_info().rss / 2**20)
+
+
+async def measure(kind: str, api: FakeBotApi, args: argparse.Namespace) -> dict[str, float]:
+    api.reset()
+    with tempfile.TemporaryDirectory() as data_dir:
+        before = api.call_counts.get("getUpdates", 0)
+        proc = start_bot(kind, api, data_dir)
+        try:
+            await wait_polling(api, before)
+            ps = psutil.Process(proc.pid)
+            await burst(api, 50, 10_000)                      # warm-up
+            rate = await burst(api, args.burst, 20_000)
+            p50, p99, rss = await steady(api, args.rate, args.seconds, 1_000_000, ps)
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+    return {"rate": rate, "p50": p50, "p99": p99, "rss": rss}
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--burst", type=int, default=2000)
+    parser.add_argument("--rate", type=float, default=100.0)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    args = parser.parse_args()
+    async with FakeBotApi(token=TOKEN) as api:
+        results = {kind: await measure(kind, api, args) for kind in ("echo", "loa")}
+    print(f"burst of {args.burst} messages; steady {args.rate:.0f} msg/s for {args.seconds:.0f} s")
+    print(f"{'bot':<6}{'replies/s':>11}{'p50 ms':>9}{'p99 ms':>9}{'RSS MB':>9}")
+    for kind, r in results.items():
+        print(f"{kind:<6}{r['rate']:>11.0f}{r['p50']:>9.1f}{r['p99']:>9.1f}{r['rss']:>9.0f}")
+    print(f"ratio loa/echo: {results['loa']['rate'] / results['echo']['rate']:.2f}x")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
