@@ -8,8 +8,6 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from aiohttp import web
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
-from sqlmodel.ext.asyncio.session import AsyncSession
 from telegram import Bot
 from telegram.error import InvalidToken, TelegramError
 
@@ -23,7 +21,7 @@ from bot.delivery import ReplySender
 from bot.handling import Handler
 from bot.intake import InboxWorker, TelegramPoller
 from bot.settings import Settings
-from bot.store.db import make_engine, make_sessionmaker
+from bot.store.db import Database, make_engine
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +34,7 @@ class Services:
     translator: GettextTranslator
     conversation: Conversation
     channels: dict[str, Channel]
-    engine: AsyncEngine | None = None
-    sessions: async_sessionmaker[AsyncSession] | None = None
+    db: Database | None = None
     handler: Handler | None = None
     worker: InboxWorker | None = None
     senders: dict[str, ReplySender] = field(default_factory=dict)
@@ -76,27 +73,26 @@ def build_app(settings: Settings) -> web.Application:
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
     services = app[SERVICES]
-    services.engine = make_engine(services.settings.database_url)
-    services.sessions = make_sessionmaker(services.engine)
+    services.db = Database(make_engine(services.settings.database_url))
     senders = services.senders
 
     def on_outbox(channel: str) -> None:
         if channel in senders:
             senders[channel].wake()
 
-    services.handler = Handler(services.sessions, services.conversation, services.channels,
+    services.handler = Handler(services.db, services.conversation, services.channels,
                                services.settings.secret_key, services.settings.unit, on_outbox)
-    services.worker = InboxWorker(services.sessions, services.handler)
+    services.worker = InboxWorker(services.db, services.handler)
     yield
-    await services.engine.dispose()
+    await services.db.dispose()
 
 
 async def _workers(app: web.Application) -> AsyncIterator[None]:
     services = app[SERVICES]
-    assert services.sessions is not None and services.worker is not None
+    assert services.db is not None and services.worker is not None
     tasks = [asyncio.create_task(services.worker.run(), name="inbox-worker")]
     if services.telegram_bot is not None:
-        sender = ReplySender(services.sessions, services.channels[TELEGRAM],
+        sender = ReplySender(services.db, services.channels[TELEGRAM],
                              services.settings.send_concurrency)
         services.senders[TELEGRAM] = sender
         tasks.append(asyncio.create_task(sender.run(), name="telegram-sender"))
@@ -115,7 +111,7 @@ async def _workers(app: web.Application) -> AsyncIterator[None]:
 async def _telegram(services: Services) -> None:
     """Connect to Telegram (retrying while unreachable), then poll or register the webhook."""
     bot, settings = services.telegram_bot, services.settings
-    assert bot is not None and services.sessions is not None and services.worker is not None
+    assert bot is not None and services.db is not None and services.worker is not None
     delay = 1.0
     while True:
         try:
@@ -144,4 +140,4 @@ async def _telegram(services: Services) -> None:
         services.telegram_ready.set()
         return
     services.telegram_ready.set()
-    await TelegramPoller(bot, services.sessions, services.worker).run()
+    await TelegramPoller(bot, services.db, services.worker).run()

@@ -124,7 +124,7 @@ def cmd_check_content(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from bot.reports.monthly import MonthError, monthly_counts, parse_month
-    from bot.store.db import make_engine, make_sessionmaker, upgrade_database
+    from bot.store.db import Database, make_engine, upgrade_database
     try:
         parse_month(args.month)
     except MonthError as exc:
@@ -134,12 +134,12 @@ def cmd_report(args: argparse.Namespace) -> int:
     upgrade_database(settings.database_url)
 
     async def build() -> str:
-        engine = make_engine(settings.database_url)
+        db = Database(make_engine(settings.database_url))
         try:
-            async with make_sessionmaker(engine)() as session:
-                counts = await monthly_counts(session, args.month)
+            async with db.connect() as conn:
+                counts = await monthly_counts(conn, args.month)
         finally:
-            await engine.dispose()
+            await db.dispose()
         if args.format == "csv":
             return counts.to_csv()
         return json.dumps(counts.to_json(), ensure_ascii=False, indent=2) + "\n"

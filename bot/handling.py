@@ -6,21 +6,22 @@ fast); if a batch fails, each event is retried alone so one bad event cannot hol
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy import insert
-from sqlalchemy.ext.asyncio import async_sessionmaker
-from sqlmodel import col, select
-from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.channels.base import Channel, Envelope, ParseError, reply_to_json
 from bot.core.conversation import Conversation
 from bot.core.messages import ConversationState
 from bot.pseudonym import pseudonymize
-from bot.store.models import (CommunicationRun, Contact, ContactStatus, InboxEvent, InboxStatus,
-                              OutboxMessage, utcnow)
+from bot.store import queries
+from bot.store.db import Database
+from bot.store.models import ContactStatus, InboxStatus, OutboxStatus, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -28,13 +29,35 @@ FORM_CHATBOT = "chatbot_qa"      # "hỏi đáp qua chatbot" in reports
 MAX_ATTEMPTS = 3
 
 
+@dataclass(eq=False)
+class _Contact:
+    """A contact as one batch sees and changes it."""
+
+    id: int | None
+    channel: str
+    pseudonym: str
+    address: str
+    state: str = "{}"
+    lang: str | None = None
+    status: str = ContactStatus.ACTIVE
+    commune_code: str | None = None
+
+
+@dataclass
+class _Turn:
+    channel: str
+    contact: _Contact
+    outbox: list[dict[str, Any]] = field(default_factory=list)
+    runs: list[dict[str, Any]] = field(default_factory=list)
+
+
 class Handler:
     """Turns inbox rows into conversation turns; the only writer of contact state."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], conversation: Conversation,
-                 channels: Mapping[str, Channel], secret: str, unit: str,
+    def __init__(self, db: Database, conversation: Conversation, channels: Mapping[str, Channel],
+                 secret: str, unit: str,
                  on_outbox: Callable[[str], None] = lambda channel: None) -> None:
-        self.sessions = sessions
+        self.db = db
         self.conversation = conversation
         self.channels = channels
         self.secret = secret
@@ -68,109 +91,107 @@ class Handler:
         """A bug must not kill the worker nor lose the event: count the try, give up at 3."""
         log.error("inbox %s: handling failed (%s)", inbox_id, exc.__class__.__name__,
                   exc_info=exc)
-        async with self.sessions() as session, session.begin():
-            row = await session.get(InboxEvent, inbox_id)
-            if row is not None:
-                row.attempts += 1
-                row.error = exc.__class__.__name__
-                if row.attempts >= MAX_ATTEMPTS:
-                    row.status = InboxStatus.FAILED
+        async with self.db.begin() as conn:
+            await queries.add_inbox_attempt(conn, inbox_id, exc.__class__.__name__,
+                                            MAX_ATTEMPTS)
 
     async def _batch(self, inbox_ids: Sequence[int]) -> set[str]:
-        async with self.sessions() as session, session.begin():
-            rows = (await session.exec(
-                select(InboxEvent).where(col(InboxEvent.id).in_(list(inbox_ids)),
-                                         InboxEvent.status == InboxStatus.NEW)
-                .order_by(col(InboxEvent.id)))).all()
-            parsed: list[tuple[InboxEvent, list[Envelope]]] = []
+        async with self.db.begin() as conn:
+            rows = await queries.new_inbox_rows(conn, inbox_ids)
             now = utcnow()
+            inbox_updates: list[dict[str, Any]] = []
+            parsed: list[tuple[int, str, list[Envelope]]] = []
             for row in rows:
-                row.handled_at = now
-                envelopes = self._parse(row)
-                row.status, row.payload = (InboxStatus.DONE if envelopes is not None
-                                           else InboxStatus.FAILED), None
+                envelopes, error = self._parse(row.id, row.channel, row.payload)
+                inbox_updates.append({"id": row.id, "payload": None, "handled_at": now,
+                                      "error": error, "status": InboxStatus.DONE
+                                      if envelopes is not None else InboxStatus.FAILED})
                 if envelopes:
-                    parsed.append((row, envelopes))
-            contacts = await self._contacts(session, parsed)
-            written: set[str] = set()
-            outbox: list[dict[str, object]] = []
-            runs: list[dict[str, object]] = []
-            for row, envelopes in parsed:
-                for env in envelopes:
-                    pseudonym = pseudonymize(self.secret, row.channel, env.user_key)
-                    contact = contacts[(row.channel, pseudonym)]
-                    if self._turn(row, env, contact, pseudonym, outbox, runs):
-                        written.add(row.channel)
-            # Plain multi-row INSERTs: the ORM unit of work costs more than the turn itself.
-            if outbox:
-                await session.exec(insert(OutboxMessage), params=outbox)  # type: ignore[call-overload]
-            if runs:
-                await session.exec(insert(CommunicationRun), params=runs)  # type: ignore[call-overload]
-            return written
+                    parsed.append((row.id, row.channel, envelopes))
+            contacts = await self._contacts(conn, parsed)
+            turns = [self._turn(inbox_id, channel, env, contacts[(channel, self._pseudo(
+                channel, env))], now) for inbox_id, channel, envelopes in parsed
+                for env in envelopes]
+            await self._save_contacts(conn, contacts, now)
+            await queries.update_many(conn, queries.INBOX, inbox_updates)
+            await queries.insert_outbox(conn, [dict(o, contact_id=t.contact.id)
+                                               for t in turns for o in t.outbox])
+            await queries.insert_runs(conn, [r for t in turns for r in t.runs])
+        return {t.channel for t in turns if t.outbox}
 
-    def _parse(self, row: InboxEvent) -> list[Envelope] | None:
-        channel = self.channels.get(row.channel)
-        if channel is None or row.payload is None:
-            row.error = "no channel or payload"
-            return None
+    def _pseudo(self, channel: str, env: Envelope) -> str:
+        return pseudonymize(self.secret, channel, env.user_key)
+
+    def _parse(self, inbox_id: int, channel_name: str,
+               payload: str | None) -> tuple[list[Envelope] | None, str | None]:
+        channel = self.channels.get(channel_name)
+        if channel is None or payload is None:
+            return None, "no channel or payload"
         try:
-            return channel.parse(row.payload.encode())
+            return channel.parse(payload.encode()), None
         except ParseError as exc:
-            log.warning("inbox %s: malformed %s event: %s", row.id, row.channel, exc)
-            row.error = str(exc)[:200]
-            return None
+            log.warning("inbox %s: malformed %s event: %s", inbox_id, channel_name, exc)
+            return None, str(exc)[:200]
 
-    async def _contacts(self, session: AsyncSession,
-                        parsed: list[tuple[InboxEvent, list[Envelope]]]
-                        ) -> dict[tuple[str, str], Contact]:
-        """Load every contact of the batch in one query; create the new ones."""
+    async def _contacts(self, conn: AsyncConnection, parsed: list[tuple[int, str, list[Envelope]]]
+                        ) -> dict[tuple[str, str], _Contact]:
+        """Every contact of the batch, loaded in one query; unknown ones are new."""
         wanted: dict[tuple[str, str], str] = {}
-        for row, envelopes in parsed:
+        for _, channel, envelopes in parsed:
             for env in envelopes:
-                wanted[(row.channel, pseudonymize(self.secret, row.channel, env.user_key))] = \
-                    env.address
+                wanted[(channel, self._pseudo(channel, env))] = env.address
         if not wanted:
             return {}
-        found = (await session.exec(select(Contact).where(
-            col(Contact.pseudonym).in_([p for _, p in wanted])))).all()
-        contacts = {(c.channel, c.pseudonym): c for c in found if (c.channel, c.pseudonym)
-                    in wanted}
-        now = utcnow()
+        found = await queries.contacts_by_pseudonym(conn, [p for _, p in wanted])
+        known = {(c.channel, c.pseudonym): c for c in found}
+        out = {}
         for key, address in wanted.items():
-            contact = contacts.get(key)
-            if contact is None:
-                contact = Contact(channel=key[0], pseudonym=key[1], address=address,
-                                  created_at=now, last_seen_at=now)
-                session.add(contact)
-                contacts[key] = contact
-            else:
-                contact.address, contact.last_seen_at = address, now
-        await session.flush()   # new contacts get their ids
-        return contacts
+            c = known.get(key)
+            out[key] = _Contact(id=None, channel=key[0], pseudonym=key[1], address=address) \
+                if c is None else _Contact(id=c.id, channel=c.channel, pseudonym=c.pseudonym,
+                                           address=address, state=c.state, lang=c.lang,
+                                           status=c.status, commune_code=c.commune_code)
+        return out
 
-    def _turn(self, row: InboxEvent, env: Envelope, contact: Contact, pseudonym: str,
-              outbox: list[dict[str, object]], runs: list[dict[str, object]]) -> bool:
+    async def _save_contacts(self, conn: AsyncConnection,
+                             contacts: dict[tuple[str, str], _Contact], now: dt.datetime) -> None:
+        known = []
+        for c in contacts.values():
+            if c.id is None:   # first-time contacts: few per batch
+                c.id = await queries.insert_contact(
+                    conn, channel=c.channel, pseudonym=c.pseudonym, address=c.address,
+                    state=c.state, lang=c.lang, status=c.status, created_at=now,
+                    last_seen_at=now)
+            else:
+                known.append({"id": c.id, "address": c.address, "state": c.state,
+                              "lang": c.lang, "status": c.status, "last_seen_at": now})
+        await queries.update_many(conn, queries.CONTACT, known)
+
+    def _turn(self, inbox_id: int, channel: str, env: Envelope, contact: _Contact,
+              now: dt.datetime) -> _Turn:
+        result = _Turn(channel, contact)
         if env.stopped:
             contact.status = ContactStatus.STOPPED
             log.info("contact %s stopped the bot", contact.id)
-            return False
+            return result
         if env.inbound is None:
-            return False
+            return result
         contact.status = ContactStatus.ACTIVE
         state = ConversationState.from_json(json.loads(contact.state or "{}"))
         turn = self.conversation.step(state, env.inbound)
         contact.state = json.dumps(turn.state.to_json())
         contact.lang = turn.state.lang
-        now = utcnow()
         for index, reply in enumerate(turn.replies):
-            outbox.append(OutboxMessage(
-                inbox_id=row.id, contact_id=contact.id, channel=row.channel,
-                payload=reply_to_json(reply, env.ack_id if index == 0 else None),
-                not_before=now, created_at=now).model_dump(exclude={"id"}))
+            result.outbox.append({
+                "inbox_id": inbox_id, "channel": channel, "address": env.address,
+                "lane": "reply", "payload": reply_to_json(reply, env.ack_id if index == 0
+                                                          else None),
+                "status": OutboxStatus.PENDING, "attempts": 0, "not_before": now,
+                "last_error": None, "ambiguous": False, "created_at": now, "sent_at": None})
         for event in turn.events:
-            runs.append(CommunicationRun(
-                at=now, unit=self.unit, form=FORM_CHATBOT, medium=row.channel, kind=event.kind,
-                topic=event.topic, language=turn.state.lang or "vi",
-                commune_code=contact.commune_code, contact_pseudonym=pseudonym,
-                score=event.score).model_dump(exclude={"id"}))
-        return bool(turn.replies)
+            result.runs.append({
+                "at": now, "unit": self.unit, "form": FORM_CHATBOT, "medium": channel,
+                "kind": event.kind, "topic": event.topic, "language": turn.state.lang or "vi",
+                "commune_code": contact.commune_code, "contact_pseudonym": contact.pseudonym,
+                "reached": 1, "score": event.score})
+        return result

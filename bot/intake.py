@@ -1,13 +1,13 @@
 """Getting events in: the Telegram getUpdates loop and the inbox worker that handles them."""
 from __future__ import annotations
 
+from bot.store.db import Database
+
 import asyncio
 import json
 import logging
 import warnings
 
-from sqlalchemy.ext.asyncio import async_sessionmaker
-from sqlmodel.ext.asyncio.session import AsyncSession
 from telegram import Bot
 from telegram.error import InvalidToken, RetryAfter, TelegramError
 
@@ -22,20 +22,33 @@ BATCH = 50   # events handled in one transaction
 class InboxWorker:
     """Handles stored events in arrival order (web chat events are handled in the request)."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], handler: Handler) -> None:
-        self.sessions = sessions
+    def __init__(self, db: Database, handler: Handler) -> None:
+        self.db = db
         self.handler = handler
         self._wake = asyncio.Event()
+        self._fresh: list[int] = []    # ids just stored by this process: no need to look them up
+        self._scan = True              # look in the database (at start, and when idle)
 
-    def wake(self) -> None:
+    def wake(self, ids: list[int] | None = None) -> None:
+        if ids:
+            self._fresh.extend(ids)
+        else:
+            self._scan = True
         self._wake.set()
 
     async def run(self) -> None:
         while True:
+            self._wake.clear()
             try:
-                async with self.sessions() as session:
-                    rows = await queries.pending_inbox(session, limit=200, exclude_channel="web")
-                    ids = [row.id for row in rows]
+                if self._scan:
+                    self._scan = False
+                    async with self.db.connect() as conn:
+                        found = await queries.pending_inbox(conn, limit=500,
+                                                            exclude_channel="web")
+                    # ids stored meanwhile may be missing from the scan: keep both
+                    ids, self._fresh = sorted(set(found) | set(self._fresh)), []
+                else:
+                    ids, self._fresh = self._fresh, []
                 for start in range(0, len(ids), BATCH):
                     await self.handler.handle_batch(ids[start:start + BATCH])
             except asyncio.CancelledError:
@@ -43,22 +56,21 @@ class InboxWorker:
             except Exception:
                 log.exception("inbox worker round failed")
                 ids = []
-            if ids:
+            if ids or self._fresh:
                 continue
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout=2.0)
             except TimeoutError:
-                pass
-            self._wake.clear()
+                self._scan = True   # pick up anything left behind (e.g. a failed attempt)
 
 
 class TelegramPoller:
     """Long-polls getUpdates; each update is stored before the next call confirms it."""
 
-    def __init__(self, bot: Bot, sessions: async_sessionmaker[AsyncSession],
+    def __init__(self, bot: Bot, db: Database,
                  on_stored: InboxWorker) -> None:
         self.bot = bot
-        self.sessions = sessions
+        self.db = db
         self.worker = on_stored
         self.offset: int | None = None
 
@@ -103,13 +115,13 @@ class TelegramPoller:
         """Store updates durably; retried until the database accepts them."""
         while True:
             try:
-                async with self.sessions() as session, session.begin():
-                    await queries.insert_inbox_many(
-                        session, TELEGRAM, [(str(uid), payload) for uid, payload in items])
+                async with self.db.begin() as conn:
+                    ids = await queries.insert_inbox_many(
+                        conn, TELEGRAM, [(str(uid), payload) for uid, payload in items])
                 break
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("could not store %d updates; retrying", len(items))
                 await asyncio.sleep(1)
-        self.worker.wake()
+        self.worker.wake(ids)

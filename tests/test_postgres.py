@@ -8,7 +8,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from bot.app import build_app
 from bot.reports.monthly import TZ, monthly_counts
-from bot.store.db import make_engine, make_sessionmaker, upgrade_database_async
+from bot.store.db import Database, make_engine, upgrade_database_async
 
 SESSION = "postgres-session-0123456789"
 
@@ -26,10 +26,10 @@ async def test_web_chat_on_postgres(settings, postgres_url):
             assert "Cập nhật ngày" in (await response.json())["messages"][0]["text"]
         health = await (await client.get("/healthz")).json()
         assert health["queues"]["inbox"] == {"done": 2}
-    engine = make_engine(postgres_url)
+    db = Database(make_engine(postgres_url))
     try:
-        async with make_sessionmaker(engine)() as session:
-            counts = await monthly_counts(session, dt.datetime.now(TZ).strftime("%Y-%m"))
+        async with db.connect() as conn:
+            counts = await monthly_counts(conn, dt.datetime.now(TZ).strftime("%Y-%m"))
     finally:
-        await engine.dispose()
+        await db.dispose()
     assert counts.total == 2 and counts.by_topic == {"timeline": 2} and counts.contacts == 1

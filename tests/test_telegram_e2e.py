@@ -181,3 +181,59 @@ async def test_polling_stores_before_confirming(settings, api):
             len(polls) >= 1
     finally:
         await runner.cleanup()
+
+
+async def test_server_errors_are_retried_and_bad_requests_recorded(loa, api, settings):
+    api.fail_next(1, status=502)
+    api.push_update(text_update(CHAT, "1"))
+    first, second = await api.wait_for_calls("sendMessage", 2, chat_id=CHAT, timeout=10)
+    assert first.status == 502 and second.ok
+    other = CHAT + 1
+    api.fail_next(1, status=400, description="Bad Request: chat not found")
+    api.push_update(text_update(other, "2"))
+    await api.wait_for_calls("sendMessage", 1, chat_id=other)
+
+    def recorded() -> bool:
+        with sqlite3.connect(settings.sqlite_path) as db:
+            rows = dict(db.execute("select status, last_error from outbox where status "
+                                   "in ('failed')").fetchall())
+        return "failed" in rows and "chat not found" in rows["failed"].lower()
+
+    await wait_for(recorded)
+
+
+async def test_replies_caught_mid_send_by_a_crash_go_out_again_flagged(settings, api):
+    # A reply that was being sent when the process died is in state 'sending'.
+    runner, _ = await start_loa(settings, api, webhook=False)
+    api.push_update(text_update(CHAT, "1"))
+    await api.wait_for_calls("sendMessage", 1, chat_id=CHAT)
+    await runner.cleanup()
+    with sqlite3.connect(settings.sqlite_path) as db:
+        db.execute("update outbox set status = 'sending'")
+    runner, _ = await start_loa(settings, api, webhook=False)
+    try:
+        await api.wait_for_calls("sendMessage", 2, chat_id=CHAT)
+
+        def resent() -> bool:
+            with sqlite3.connect(settings.sqlite_path) as db:
+                return db.execute("select status, ambiguous from outbox").fetchone() == \
+                    ("sent", 1)
+
+        await wait_for(resent)
+    finally:
+        await runner.cleanup()
+
+
+async def test_webhook_answers_503_when_the_update_cannot_be_stored(settings, api):
+    runner, url = await start_loa(settings, api, webhook=True)
+    try:
+        await api.wait_for_calls("setWebhook", 1)
+        with sqlite3.connect(settings.sqlite_path) as db:
+            db.execute("alter table inbox rename to inbox_gone")
+        async with aiohttp.ClientSession() as http:
+            response = await http.post(f"{url}/telegram/webhook",
+                                       data=json.dumps(text_update(CHAT, "1", update_id=4242)),
+                                       headers={"X-Telegram-Bot-Api-Secret-Token": SECRET})
+            assert response.status == 503    # so Telegram delivers it again later
+    finally:
+        await runner.cleanup()

@@ -8,7 +8,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 
-from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.store import queries
 
@@ -66,10 +66,10 @@ class MonthlyCounts:
         return out.getvalue()
 
 
-async def monthly_counts(session: AsyncSession, month: str,
+async def monthly_counts(conn: AsyncConnection, month: str,
                          today: dt.date | None = None) -> MonthlyCounts:
     start, end = parse_month(month, today)
-    runs = await queries.runs_between(session, start, end)
+    runs = await queries.runs_between(conn, start, end)
 
     def count(attr: str) -> dict[str, int]:
         counter = Counter(getattr(r, attr) or "none" for r in runs)

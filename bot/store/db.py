@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import event
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
-from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
@@ -30,10 +31,6 @@ def make_engine(url: str) -> AsyncEngine:
     return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
 
 
-def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
-
-
 def alembic_config(url: str) -> Config:
     cfg = Config(str(ROOT / "alembic.ini"))
     cfg.set_main_option("script_location", str(ROOT / "migrations"))
@@ -52,3 +49,31 @@ def upgrade_database(url: str) -> None:
 
 async def upgrade_database_async(url: str) -> None:
     await asyncio.to_thread(upgrade_database, url)
+
+
+class Database:
+    """Connections for reading (`db.connect()`) and write transactions (`db.begin()`).
+
+    SQLite allows one writer; when two connections write at once, the loser sleeps in SQLite's
+    busy handler for up to 100 ms at a time. An in-process lock around write transactions
+    makes them queue instead, which keeps reply latency low. PostgreSQL needs no such lock.
+    Hot paths use SQLAlchemy Core on connections: the ORM session costs more than the work.
+    """
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.dialect = engine.dialect.name
+        self._lock = asyncio.Lock() if self.dialect == "sqlite" else None
+
+    def connect(self) -> AsyncConnection:
+        return self.engine.connect()
+
+    @contextlib.asynccontextmanager
+    async def begin(self) -> AsyncIterator[AsyncConnection]:
+        async with contextlib.AsyncExitStack() as stack:
+            if self._lock is not None:
+                await stack.enter_async_context(self._lock)
+            yield await stack.enter_async_context(self.engine.begin())
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()

@@ -71,6 +71,7 @@ class OutboxMessage(SQLModel, table=True):
     inbox_id: int | None = Field(default=None, foreign_key="inbox.id")
     contact_id: int = Field(foreign_key="contact.id")
     channel: str = Field(max_length=16)
+    address: str = Field(max_length=128)   # copied from the contact when queued
     lane: str = Field(default="reply", max_length=8)
     payload: str = Field(sa_column=Column(Text, nullable=False))
     status: str = Field(default=OutboxStatus.PENDING, max_length=16)

@@ -1,125 +1,184 @@
-"""Query functions over the tables; each takes an AsyncSession and commits nothing itself."""
+"""Query functions over the tables (SQLAlchemy Core); each takes a connection, commits nothing."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
-from sqlalchemy import func, update
-from sqlmodel import select
+from sqlalchemy import Row, bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.store.models import (CommunicationRun, Contact, ContactStatus, InboxEvent, InboxStatus,
                               OutboxMessage, OutboxStatus, utcnow)
 
+INBOX = InboxEvent.__table__
+OUTBOX = OutboxMessage.__table__
+CONTACT = Contact.__table__
+RUN = CommunicationRun.__table__
 
-def _insert(session: AsyncSession):  # type: ignore[no-untyped-def]
-    return pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+
+def _insert(conn: AsyncConnection):  # type: ignore[no-untyped-def]
+    return pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
 
 
-async def insert_inbox(session: AsyncSession, channel: str, external_id: str,
+def _update_by_id(table: Any, columns: Iterable[str]):  # type: ignore[no-untyped-def]
+    """An executemany-able UPDATE ... WHERE id = :row_id setting :v_<column>."""
+    return (update(table).where(table.c.id == bindparam("row_id"))
+            .values({c: bindparam(f"v_{c}") for c in columns}))
+
+
+async def update_many(conn: AsyncConnection, table: Any, rows: list[dict[str, Any]]) -> None:
+    """Update rows by id; rows with the same set of columns go in one executemany."""
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(tuple(sorted(k for k in row if k != "id")), []).append(row)
+    for columns, group in groups.items():
+        await conn.execute(_update_by_id(table, columns), [
+            {"row_id": r["id"], **{f"v_{c}": r[c] for c in columns}} for r in group])
+
+
+# -- inbox -------------------------------------------------------------------------------------
+
+async def insert_inbox(conn: AsyncConnection, channel: str, external_id: str,
                        payload: str) -> int | None:
     """Store a raw event; returns its id, or None when it was already stored (duplicate)."""
-    stmt = (_insert(session)(InboxEvent)
+    stmt = (_insert(conn)(INBOX)
             .values(channel=channel, external_id=external_id, payload=payload,
                     status=InboxStatus.NEW, attempts=0, received_at=utcnow())
             .on_conflict_do_nothing(index_elements=["channel", "external_id"])
-            .returning(InboxEvent.id))
-    result = await session.exec(stmt)
-    return result.scalar_one_or_none()
+            .returning(INBOX.c.id))
+    return (await conn.execute(stmt)).scalar_one_or_none()
 
 
-async def insert_inbox_many(session: AsyncSession, channel: str,
-                            items: list[tuple[str, str]]) -> None:
-    """Store many raw events in one statement; duplicates are skipped."""
+async def insert_inbox_many(conn: AsyncConnection, channel: str,
+                            items: list[tuple[str, str]]) -> list[int]:
+    """Store many raw events in one statement; returns the ids of those that were new."""
     if not items:
-        return
+        return []
     now = utcnow()
-    stmt = _insert(session)(InboxEvent).on_conflict_do_nothing(
-        index_elements=["channel", "external_id"])
-    await session.exec(stmt, params=[  # type: ignore[call-overload]
+    stmt = (_insert(conn)(INBOX).on_conflict_do_nothing(index_elements=["channel", "external_id"])
+            .returning(INBOX.c.id, sort_by_parameter_order=True))
+    result = await conn.execute(stmt, [
         {"channel": channel, "external_id": ext, "payload": payload, "status": InboxStatus.NEW,
-         "attempts": 0, "received_at": now} for ext, payload in items])
+         "attempts": 0, "received_at": now, "error": None, "handled_at": None}
+        for ext, payload in items])
+    return sorted(result.scalars())
 
 
-async def find_inbox(session: AsyncSession, channel: str, external_id: str) -> InboxEvent | None:
-    result = await session.exec(select(InboxEvent).where(
-        InboxEvent.channel == channel, InboxEvent.external_id == external_id))
-    return result.one_or_none()
+async def find_inbox_id(conn: AsyncConnection, channel: str, external_id: str) -> int | None:
+    return (await conn.execute(select(INBOX.c.id).where(
+        INBOX.c.channel == channel, INBOX.c.external_id == external_id))).scalar_one_or_none()
 
 
-async def pending_inbox(session: AsyncSession, limit: int = 100,
-                        exclude_channel: str | None = None) -> Sequence[InboxEvent]:
-    stmt = select(InboxEvent).where(InboxEvent.status == InboxStatus.NEW)
+async def pending_inbox(conn: AsyncConnection, limit: int = 100,
+                        exclude_channel: str | None = None) -> list[int]:
+    stmt = select(INBOX.c.id).where(INBOX.c.status == InboxStatus.NEW)
     if exclude_channel:
-        stmt = stmt.where(InboxEvent.channel != exclude_channel)
-    result = await session.exec(stmt.order_by(InboxEvent.id).limit(limit))
-    return result.all()
+        stmt = stmt.where(INBOX.c.channel != exclude_channel)
+    return list((await conn.execute(stmt.order_by(INBOX.c.id).limit(limit))).scalars())
 
 
-async def get_contact(session: AsyncSession, channel: str, pseudonym: str) -> Contact | None:
-    result = await session.exec(select(Contact).where(
-        Contact.channel == channel, Contact.pseudonym == pseudonym))
-    return result.one_or_none()
+async def new_inbox_rows(conn: AsyncConnection, ids: Sequence[int]) -> Sequence[Row[Any]]:
+    return (await conn.execute(
+        select(INBOX.c.id, INBOX.c.channel, INBOX.c.payload)
+        .where(INBOX.c.id.in_(list(ids)), INBOX.c.status == InboxStatus.NEW)
+        .order_by(INBOX.c.id))).all()
 
 
-async def upsert_contact(session: AsyncSession, channel: str, pseudonym: str,
-                         address: str) -> Contact:
-    contact = await get_contact(session, channel, pseudonym)
-    now = utcnow()
-    if contact is None:
-        contact = Contact(channel=channel, pseudonym=pseudonym, address=address,
-                          created_at=now, last_seen_at=now)
-        session.add(contact)
-        await session.flush()
-    else:
-        contact.address = address
-        contact.last_seen_at = now
-    return contact
+async def add_inbox_attempt(conn: AsyncConnection, inbox_id: int, error: str,
+                            max_attempts: int) -> None:
+    await conn.execute(update(INBOX).where(INBOX.c.id == inbox_id).values(
+        attempts=INBOX.c.attempts + 1, error=error[:200]))
+    await conn.execute(update(INBOX).where(INBOX.c.id == inbox_id,
+                                           INBOX.c.attempts >= max_attempts)
+                       .values(status=InboxStatus.FAILED))
 
 
-async def due_outbox(session: AsyncSession, channel: str, limit: int) -> Sequence[OutboxMessage]:
-    now = utcnow()
-    result = await session.exec(
-        select(OutboxMessage)
-        .where(OutboxMessage.channel == channel,
-               OutboxMessage.status.in_([OutboxStatus.PENDING, OutboxStatus.RETRY]),
-               OutboxMessage.not_before <= now)
-        .order_by(OutboxMessage.id).limit(limit))
-    return result.all()
+# -- contacts ----------------------------------------------------------------------------------
+
+async def contacts_by_pseudonym(conn: AsyncConnection,
+                                pseudonyms: list[str]) -> Sequence[Row[Any]]:
+    return (await conn.execute(select(CONTACT).where(CONTACT.c.pseudonym.in_(pseudonyms)))).all()
 
 
-async def outbox_for_inbox(session: AsyncSession, inbox_id: int) -> Sequence[OutboxMessage]:
-    result = await session.exec(select(OutboxMessage).where(
-        OutboxMessage.inbox_id == inbox_id).order_by(OutboxMessage.id))
-    return result.all()
+async def insert_contact(conn: AsyncConnection, **values: Any) -> int:
+    return (await conn.execute(CONTACT.insert().values(**values)
+                               .returning(CONTACT.c.id))).scalar_one()
 
 
-async def recover_in_flight(session: AsyncSession) -> int:
+async def stop_contacts(conn: AsyncConnection, contact_ids: Iterable[int]) -> None:
+    await conn.execute(update(CONTACT).where(CONTACT.c.id.in_(list(contact_ids)))
+                       .values(status=ContactStatus.STOPPED))
+
+
+# -- outbox ------------------------------------------------------------------------------------
+
+async def insert_outbox(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        await conn.execute(OUTBOX.insert(), rows)
+
+
+async def claim_due(conn: AsyncConnection, channel: str, limit: int) -> list[Row[Any]]:
+    """Mark up to `limit` due messages as being sent and return them, oldest first."""
+    due = (select(OUTBOX.c.id)
+           .where(OUTBOX.c.channel == channel,
+                  OUTBOX.c.status.in_([OutboxStatus.PENDING, OutboxStatus.RETRY]),
+                  OUTBOX.c.not_before <= utcnow())
+           .order_by(OUTBOX.c.id).limit(limit))
+    if conn.dialect.name == "postgresql":
+        due = due.with_for_update(skip_locked=True)
+    result = await conn.execute(
+        update(OUTBOX).where(OUTBOX.c.id.in_(due.scalar_subquery()))
+        .values(status=OutboxStatus.SENDING)
+        .returning(OUTBOX.c.id, OUTBOX.c.contact_id, OUTBOX.c.address, OUTBOX.c.payload,
+                   OUTBOX.c.attempts))
+    return sorted(result.all(), key=lambda row: row.id)
+
+
+async def outbox_for_inbox(conn: AsyncConnection, inbox_id: int) -> Sequence[Row[Any]]:
+    return (await conn.execute(select(OUTBOX.c.id, OUTBOX.c.status, OUTBOX.c.payload)
+                               .where(OUTBOX.c.inbox_id == inbox_id)
+                               .order_by(OUTBOX.c.id))).all()
+
+
+async def mark_sent(conn: AsyncConnection, ids: list[int]) -> None:
+    if ids:
+        await conn.execute(update(OUTBOX).where(OUTBOX.c.id.in_(ids)).values(
+            status=OutboxStatus.SENT, sent_at=utcnow(), attempts=1))
+
+
+async def recover_in_flight(conn: AsyncConnection) -> int:
     """After a crash: messages caught mid-send go out again, flagged as possibly doubled."""
-    result = await session.exec(
-        update(OutboxMessage).where(OutboxMessage.status == OutboxStatus.SENDING)
+    result = await conn.execute(
+        update(OUTBOX).where(OUTBOX.c.status == OutboxStatus.SENDING)
         .values(status=OutboxStatus.RETRY, ambiguous=True))
     return result.rowcount or 0
 
 
-async def stop_contact(session: AsyncSession, contact_id: int) -> None:
-    await session.exec(update(Contact).where(Contact.id == contact_id)
-                          .values(status=ContactStatus.STOPPED))
+# -- runs and health ---------------------------------------------------------------------------
+
+async def insert_runs(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        await conn.execute(RUN.insert(), rows)
 
 
-async def runs_between(session: AsyncSession, start: dt.datetime,
-                       end: dt.datetime) -> Sequence[CommunicationRun]:
-    result = await session.exec(select(CommunicationRun).where(
-        CommunicationRun.at >= start, CommunicationRun.at < end).order_by(CommunicationRun.id))
-    return result.all()
+async def runs_between(conn: AsyncConnection, start: dt.datetime,
+                       end: dt.datetime) -> Sequence[Row[Any]]:
+    return (await conn.execute(select(RUN).where(RUN.c.at >= start, RUN.c.at < end)
+                               .order_by(RUN.c.id))).all()
 
 
-async def count_by_status(session: AsyncSession) -> dict[str, dict[str, int]]:
+async def count_by_status(conn: AsyncConnection) -> dict[str, dict[str, int]]:
     """Queue sizes for the health and admin pages."""
-    out: dict[str, dict[str, int]] = {"inbox": {}, "outbox": {}}
-    for name, model in (("inbox", InboxEvent), ("outbox", OutboxMessage)):
-        rows = await session.exec(select(model.status, func.count()).group_by(model.status))
+    out: dict[str, dict[str, int]] = {}
+    for name, table in (("inbox", INBOX), ("outbox", OUTBOX)):
+        rows = await conn.execute(select(table.c.status, func.count())
+                                  .group_by(table.c.status))
         out[name] = {status: count for status, count in rows.all()}
     return out
+
+
+async def count_contacts(conn: AsyncConnection) -> int:
+    return (await conn.execute(select(func.count()).select_from(CONTACT))).scalar_one()

@@ -26,11 +26,11 @@ def _environment(translator: object) -> Environment:
 async def admin_page(request: web.Request) -> web.Response:
     from bot.app import SERVICES
     services = request.app[SERVICES]
-    assert services.sessions is not None
+    assert services.db is not None
     month = dt.datetime.now(TZ).strftime("%Y-%m")
-    async with services.sessions() as session:
-        counts = await monthly_counts(session, month)
-        queues = await queries.count_by_status(session)
+    async with services.db.connect() as conn:
+        counts = await monthly_counts(conn, month)
+        queues = await queries.count_by_status(conn)
     html = request.app[_ENV].get_template("admin.html").render(
         month=month, counts=counts, queues=queues, unit=services.settings.unit,
         telegram=services.telegram_bot is not None)

@@ -11,8 +11,6 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from aiohttp import web
-from sqlalchemy import func
-from sqlmodel import select
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.app import SERVICES, Services
@@ -87,23 +85,19 @@ async def chat(request: web.Request) -> web.Response:
     limiter: RateLimiter = request.app[LIMITER]
     if not limiter.allow(message.session):
         return _json({"error": errors["rate"]}, status=429)
-    assert services.sessions is not None and services.handler is not None
+    assert services.db is not None and services.handler is not None
     external_id = hashlib.sha256(f"{message.session}:{message.message_id}".encode()).hexdigest()
     try:
-        async with services.sessions() as session, session.begin():
-            inbox_id = await queries.insert_inbox(session, WEB, external_id[:40], message.payload)
+        async with services.db.begin() as conn:
+            inbox_id = await queries.insert_inbox(conn, WEB, external_id[:40], message.payload)
             if inbox_id is None:   # the browser retried: answer with what was answered before
-                row = await queries.find_inbox(session, WEB, external_id[:40])
-                inbox_id = row.id if row is not None else None
+                inbox_id = await queries.find_inbox_id(conn, WEB, external_id[:40])
         if inbox_id is None:
             raise SQLAlchemyError("inbox row vanished")
         await services.handler.handle(inbox_id)
-        async with services.sessions() as session, session.begin():
-            rows = await queries.outbox_for_inbox(session, inbox_id)
-            now = utcnow()
-            for row in rows:
-                if row.status != OutboxStatus.SENT:
-                    row.status, row.sent_at, row.attempts = OutboxStatus.SENT, now, 1
+        async with services.db.begin() as conn:
+            rows = await queries.outbox_for_inbox(conn, inbox_id)
+            await queries.mark_sent(conn, [r.id for r in rows if r.status != OutboxStatus.SENT])
             out = []
             for row in rows:
                 reply, _ = reply_from_json(row.payload)
@@ -130,23 +124,25 @@ async def telegram_webhook(request: web.Request) -> web.Response:
         update_id = tg.update_id(body)
     except ParseError as exc:
         return _json({"ok": False, "error": str(exc)}, status=400)
-    assert services.sessions is not None and services.worker is not None
+    assert services.db is not None and services.worker is not None
     try:
-        async with services.sessions() as session, session.begin():
-            await queries.insert_inbox(session, tg.NAME, update_id, body.decode("utf-8"))
+        async with services.db.begin() as conn:
+            inbox_id = await queries.insert_inbox(conn, tg.NAME, update_id,
+                                                  body.decode("utf-8"))
     except (SQLAlchemyError, UnicodeDecodeError):
         log.exception("telegram webhook: could not store update %s", update_id)
         return _json({"ok": False}, status=503)   # Telegram will retry
-    services.worker.wake()
+    if inbox_id is not None:   # a repeated delivery needs no work
+        services.worker.wake([inbox_id])
     return _json({"ok": True})
 
 
 async def healthz(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
-    assert services.sessions is not None
+    assert services.db is not None
     try:
-        async with services.sessions() as session:
-            queues = await queries.count_by_status(session)
+        async with services.db.connect() as conn:
+            queues = await queries.count_by_status(conn)
     except SQLAlchemyError:
         return _json({"status": "error", "database": "unreachable"}, status=503)
     telegram = "off" if services.telegram_bot is None else (
@@ -157,10 +153,10 @@ async def healthz(request: web.Request) -> web.Response:
 
 async def metrics(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
-    assert services.sessions is not None
-    async with services.sessions() as session:
-        queues = await queries.count_by_status(session)
-        contacts = (await session.exec(select(func.count()).select_from(Contact))).one()
+    assert services.db is not None
+    async with services.db.connect() as conn:
+        queues = await queries.count_by_status(conn)
+        contacts = await queries.count_contacts(conn)
     lines = ["# TYPE loa_queue_rows gauge"]
     for queue, statuses in queues.items():
         for status, count in sorted(statuses.items()):

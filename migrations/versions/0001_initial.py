@@ -69,6 +69,7 @@ def upgrade() -> None:
     sa.Column('inbox_id', sa.Integer(), nullable=True),
     sa.Column('contact_id', sa.Integer(), nullable=False),
     sa.Column('channel', sa.String(length=16), nullable=False),
+    sa.Column('address', sa.String(length=128), nullable=False),
     sa.Column('lane', sa.String(length=8), nullable=False),
     sa.Column('payload', sa.Text(), nullable=False),
     sa.Column('status', sa.String(length=16), nullable=False),
