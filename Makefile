@@ -10,6 +10,7 @@ run: setup db
 	$(PY) -m bot run
 
 test: setup browser
+	$(PY) -m ruff check bot tests bench
 	$(PY) -m bot check-content
 	$(PY) -m pytest $(PYTEST_ARGS)
 

@@ -38,7 +38,7 @@ def start_bot(kind: str, api: FakeBotApi, data_dir: str) -> subprocess.Popen[byt
            "BOT_DATA_DIR": data_dir, "BOT_PORT": "0", "BOT_LOG_LEVEL": "WARNING"}
     env.pop("BOT_DATABASE_URL", None)
     env.pop("BOT_TELEGRAM_WEBHOOK_URL", None)
-    cmd = [sys.executable, os.environ.get("LOA_ENTRY", "-m"), *([] if os.environ.get("LOA_ENTRY") else ["bot"]), "run"] if kind == "loa" else \
+    cmd = [sys.executable, "-m", "bot", "run"] if kind == "loa" else \
         [sys.executable, str(ROOT / "bench" / "echo_bot.py")]
     return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)

@@ -12,8 +12,10 @@ from telegram import Bot
 from telegram.error import InvalidToken, TelegramError
 
 from bot.channels.base import Channel
-from bot.channels.telegram import ALLOWED_UPDATES, NAME as TELEGRAM, TelegramChannel, make_bot
-from bot.channels.web import NAME as WEB, WebChannel
+from bot.channels.telegram import ALLOWED_UPDATES, TelegramChannel, make_bot
+from bot.channels.telegram import NAME as TELEGRAM
+from bot.channels.web import NAME as WEB
+from bot.channels.web import WebChannel
 from bot.core.content import ContentSet, load_content
 from bot.core.conversation import Conversation
 from bot.core.i18n import GettextTranslator

@@ -8,8 +8,15 @@ import time
 from collections import OrderedDict
 from typing import Any
 
-from bot.channels.base import (Blocked, Channel, Failed, RetryLater, SendResult, Sent,
-                               reply_from_json)
+from bot.channels.base import (
+    Blocked,
+    Channel,
+    Failed,
+    RetryLater,
+    SendResult,
+    Sent,
+    reply_from_json,
+)
 from bot.store import queries
 from bot.store.db import Database
 from bot.store.models import OutboxStatus, utcnow

@@ -1,8 +1,6 @@
 """Getting events in: the Telegram getUpdates loop and the inbox worker that handles them."""
 from __future__ import annotations
 
-from bot.store.db import Database
-
 import asyncio
 import json
 import logging
@@ -11,9 +9,11 @@ import warnings
 from telegram import Bot
 from telegram.error import InvalidToken, RetryAfter, TelegramError
 
-from bot.channels.telegram import ALLOWED_UPDATES, NAME as TELEGRAM
+from bot.channels.telegram import ALLOWED_UPDATES
+from bot.channels.telegram import NAME as TELEGRAM
 from bot.handling import Handler
 from bot.store import queries
+from bot.store.db import Database
 
 log = logging.getLogger(__name__)
 BATCH = 50   # events handled in one transaction

@@ -62,7 +62,8 @@ def test_start_offers_language_picker_when_several_languages_are_configured():
 
 
 @pytest.mark.parametrize("typed, topic", [
-    ("1", "timeline"), ("2", "affected"), ("4", "switch"), ("11", "contact"), (" 5 ", "keep_number"),
+    ("1", "timeline"), ("2", "affected"), ("4", "switch"), ("11", "contact"),
+    (" 5 ", "keep_number"),
 ])
 def test_typed_menu_numbers_open_the_topic(typed, topic):
     (turn,) = run(text(typed))

@@ -128,7 +128,8 @@ async def test_runs_hold_no_raw_telegram_ids(loa, api, settings):
 
     await wait_for(logged)
     with sqlite3.connect(settings.sqlite_path) as db:
-        runs = [dict(zip([c[0] for c in db.execute("select * from run").description], r))
+        runs = [dict(zip([c[0] for c in db.execute("select * from run").description], r,
+                             strict=True))
                 for r in db.execute("select * from run")]
     assert runs[0]["medium"] == "telegram" and runs[0]["topic"] == "timeline"
     assert str(CHAT) not in json.dumps(runs, default=str)

@@ -12,13 +12,18 @@ from pathlib import Path
 os.environ.setdefault("PTB_TIMEDELTA", "1")
 
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
-from telegram.error import (BadRequest, Forbidden, InvalidToken, NetworkError, RetryAfter,
-                            TelegramError, TimedOut)
+from telegram.error import (
+    BadRequest,
+    Forbidden,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+    TimedOut,
+)
 
+from bot.channels.base import Blocked, Envelope, Failed, ParseError, RetryLater, SendResult, Sent
 from bot.channels.telegram_http import AiohttpRequest
-
-from bot.channels.base import (Blocked, Envelope, Failed, ParseError, RetryLater, SendResult,
-                               Sent)
 from bot.core.messages import Inbound, InboundKind, Reply
 from bot.core.text import clip
 

@@ -11,7 +11,6 @@ import aiohttp
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
 
-
 _JSON = {"Content-Type": "application/json"}
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -112,7 +112,8 @@ def _split_front_matter(path: Path, raw: str) -> tuple[dict[str, object], str]:
     try:
         meta = _yaml(raw[4:end])
     except yaml.YAMLError as exc:
-        raise ContentError(path, "front matter", f"not valid YAML ({exc.__class__.__name__})")
+        message = f"not valid YAML ({exc.__class__.__name__})"
+        raise ContentError(path, "front matter", message) from None
     if not isinstance(meta, dict):
         raise ContentError(path, "front matter", "must be a mapping of fields")
     body = raw[end + 4:].lstrip("-").strip("\n")
@@ -148,7 +149,7 @@ def _date(path: Path, meta: dict[str, object], key: str, today: dt.date) -> dt.d
         try:
             value = dt.date.fromisoformat(value)
         except ValueError:
-            raise ContentError(path, key, f"'{value}' is not a date YYYY-MM-DD")
+            raise ContentError(path, key, f"'{value}' is not a date YYYY-MM-DD") from None
     if not isinstance(value, dt.date):
         raise ContentError(path, key, "missing or not a date YYYY-MM-DD")
     if value > today:
@@ -186,7 +187,7 @@ def load_topic(path: Path, today: dt.date) -> Topic:
     try:
         raw = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
-        raise ContentError(path, "file", "not UTF-8 text")
+        raise ContentError(path, "file", "not UTF-8 text") from None
     meta, body = _split_front_matter(path, raw)
     topic_id = _str(path, meta, "id")
     if not _TOPIC_ID.match(topic_id):
@@ -216,7 +217,7 @@ def load_check(path: Path, today: dt.date) -> PhoneCheck:
     try:
         meta = _yaml(path.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise ContentError(path, "file", f"not valid YAML ({exc.__class__.__name__})")
+        raise ContentError(path, "file", f"not valid YAML ({exc.__class__.__name__})") from None
     if not isinstance(meta, dict):
         raise ContentError(path, "file", "must be a mapping of fields")
     _sources(path, meta)
@@ -232,8 +233,10 @@ def load_check(path: Path, today: dt.date) -> PhoneCheck:
             raise ContentError(path, f"questions[{i}].options", "needs at least 2 options")
         opts = []
         for j, o in enumerate(options):
-            if not isinstance(o, dict) or not all(isinstance(o.get(k), str) for k in ("id", "label")):
-                raise ContentError(path, f"questions[{i}].options[{j}]", "needs 'id' and 'label'")
+            if not isinstance(o, dict) or not all(isinstance(o.get(k), str)
+                                                  for k in ("id", "label")):
+                raise ContentError(path, f"questions[{i}].options[{j}]",
+                                   "needs 'id' and 'label'")
             opts.append(CheckOption(id=o["id"], label=o["label"]))
         questions.append(CheckQuestion(id=_str(path, q, "id"), text=_str(path, q, "text"),
                                        options=tuple(opts)))
@@ -278,7 +281,8 @@ def validate_content(root: Path, lang: str = "vi",
     for required in REQUIRED_TOPICS:
         if required not in topics and not any(p.path.endswith(f"/{required}.md")
                                               for p in problems):
-            problems.append(ContentError(folder / f"{required}.md", "file", "required topic missing"))
+            problems.append(ContentError(folder / f"{required}.md", "file",
+                                         "required topic missing"))
     seen_samples: dict[str, str] = {}
     for topic in topics.values():
         path = folder / f"{topic.id}.md"
@@ -318,7 +322,7 @@ def _load_menu(path: Path) -> tuple[tuple[str, ...], str]:
     try:
         meta = _yaml(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
-        raise ContentError(path, "file", f"not valid YAML ({exc.__class__.__name__})")
+        raise ContentError(path, "file", f"not valid YAML ({exc.__class__.__name__})") from None
     if not isinstance(meta, dict):
         raise ContentError(path, "file", "must be a mapping of fields")
     items = _strs(path, meta, "items", minimum=1)

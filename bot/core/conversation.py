@@ -7,8 +7,16 @@ from dataclasses import replace
 from bot.core.content import CHECK_ID, ContentSet, Topic
 from bot.core.i18n import AUTONYMS, SOURCE_LANG, Translator
 from bot.core.matching import Matcher
-from bot.core.messages import (Button, ConversationState, Event, Inbound, InboundKind, Reply,
-                               RunKind, Turn)
+from bot.core.messages import (
+    Button,
+    ConversationState,
+    Event,
+    Inbound,
+    InboundKind,
+    Reply,
+    RunKind,
+    Turn,
+)
 from bot.core.text import fold
 
 MAX_TEXT = 2000          # longer messages are read only up to here
@@ -116,7 +124,7 @@ class Conversation:
     def _check_step(self, state: ConversationState, lang: str, option: str) -> Turn:
         check = self._content(lang).check
         answers = (*state.answers, option)
-        given = {q.id: a for q, a in zip(check.questions, answers)}
+        given = {q.id: a for q, a in zip(check.questions, answers, strict=False)}
         finished = len(answers) >= len(check.questions) or given.get("lte") == "no" \
             or (given.get("internet") == "no" and given.get("lte") == "unknown")
         if not finished:

@@ -109,4 +109,4 @@ class Matcher:
 def _terms(tokens: list[str], stop: bool = True) -> list[str]:
     """Content words plus adjacent word pairs ("dien thoai", "tat song")."""
     words = [t for t in tokens if t not in STOPWORDS] if stop else tokens
-    return words + [f"{a} {b}" for a, b in zip(words, words[1:])]
+    return words + [f"{a} {b}" for a, b in zip(words, words[1:], strict=False)]

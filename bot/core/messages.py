@@ -8,8 +8,8 @@ from enum import StrEnum
 class InboundKind(StrEnum):
     TEXT = "text"          # free text typed by the citizen
     CHOICE = "choice"      # a button press; `choice` holds the button id, e.g. "topic:timeline"
-    COMMAND = "command"    # "/start", "/menu", "/help", "/lang" (text holds the command name)
-    UNSUPPORTED = "unsupported"  # sticker, photo, voice, location, contact ... (text holds the kind)
+    COMMAND = "command"    # /start, /menu, /help, /lang; text holds the command name
+    UNSUPPORTED = "unsupported"  # sticker, photo, voice, location ...: text is the kind
 
 
 @dataclass(frozen=True, slots=True)

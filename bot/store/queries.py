@@ -10,8 +10,16 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.store.models import (CommunicationRun, Contact, ContactStatus, InboxEvent, InboxStatus,
-                              OutboxMessage, OutboxStatus, utcnow)
+from bot.store.models import (
+    CommunicationRun,
+    Contact,
+    ContactStatus,
+    InboxEvent,
+    InboxStatus,
+    OutboxMessage,
+    OutboxStatus,
+    utcnow,
+)
 
 INBOX = InboxEvent.__table__
 OUTBOX = OutboxMessage.__table__

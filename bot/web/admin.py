@@ -16,7 +16,7 @@ _TEMPLATES = Path(__file__).resolve().parent / "templates"
 def _environment(translator: object) -> Environment:
     env = Environment(loader=FileSystemLoader(_TEMPLATES), autoescape=select_autoescape(),
                       extensions=["jinja2.ext.i18n"])
-    gettext = getattr(translator, "gettext")
+    gettext = translator.gettext
     env.install_gettext_callables(  # type: ignore[attr-defined]
         lambda msg: gettext("vi", msg), lambda s, p, n: gettext("vi", s if n == 1 else p),
         newstyle=True)

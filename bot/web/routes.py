@@ -16,9 +16,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot.app import SERVICES, Services
 from bot.channels import telegram as tg
 from bot.channels.base import ParseError, reply_from_json
-from bot.channels.web import NAME as WEB, BadRequest, validate
+from bot.channels.web import NAME as WEB
+from bot.channels.web import BadRequest, validate
 from bot.store import queries
-from bot.store.models import Contact, OutboxStatus, utcnow
+from bot.store.models import OutboxStatus
 from bot.web.admin import setup_admin
 
 log = logging.getLogger(__name__)
