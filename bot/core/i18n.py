@@ -17,14 +17,28 @@ class Translator(Protocol):
     def gettext(self, lang: str, msgid: str, /, **values: object) -> str: ...
 
 
+def load_catalog(locales: Path, lang: str) -> gettext.NullTranslations:
+    """Every compiled domain of a language (loa.mo, loa_<feature>.mo, ...) chained together."""
+    folder = locales / lang / "LC_MESSAGES"
+    paths = sorted(folder.glob(f"{DOMAIN}*.mo"), key=lambda p: (p.stem != DOMAIN, p.name))
+    catalog: gettext.NullTranslations = gettext.NullTranslations()
+    for index, path in enumerate(paths):
+        with path.open("rb") as fh:
+            loaded = gettext.GNUTranslations(fh)
+        if index == 0:
+            catalog = loaded
+        else:
+            catalog.add_fallback(loaded)
+    return catalog
+
+
 class GettextTranslator:
     """Loads compiled catalogs from a locales/ folder; missing ones fall back to Vietnamese."""
 
     def __init__(self, locales: Path, languages: tuple[str, ...] = (SOURCE_LANG,)) -> None:
         self._catalogs: dict[str, gettext.NullTranslations] = {}
         for lang in {SOURCE_LANG, *languages}:
-            self._catalogs[lang] = gettext.translation(
-                DOMAIN, localedir=str(locales), languages=[lang], fallback=True)
+            self._catalogs[lang] = load_catalog(locales, lang)
         if isinstance(self._catalogs[SOURCE_LANG], gettext.GNUTranslations) is False:
             raise FileNotFoundError(
                 f"compiled catalog {locales}/{SOURCE_LANG}/LC_MESSAGES/{DOMAIN}.mo is missing; "

@@ -44,7 +44,8 @@ def upgrade_database(url: str) -> None:
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-    command.upgrade(alembic_config(url), "head")
+    # "heads": feature branches of the migration tree may each start from the same parent.
+    command.upgrade(alembic_config(url), "heads")
 
 
 async def upgrade_database_async(url: str) -> None:

@@ -1,0 +1,5 @@
+"""Imports every module that defines tables, so Alembic and tests see the whole schema.
+
+Each feature keeps its tables in its own module; add one import line here per module.
+"""
+import bot.store.models  # noqa: F401
