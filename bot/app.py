@@ -22,6 +22,8 @@ from bot.core.i18n import GettextTranslator
 from bot.delivery import ReplySender
 from bot.handling import Handler
 from bot.intake import InboxWorker, TelegramPoller
+from bot.officer_chat import OfficerCommands
+from bot.officers import sync_units
 from bot.settings import Settings
 from bot.store.db import Database, make_engine
 
@@ -82,8 +84,12 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
         if channel in senders:
             senders[channel].wake()
 
+    async with services.db.begin() as conn:
+        await sync_units(conn, services.settings.unit)
+    officer_commands = OfficerCommands(services.translator, services.settings.public_url)
     services.handler = Handler(services.db, services.conversation, services.channels,
-                               services.settings.secret_key, services.settings.unit, on_outbox)
+                               services.settings.secret_key, services.settings.unit, on_outbox,
+                               extensions=[officer_commands])
     services.worker = InboxWorker(services.db, services.handler)
     yield
     await services.db.dispose()

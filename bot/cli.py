@@ -162,9 +162,12 @@ def main(argv: list[str] | None = None) -> int:
     report = sub.add_parser("report", help="monthly counts of communication runs")
     report.add_argument("--month", required=True, help="YYYY-MM")
     report.add_argument("--format", choices=["json", "csv"], default="json")
+    from bot import cli_officers
+    cli_officers.add_parser(sub)
     args = parser.parse_args(argv)
     handlers = {"run": cmd_run, "migrate": cmd_migrate, "shell": cmd_shell, "ask": cmd_ask,
                 "check-content": cmd_check_content, "report": cmd_report}
+    handlers["officers"] = lambda a: cli_officers.run(a, _settings())
     try:
         return handlers[args.command](args)
     except SettingsError as exc:

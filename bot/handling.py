@@ -11,13 +11,13 @@ import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.channels.base import Channel, Envelope, ParseError, reply_to_json
 from bot.core.conversation import Conversation
-from bot.core.messages import ConversationState
+from bot.core.messages import ConversationState, Reply
 from bot.pseudonym import pseudonymize
 from bot.store import queries
 from bot.store.db import Database
@@ -27,6 +27,17 @@ log = logging.getLogger(__name__)
 
 FORM_CHATBOT = "chatbot_qa"      # "hỏi đáp qua chatbot" in reports
 MAX_ATTEMPTS = 3
+
+
+class Extension(Protocol):
+    """Something that answers certain inbounds itself (officer commands, poll answers ...).
+
+    Returns the replies when it handled the inbound (no communication run is logged for it),
+    or None to let the citizen conversation answer. Runs inside the batch's transaction.
+    """
+
+    async def handle(self, conn: AsyncConnection, channel: str, env: Envelope, pseudonym: str,
+                     now: dt.datetime) -> list[Reply] | None: ...
 
 
 @dataclass(eq=False)
@@ -56,8 +67,10 @@ class Handler:
 
     def __init__(self, db: Database, conversation: Conversation, channels: Mapping[str, Channel],
                  secret: str, unit: str,
-                 on_outbox: Callable[[str], None] = lambda channel: None) -> None:
+                 on_outbox: Callable[[str], None] = lambda channel: None,
+                 extensions: Sequence[Extension] = ()) -> None:
         self.db = db
+        self.extensions = tuple(extensions)
         self.conversation = conversation
         self.channels = channels
         self.secret = secret
@@ -109,9 +122,14 @@ class Handler:
                 if envelopes:
                     parsed.append((row.id, row.channel, envelopes))
             contacts = await self._contacts(conn, parsed)
-            turns = [self._turn(inbox_id, channel, env, contacts[(channel, self._pseudo(
-                channel, env))], now) for inbox_id, channel, envelopes in parsed
-                for env in envelopes]
+            await self._save_contacts(conn, contacts, now, new_only=True)
+            turns = []
+            for inbox_id, channel, envelopes in parsed:
+                for env in envelopes:
+                    contact = contacts[(channel, self._pseudo(channel, env))]
+                    turns.append(await self._extension_turn(conn, inbox_id, channel, env,
+                                                            contact, now)
+                                 or self._turn(inbox_id, channel, env, contact, now))
             await self._save_contacts(conn, contacts, now)
             await queries.update_many(conn, queries.INBOX, inbox_updates)
             await queries.insert_outbox(conn, [dict(o, contact_id=t.contact.id)
@@ -154,7 +172,8 @@ class Handler:
         return out
 
     async def _save_contacts(self, conn: AsyncConnection,
-                             contacts: dict[tuple[str, str], _Contact], now: dt.datetime) -> None:
+                             contacts: dict[tuple[str, str], _Contact], now: dt.datetime,
+                             new_only: bool = False) -> None:
         known = []
         for c in contacts.values():
             if c.id is None:   # first-time contacts: few per batch
@@ -162,10 +181,34 @@ class Handler:
                     conn, channel=c.channel, pseudonym=c.pseudonym, address=c.address,
                     state=c.state, lang=c.lang, status=c.status, created_at=now,
                     last_seen_at=now)
-            else:
+            elif not new_only:
                 known.append({"id": c.id, "address": c.address, "state": c.state,
                               "lang": c.lang, "status": c.status, "last_seen_at": now})
         await queries.update_many(conn, queries.CONTACT, known)
+
+    async def _extension_turn(self, conn: AsyncConnection, inbox_id: int, channel: str,
+                              env: Envelope, contact: _Contact,
+                              now: dt.datetime) -> _Turn | None:
+        """Officer commands and other features that need the database answer first."""
+        if env.inbound is None or env.stopped:
+            return None
+        for extension in self.extensions:
+            replies = await extension.handle(conn, channel, env, contact.pseudonym, now)
+            if replies is not None:
+                result = _Turn(channel, contact)
+                for index, reply in enumerate(replies):
+                    result.outbox.append(self._outbox_row(inbox_id, channel, env, reply,
+                                                          index, now))
+                return result
+        return None
+
+    def _outbox_row(self, inbox_id: int, channel: str, env: Envelope, reply: Reply,
+                    index: int, now: dt.datetime) -> dict[str, Any]:
+        return {"inbox_id": inbox_id, "channel": channel, "address": env.address,
+                "lane": "reply", "payload": reply_to_json(reply, env.ack_id if index == 0
+                                                          else None),
+                "status": OutboxStatus.PENDING, "attempts": 0, "not_before": now,
+                "last_error": None, "ambiguous": False, "created_at": now, "sent_at": None}
 
     def _turn(self, inbox_id: int, channel: str, env: Envelope, contact: _Contact,
               now: dt.datetime) -> _Turn:
@@ -182,12 +225,7 @@ class Handler:
         contact.state = json.dumps(turn.state.to_json())
         contact.lang = turn.state.lang
         for index, reply in enumerate(turn.replies):
-            result.outbox.append({
-                "inbox_id": inbox_id, "channel": channel, "address": env.address,
-                "lane": "reply", "payload": reply_to_json(reply, env.ack_id if index == 0
-                                                          else None),
-                "status": OutboxStatus.PENDING, "attempts": 0, "not_before": now,
-                "last_error": None, "ambiguous": False, "created_at": now, "sent_at": None})
+            result.outbox.append(self._outbox_row(inbox_id, channel, env, reply, index, now))
         for event in turn.events:
             result.runs.append({
                 "at": now, "unit": self.unit, "form": FORM_CHATBOT, "medium": channel,

@@ -44,6 +44,7 @@ class Settings:
     telegram_webhook_secret: str = field(default="", repr=False)
     send_concurrency: int = 8
     log_level: str = "INFO"
+    public_url: str = ""          # how officers' browsers reach Loa (login links)
 
     @property
     def sqlite_path(self) -> Path:
@@ -76,12 +77,15 @@ class Settings:
             telegram_webhook_secret=env.get("BOT_TELEGRAM_WEBHOOK_SECRET", "").strip(),
             send_concurrency=_int(env, "BOT_SEND_CONCURRENCY", 8, 1, 64),
             log_level=env.get("BOT_LOG_LEVEL", "INFO").upper(),
+            public_url=env.get("BOT_PUBLIC_URL", "").strip().rstrip("/"),
         )
         return settings.resolved()
 
     def resolved(self) -> Settings:
         """Fill in the database URL and a persistent secret key when not configured."""
         out = self
+        if not out.public_url:
+            out = replace(out, public_url=f"http://{out.host}:{out.port}")
         if not out.database_url:
             out = replace(out, database_url=f"sqlite+aiosqlite:///{out.sqlite_path}")
         if not out.secret_key:

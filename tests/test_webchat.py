@@ -4,6 +4,7 @@ from __future__ import annotations
 import sqlite3
 
 import pytest
+from officer_helpers import login_as
 
 SESSION = "s" * 10 + "webchat-session-1234"
 
@@ -97,10 +98,11 @@ async def test_rate_limit_protects_the_server(client):
     assert statuses[-1] == 429
 
 
-async def test_health_admin_and_metrics(client):
+async def test_health_admin_and_metrics(client, settings):
     await post(client, "adm00001", text="1")
     health = await (await client.get("/healthz")).json()
     assert health["status"] == "ok" and health["telegram"] == "off"
+    await login_as(client, settings, "tinh", "viewer")
     admin = await (await client.get("/admin")).text()
     assert "Lượt truyền thông tháng" in admin and 'id="total">1<' in admin
     metrics = await (await client.get("/metrics")).text()

@@ -42,6 +42,7 @@ class Envelope:
     inbound: Inbound | None           # None: nothing to answer (e.g. the user blocked us)
     stopped: bool = False             # the user blocked or left the bot
     ack_id: str | None = None         # e.g. Telegram callback query id to answer
+    name: str = ""                    # display name; kept only when an officer registers
 
 
 class ParseError(ValueError):

@@ -63,8 +63,9 @@ def _message_inbound(message: Message) -> Inbound | None:
     if message.text is not None:
         text = message.text.strip()
         if text.startswith("/") and len(text) > 1:
-            command = text[1:].split(maxsplit=1)[0].split("@", 1)[0].lower()
-            return Inbound(InboundKind.COMMAND, text=command)
+            head, _, args = text[1:].partition(" ")
+            command = head.split("@", 1)[0].lower()
+            return Inbound(InboundKind.COMMAND, text=command, args=args.strip()[:200])
         return Inbound(InboundKind.TEXT, text=text)
     if message.caption and message.caption.strip():
         # A photo of the phone with a question under it: answer the question.
@@ -117,7 +118,8 @@ class TelegramChannel:
         inbound = _message_inbound(message)
         if inbound is None:
             return []
-        return [Envelope(str(message.from_user.id), str(message.chat.id), inbound)]
+        return [Envelope(str(message.from_user.id), str(message.chat.id), inbound,
+                         name=message.from_user.full_name[:120])]
 
     async def send(self, address: str, reply: Reply, ack_id: str | None = None) -> SendResult:
         if self.bot is None:

@@ -19,6 +19,7 @@ class Inbound:
     kind: InboundKind
     text: str = ""
     choice: str = ""
+    args: str = ""         # what follows a command, e.g. the code in "/dangky ABC123"
 
 
 @dataclass(frozen=True, slots=True)

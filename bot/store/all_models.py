@@ -3,3 +3,4 @@
 Each feature keeps its tables in its own module; add one import line here per module.
 """
 import bot.store.models  # noqa: F401
+import bot.store.models_officers  # noqa: F401

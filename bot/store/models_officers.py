@@ -1,0 +1,85 @@
+"""Units, officers, invite codes, admin login sessions and the audit log."""
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+
+from sqlalchemy import Column, Index, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from bot.store.models import utcnow
+
+
+class Role(StrEnum):
+    VIEWER = "viewer"        # sees reports and progress
+    EDITOR = "editor"        # drafts broadcasts, logs offline outreach
+    APPROVER = "approver"    # approves someone else's broadcast
+    ADMIN = "admin"          # everything in their unit, invites officers
+    REVIEWER = "reviewer"    # approves translations of one language
+
+
+class Unit(SQLModel, table=True):
+    """A unit that reports outreach: a department, a commune/ward, a station, a carrier."""
+
+    __table_args__ = (UniqueConstraint("code", name="uq_unit_code"),)
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(max_length=40)
+    name: str = Field(max_length=200)
+    kind: str = Field(default="other", max_length=20)   # province, commune, other
+    commune_code: str | None = Field(default=None, max_length=8)
+    created_at: dt.datetime = Field(default_factory=utcnow)
+
+
+class Officer(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("channel", "pseudonym", name="uq_officer_contact"),)
+    id: int | None = Field(default=None, primary_key=True)
+    unit_id: int = Field(foreign_key="unit.id")
+    role: str = Field(max_length=16)
+    language: str | None = Field(default=None, max_length=16)   # for reviewers
+    name: str = Field(max_length=120)
+    channel: str = Field(max_length=16)
+    pseudonym: str = Field(max_length=64)
+    address: str = Field(max_length=128)      # where Loa writes to the officer
+    active: bool = True
+    created_at: dt.datetime = Field(default_factory=utcnow)
+
+
+class Invite(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("code_hash", name="uq_invite_code"),)
+    id: int | None = Field(default=None, primary_key=True)
+    code_hash: str = Field(max_length=64)
+    unit_id: int = Field(foreign_key="unit.id")
+    role: str = Field(max_length=16)
+    language: str | None = Field(default=None, max_length=16)
+    created_by: str = Field(max_length=80)
+    created_at: dt.datetime = Field(default_factory=utcnow)
+    expires_at: dt.datetime
+    used_at: dt.datetime | None = None
+    used_by: int | None = Field(default=None, foreign_key="officer.id")
+
+
+class AdminSession(SQLModel, table=True):
+    """A browser login of an officer (opened from a one-time link sent in Telegram)."""
+
+    __tablename__ = "admin_session"
+    __table_args__ = (UniqueConstraint("token_hash", name="uq_admin_session_token"),)
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(max_length=64)
+    officer_id: int = Field(foreign_key="officer.id")
+    csrf: str = Field(max_length=64)
+    created_at: dt.datetime = Field(default_factory=utcnow)
+    expires_at: dt.datetime
+    used: bool = False        # a login link works once; the session cookie then carries it
+
+
+class AuditEntry(SQLModel, table=True):
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_at", "at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    at: dt.datetime = Field(default_factory=utcnow)
+    actor: str = Field(max_length=80)           # "officer:12" or "operator"
+    unit_id: int | None = Field(default=None, foreign_key="unit.id")
+    action: str = Field(max_length=60)
+    target: str = Field(max_length=120)
+    before: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    after: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
