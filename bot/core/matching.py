@@ -1,112 +1,283 @@
-"""The first free-text matcher: accent-insensitive, IDF-weighted overlap with sample questions.
+"""Free-text matching: BM25 over sample questions, tolerant of typos, with an out-of-scope class.
 
-Typos are tolerated by snapping unknown words to the closest known word (rapidfuzz).
+Each topic's title, sample questions and keywords are short documents; so are the lines of
+other subjects (`smalltalk.OFF_TOPIC`) and what officers taught Loa on the review page
+(learned samples and out-of-scope examples). A question is scored against every document
+with Okapi BM25 (Robertson & Zaragoza, "The Probabilistic Relevance Framework", 2009):
+
+    bm25(q, d) = sum over terms t of  w(t) * idf(t) * tf(t,d) * (k1 + 1)
+                                      / (tf(t,d) + k1 * (1 - b + b * len(d) / avg_len))
+    idf(t)     = ln(1 + (N - df(t) + 0.5) / (df(t) + 0.5))          (never negative)
+
+Terms are content words and adjacent word pairs ("tat song", "ho ngheo"); w(t) is 1, less for
+a word corrected for a typo, more for a number Loa knows (112, 1900). Dividing by the
+question's own weight (sum of w(t) * idf(t), unknown words counted too) turns a score into
+the share of the question explained. A topic's score is half its best document's share and
+half the share its whole vocabulary covers (a question may mix words of two samples). Topics
+matched through question words alone ("bao giờ", "ở đâu") are dropped; the out-of-scope class
+competes like a topic; two topics within CLARIFY_RATIO of each other make Loa ask.
+
+BM25 is written out here (a dozen lines on an inverted index) rather than taken from bm25s or
+rank-bm25 because queries need per-term weights and the index is rebuilt at run time when an
+officer teaches Loa; bench/matching.py measures speed and memory.
 """
 from __future__ import annotations
 
 import math
-from collections import Counter
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 
 from rapidfuzz import fuzz, process
+from rapidfuzz.distance import Levenshtein
 
 from bot.core.content import ContentSet
-from bot.core.text import normalize_query
+from bot.core.smalltalk import OFF_TOPIC
+from bot.core.text import PLACE_WORDS, is_syllable, keyboard_variants, normalize_query
 
-ANSWER_THRESHOLD = 0.45   # below this Loa says it is unsure
-KEYWORD_BONUS = 0.12      # per distinct keyword phrase found, capped
-KEYWORD_CAP = 0.3
-_FUZZY_CUTOFF = 80
-# Function words that say nothing about the topic (folded, without tone marks).
+OUT_OF_SCOPE = "_out_of_scope"   # label of the documents about other subjects
+ANSWER_THRESHOLD = 0.30          # below this share of the question explained, Loa is unsure
+SUGGEST_THRESHOLD = 0.22         # ... but offers "Did you mean" above this
+CLARIFY_RATIO = 0.90             # runner-up this close to the best: ask which one
+LOW_CONFIDENCE = 0.55            # answered, but kept for review
+MAX_TOKENS = 150                 # a long message is read up to here
+K1 = 1.2
+B = 0.5                          # documents are all short; length matters a little
+TYPO_WEIGHT = 0.8                # a corrected word counts a bit less
+UNKNOWN_WEIGHT = 0.35            # share of a typical word's weight for a word Loa never saw
+_FUZZY_RATIO = 80
+NUMBER_WEIGHT = 2.0              # a known number (112, 1900, 9090) names one thing
+COVER_WEIGHT = 0.5               # share of a topic's score from its whole vocabulary
+
+# Function words that say nothing about the topic on their own (folded). They still form
+# word pairs with a content word ("khong goi", "o dau").
 STOPWORDS = frozenset("""
-a ah ak a oi ai anh ba bac bi cai cac cho chi chu co con cua da dang day de di do em gi ha
-hay hoi hom la lam luc ma minh mot nay neu nhe nhi nhu nguoi nha no nua o oi ong ra roi sao
-se thi the toi tu va van vay ve voi vui xin ya u ui ne nhe nha ho
+a ah ak ai anh ba bac ban bi cai cac cho chi chu co con cua da dang day de di do em gi ha
+hay hoi hom la lam luc ma minh mot nay neu nhe nhi nhu nha no nua o oi ong ra roi sao
+se thi the toi tu va van vay ve voi vui xin ya u ui ne ho khong duoc phai ad admin ok oke
+nhen hen giup cam on nhieu qua cung nhung thoi vang nao
 """.split())
+
+
+# Question words: they say what kind of answer is wanted (when, how much, where, why), not
+# what the question is about. A topic matched through these alone ("cúp điện đến bao giờ")
+# is no evidence that the question is about 2G.
+INTENT_WORDS = frozenset("""
+khi nao bao gio nhieu dau tai sao vi lam the nhu gi cach ly do muon can biet hoi ngay nam
+thang luc lai nhan den nghe noi gio
+""".split())
+SUBJECT_MIN = 0.06               # least share of the question that must be about the topic
+
+
+class MatchKind(StrEnum):
+    ANSWER = "answer"              # one topic clearly fits
+    CLARIFY = "clarify"            # two topics fit almost equally: ask which
+    UNSURE = "unsure"              # nothing fits well enough
+    OUT_OF_SCOPE = "out_of_scope"  # about another subject
 
 
 @dataclass(frozen=True, slots=True)
 class Match:
-    topic: str | None           # None when out of scope / unsure
+    """The matcher's verdict. `topic` is set for ANSWER and CLARIFY (the first choice);
+    for UNSURE, `runner_up` holds the best guess, if any, for a "Did you mean" button."""
+
+    topic: str | None
     score: float
     runner_up: str | None = None
     runner_up_score: float = 0.0
+    kind: MatchKind = MatchKind.UNSURE
+
+    @property
+    def low_confidence(self) -> bool:
+        return self.kind is not MatchKind.ANSWER or self.score < LOW_CONFIDENCE
 
 
 @dataclass(frozen=True, slots=True)
-class _Doc:
-    topic: str
-    weights: dict[str, float]
-    norm: float
+class Example:
+    """A question taught at run time: a new sample of `topic`, or out of scope (topic None)."""
+
+    topic: str | None
+    text: str
+
+
+def features(tokens: Sequence[str], weights: Sequence[float] | None = None) -> dict[str, float]:
+    """Content words and every adjacent pair ("tat song", "lam gi"), with their weight."""
+    weights = weights or [1.0] * len(tokens)
+    out: dict[str, float] = {}
+    for i, token in enumerate(tokens):
+        if token not in STOPWORDS:
+            out[token] = max(out.get(token, 0.0), weights[i])
+        if i:
+            pair = f"{tokens[i - 1]} {token}"
+            out[pair] = max(out.get(pair, 0.0), min(weights[i], weights[i - 1]))
+    return out
 
 
 class Matcher:
-    """Matches a citizen's free text to one topic of a ContentSet."""
+    """Matches a citizen's free text to one topic of a ContentSet (or to none)."""
 
-    def __init__(self, content: ContentSet) -> None:
-        samples: list[tuple[str, list[str]]] = []
-        self._keywords: dict[str, list[tuple[str, ...]]] = {}
+    def __init__(self, content: ContentSet, learned: Iterable[Example] = ()) -> None:
+        self.content = content
+        self.learned = tuple(learned)
+        texts: list[tuple[str, str]] = []
         for topic in content.topics.values():
-            texts = [topic.title, *topic.samples]
-            samples.extend((topic.id, _terms(normalize_query(t))) for t in texts)
-            self._keywords[topic.id] = [tuple(normalize_query(k)) for k in topic.keywords]
+            texts += [(topic.id, topic.title), *((topic.id, s) for s in topic.samples),
+                      *((topic.id, k) for k in topic.keywords)]
+        texts += [(OUT_OF_SCOPE, line) for line in OFF_TOPIC]
+        texts += [(ex.topic if ex.topic in content.topics else OUT_OF_SCOPE, ex.text)
+                  for ex in self.learned if ex.topic is None or ex.topic in content.topics]
+        docs = [(label, features(normalize_query(text))) for label, text in texts]
+        docs = [(label, f) for label, f in docs if f]
+        self._labels = [label for label, _ in docs]
         df: Counter[str] = Counter()
-        for _, tokens in samples:
-            df.update(set(tokens))
-        n = len(samples)
-        self._idf = {tok: math.log(1 + n / count) for tok, count in df.items()}
-        self._vocab = [t for t in self._idf if " " not in t]
-        self._docs = []
-        for topic_id, tokens in samples:
-            weights = {t: self._idf[t] for t in set(tokens)}
-            norm = math.sqrt(sum(w * w for w in weights.values())) or 1.0
-            self._docs.append(_Doc(topic_id, weights, norm))
+        for _, feats in docs:
+            df.update(feats)
+        n = len(docs)
+        self._idf = {t: math.log(1 + (n - c + 0.5) / (c + 0.5)) for t, c in df.items()}
+        self._unknown_idf = UNKNOWN_WEIGHT * max(self._idf.values(), default=1.0)
+        lengths = [len(f) for _, f in docs]
+        avg = sum(lengths) / max(1, n)
+        self._postings: dict[str, list[tuple[int, float]]] = defaultdict(list)
+        labels_of: dict[str, set[str]] = defaultdict(set)
+        for index, (label, feats) in enumerate(docs):
+            norm = K1 * (1 - B + B * lengths[index] / avg)
+            for term in feats:   # tf is 1 in these short texts
+                self._postings[term].append((index, self._idf[term] * (K1 + 1) / (1 + norm)))
+                labels_of[term].add(label)
+        self._labels_of = {term: tuple(labels) for term, labels in labels_of.items()}
+        words: Counter[str] = Counter()
+        for _, text in texts:
+            words.update(set(normalize_query(text)))
+        self._words = words
+        self._vocab = [w for w in words if not w.isdigit()]
+        self._pairs = {t for t in df if " " in t}
+        self._corrections: dict[tuple[str, str, str], str | None] = {}
 
-    def _snap(self, token: str) -> str | None:
-        if token in self._idf:
-            return token
-        if len(token) < 4 or token.isdigit():
+    def rebuilt(self, learned: Iterable[Example]) -> Matcher:
+        """A new matcher over the same content with these taught examples."""
+        return Matcher(self.content, learned)
+
+    # -- typo tolerance ----------------------------------------------------------------------
+    def _correct(self, word: str, before: str, after: str) -> str | None:
+        key = (word, before, after)
+        if key not in self._corrections:
+            if len(self._corrections) > 50_000:
+                self._corrections.clear()
+            self._corrections[key] = self._find_correction(word, before, after)
+        return self._corrections[key]
+
+    def _find_correction(self, word: str, before: str, after: str) -> str | None:
+        for variant in keyboard_variants(word):
+            if variant in self._words:
+                return variant
+        if word.isdigit() or len(word) < 3 or is_syllable(word):
+            return None     # a real word Loa does not know is not a typo
+        if len(word) <= 4:
+            found = process.extract(word, self._vocab, scorer=Levenshtein.distance,
+                                    score_cutoff=1, limit=None)
+        else:
+            found = process.extract(word, self._vocab, scorer=fuzz.ratio,
+                                    score_cutoff=_FUZZY_RATIO, limit=8)
+        if not found:
             return None
-        found = process.extractOne(token, self._vocab, scorer=fuzz.ratio,
-                                   score_cutoff=_FUZZY_CUTOFF)
-        return found[0] if found else None
+
+        def context(candidate: str) -> int:
+            return int(f"{before} {candidate}" in self._pairs) + \
+                int(f"{candidate} {after}" in self._pairs)
+
+        ranked = sorted(found, key=lambda f: (context(f[0]), -f[1] if len(word) <= 4 else f[1],
+                                              self._words[f[0]]), reverse=True)
+        best = ranked[0][0]
+        # A short word is only corrected when the correction forms a known pair.
+        if len(word) <= 4 and context(best) == 0:
+            return None
+        return best
+
+    def _query(self, text: str) -> tuple[dict[str, float], float]:
+        tokens = normalize_query(text)[:MAX_TOKENS]
+        fixed: list[str] = []
+        weights: list[float] = []
+        unknown = 0
+        for i, token in enumerate(tokens):
+            if token in self._words or token in STOPWORDS:
+                fixed.append(token)
+                weights.append(NUMBER_WEIGHT if token.isdigit() else 1.0)
+                continue
+            if token.isdigit() or token in PLACE_WORDS:
+                continue     # dates, model numbers and place names Loa does not know
+            before = fixed[-1] if fixed else ""
+            after = tokens[i + 1] if i + 1 < len(tokens) else ""
+            correction = self._correct(token, before, after)
+            if correction is None:
+                unknown += 1
+                fixed.append(token)
+                weights.append(0.0)
+            else:
+                fixed.append(correction)
+                weights.append(TYPO_WEIGHT)
+        feats = {t: w for t, w in features(fixed, weights).items() if w > 0 and t in self._idf}
+        mass = sum(w * self._idf[t] for t, w in feats.items()) + unknown * self._unknown_idf
+        return feats, mass
+
+    # -- matching ----------------------------------------------------------------------------
+    def scores(self, text: str) -> dict[str, float]:
+        """Each label's share of the question explained (0-1), best first."""
+        return {label: share for label, share, _ in self._rank(text)}
+
+    def _rank(self, text: str) -> list[tuple[str, float, float]]:
+        """(label, share of the question explained, share explained by subject words)."""
+        feats, mass = self._query(text)
+        if not feats or mass <= 0:
+            return []
+        totals: dict[int, float] = defaultdict(float)
+        for term, weight in feats.items():
+            for index, value in self._postings[term]:
+                totals[index] += weight * value
+        best: dict[str, float] = {}
+        for index, total in totals.items():
+            label = self._labels[index]
+            total /= mass
+            if total > best.get(label, 0.0):
+                best[label] = total
+        # How much of the question the topic's words cover, across all its documents: a
+        # question may combine words of two samples of the same topic.
+        cover: dict[str, float] = defaultdict(float)
+        subject: dict[str, float] = defaultdict(float)
+        for term, weight in feats.items():
+            about = not all(w in INTENT_WORDS or w in STOPWORDS for w in term.split())
+            for label in self._labels_of[term]:
+                cover[label] += weight * self._idf[term]
+                if about:
+                    subject[label] += weight * self._idf[term]
+        ranked = [(label, (1 - COVER_WEIGHT) * best[label]
+                   + COVER_WEIGHT * min(1.0, cover[label] / mass), subject[label] / mass)
+                  for label in best]
+        # Ties (short questions explain fully): the closer sample, then the broader topic.
+        return sorted(ranked, key=lambda r: (round(r[1], 3), best[r[0]], "." not in r[0]),
+                      reverse=True)
 
     def match(self, text: str) -> Match:
-        raw = [t for t in normalize_query(text)[:200] if t not in STOPWORDS]
-        tokens = [s if s else t for s, t in ((self._snap(t), t) for t in raw)]
-        terms = _terms(tokens, stop=False)
-        known = [t for t in terms if t in self._idf]
-        if not known:
-            return Match(topic=None, score=0.0)
-        # Unknown words count against the match (weight of a rare word), so a question about
-        # something else ("tiền điện tháng này") does not borrow a 2G answer.
-        rare = max(self._idf.values())
-        query = {t: self._idf.get(t, rare) for t in set(terms)}
-        qnorm = math.sqrt(sum(w * w for w in query.values())) or 1.0
-        best: dict[str, float] = {}
-        for doc in self._docs:
-            dot = sum(w * doc.weights[t] for t, w in query.items() if t in doc.weights)
-            if dot:
-                score = dot / (qnorm * doc.norm)
-                if score > best.get(doc.topic, 0.0):
-                    best[doc.topic] = score
-        joined = f" {' '.join(t for t in tokens)} "
-        for topic_id, phrases in self._keywords.items():
-            hits = sum(1 for p in phrases if p and f" {' '.join(p)} " in joined)
-            if hits:
-                best[topic_id] = best.get(topic_id, 0.0) + min(KEYWORD_CAP, hits * KEYWORD_BONUS)
-        if not best:
-            return Match(topic=None, score=0.0)
-        ranked = sorted(best.items(), key=lambda kv: kv[1], reverse=True)
-        top, score = ranked[0]
-        runner, runner_score = ranked[1] if len(ranked) > 1 else (None, 0.0)
-        score = min(score, 1.0)
-        return Match(topic=top if score >= ANSWER_THRESHOLD else None, score=round(score, 3),
-                     runner_up=runner if score >= ANSWER_THRESHOLD else top,
-                     runner_up_score=round(min(runner_score, 1.0), 3))
+        ranked = self._rank(text)
+        off_topic = next((share for label, share, _ in ranked if label == OUT_OF_SCOPE), 0.0)
+        # A topic matched only through question words is no candidate at all.
+        topics = [r for r in ranked if r[0] != OUT_OF_SCOPE and r[2] >= SUBJECT_MIN]
+        if not topics:
+            kind = MatchKind.OUT_OF_SCOPE if off_topic > 0 else MatchKind.UNSURE
+            return Match(topic=None, score=0.0, kind=kind)
+        (top, raw, _), (runner, runner_raw, _) = topics[0], (
+            topics[1] if len(topics) > 1 else (None, 0.0, 0.0))
+        score, runner_score = _shown(raw), _shown(runner_raw)
+        guess = top if score >= SUGGEST_THRESHOLD else None
+        if off_topic >= raw:
+            return Match(None, score, guess, score, MatchKind.OUT_OF_SCOPE)
+        if score < ANSWER_THRESHOLD:
+            return Match(None, score, guess, score, MatchKind.UNSURE)
+        if runner is not None and runner_raw >= CLARIFY_RATIO * raw:
+            return Match(top, score, runner, runner_score, MatchKind.CLARIFY)
+        return Match(top, score, runner, runner_score, MatchKind.ANSWER)
 
 
-def _terms(tokens: list[str], stop: bool = True) -> list[str]:
-    """Content words plus adjacent word pairs ("dien thoai", "tat song")."""
-    words = [t for t in tokens if t not in STOPWORDS] if stop else tokens
-    return words + [f"{a} {b}" for a, b in zip(words, words[1:], strict=False)]
+def _shown(share: float) -> float:
+    """A share as reported: 0 to 1, three decimals."""
+    return round(min(1.0, max(0.0, share)), 3)
