@@ -1,4 +1,4 @@
-"""Monthly counts of communication runs by medium, form, topic and language."""
+"""Months in Vietnam time, and the monthly counts of communication runs (from the rollups)."""
 from __future__ import annotations
 
 import csv
@@ -8,9 +8,10 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.store import queries
+from bot.reports.rollup import REACH, ROLLUP
 
 TZ = dt.timezone(dt.timedelta(hours=7))   # Asia/Ho_Chi_Minh has no DST
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
@@ -68,14 +69,31 @@ class MonthlyCounts:
 
 async def monthly_counts(conn: AsyncConnection, month: str,
                          today: dt.date | None = None) -> MonthlyCounts:
-    start, end = parse_month(month, today)
-    runs = await queries.runs_between(conn, start, end)
+    """Runs of a month by medium, form, topic, language and kind; read from run_rollup."""
+    parse_month(month, today)
+    month = month.strip()
+    rows = (await conn.execute(
+        select(ROLLUP.c.dim, ROLLUP.c.form, ROLLUP.c.medium, ROLLUP.c.value,
+               func.sum(ROLLUP.c.runs))
+        .where(ROLLUP.c.month == month)
+        .group_by(ROLLUP.c.dim, ROLLUP.c.form, ROLLUP.c.medium, ROLLUP.c.value))).all()
+    counters: dict[str, Counter[str]] = {d: Counter() for d in
+                                         ("medium", "form", "topic", "language", "kind")}
+    for dim, form, medium, value, runs in rows:
+        if dim == "total":
+            counters["medium"][medium] += int(runs)
+            counters["form"][form] += int(runs)
+        elif dim in counters:
+            counters[dim][value or "none"] += int(runs)
 
-    def count(attr: str) -> dict[str, int]:
-        counter = Counter(getattr(r, attr) or "none" for r in runs)
-        return dict(sorted(counter.items(), key=lambda kv: (-kv[1], kv[0])))
+    def ordered(counter: Counter[str]) -> dict[str, int]:
+        return dict(sorted(((k, v) for k, v in counter.items() if v),
+                           key=lambda kv: (-kv[1], kv[0])))
 
+    contacts = (await conn.execute(select(func.count(func.distinct(REACH.c.pseudonym)))
+                                   .where(REACH.c.month == month))).scalar_one()
     return MonthlyCounts(
-        month=month.strip(), total=len(runs), by_medium=count("medium"), by_form=count("form"),
-        by_topic=count("topic"), by_language=count("language"), by_kind=count("kind"),
-        contacts=len({r.contact_pseudonym for r in runs if r.contact_pseudonym}))
+        month=month, total=sum(counters["form"].values()), by_medium=ordered(counters["medium"]),
+        by_form=ordered(counters["form"]), by_topic=ordered(counters["topic"]),
+        by_language=ordered(counters["language"]), by_kind=ordered(counters["kind"]),
+        contacts=int(contacts))
