@@ -4,12 +4,12 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test setup catalogs db browser bench clean
+.PHONY: run test setup catalogs db browser fonts bench clean
 
-run: setup db
+run: setup db fonts
 	$(PY) -m bot run
 
-test: setup browser
+test: setup browser fonts
 	$(PY) -m ruff check bot tests bench
 	$(PY) -m bot check-content
 	$(PY) -m pytest $(PYTEST_ARGS)
@@ -35,6 +35,14 @@ browser:
 	@command -v chromium >/dev/null 2>&1 || { \
 	  echo "installing Debian chromium for the browser tests"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-core >/dev/null; }
+
+# Noto Sans for the report chart and the printable leaflets (Debian package fonts-noto-core).
+NOTO := /usr/share/fonts/truetype/noto/NotoSans-Regular.ttf
+fonts:
+	@test -f $(NOTO) || test -f "$$BOT_NOTO_DIR/NotoSans-Regular.ttf" || { \
+	  echo "installing fonts-noto-core (Noto Sans, for charts and leaflets)"; \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-noto-core >/dev/null; } || true; }
+	@test -f $(NOTO) || test -f "$$BOT_NOTO_DIR/NotoSans-Regular.ttf" || { echo "error: $(NOTO) is missing; install the Debian package fonts-noto-core (or set BOT_NOTO_DIR to a folder with NotoSans-Regular.ttf and NotoSans-Bold.ttf)"; exit 1; }
 
 bench: setup
 	$(PY) bench/replies.py

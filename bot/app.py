@@ -11,6 +11,8 @@ from aiohttp import web
 from telegram import Bot
 from telegram.error import InvalidToken, TelegramError
 
+from bot.broadcast import Broadcasts
+from bot.broadcast_runner import BroadcastChat, BroadcastRunner
 from bot.channels.base import Channel
 from bot.channels.telegram import ALLOWED_UPDATES, TelegramChannel, make_bot
 from bot.channels.telegram import NAME as TELEGRAM
@@ -19,13 +21,17 @@ from bot.channels.web import WebChannel
 from bot.core.content import ContentSet, load_content
 from bot.core.conversation import Conversation
 from bot.core.i18n import GettextTranslator
-from bot.delivery import ReplySender
+from bot.delivery import ReplySender, parse_quiet_hours
 from bot.handling import Handler
 from bot.intake import InboxWorker, TelegramPoller
 from bot.officer_chat import OfficerCommands
-from bot.officers import sync_units
+from bot.officers import communes, sync_units
+from bot.outreach_chat import outreach_extension
+from bot.privacy import ForgetCommand
+from bot.reports.reminders import reminder_task
 from bot.settings import Settings
 from bot.store.db import Database, make_engine
+from bot.zalo import ZALO, build_zalo, zalo_context
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +50,8 @@ class Services:
     senders: dict[str, ReplySender] = field(default_factory=dict)
     telegram_bot: Bot | None = None
     telegram_ready: asyncio.Event = field(default_factory=asyncio.Event)
+    broadcasts: Broadcasts | None = None
+    broadcast_runner: BroadcastRunner | None = None
 
 
 SERVICES = web.AppKey("services", Services)
@@ -53,7 +61,8 @@ def load_conversation(settings: Settings) -> tuple[GettextTranslator, Conversati
     """Content and catalogs, shared by the server, the shell and the ask command."""
     translator = GettextTranslator(settings.locales_dir, settings.languages)
     contents: dict[str, ContentSet] = {"vi": load_content(settings.content_dir, "vi")}
-    return translator, Conversation(contents, translator, settings.languages)
+    places = tuple((c["code"], c["name"]) for c in communes())
+    return translator, Conversation(contents, translator, settings.languages, places)
 
 
 def build_app(settings: Settings) -> web.Application:
@@ -65,11 +74,15 @@ def build_app(settings: Settings) -> web.Application:
                        settings.send_concurrency)
         channels[TELEGRAM] = TelegramChannel(bot, settings.telegram_webhook_secret,
                                              settings.content_dir / "media")
+    zalo = build_zalo(settings, conversation, translator, channels)
     services = Services(settings, translator, conversation, channels, telegram_bot=bot)
     app = web.Application(client_max_size=256 * 1024)
     app[SERVICES] = services
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_workers)
+    if zalo is not None:
+        app[ZALO] = zalo
+        app.cleanup_ctx.append(zalo_context(SERVICES))
     from bot.web.routes import setup_routes
     setup_routes(app)
     return app
@@ -87,9 +100,18 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     async with services.db.begin() as conn:
         await sync_units(conn, services.settings.unit)
     officer_commands = OfficerCommands(services.translator, services.settings.public_url)
+    services.broadcasts = Broadcasts(services.translator, services.conversation.languages,
+                                     tuple(c for c in services.channels if c != "web"))
+    services.broadcast_runner = BroadcastRunner(
+        services.db, services.broadcasts, services.translator, services.channels,
+        lambda channel: senders[channel].wake("bulk") if channel in senders else None)
+    broadcast_chat = BroadcastChat(services.broadcasts, services.translator,
+                                   services.broadcast_runner)
     services.handler = Handler(services.db, services.conversation, services.channels,
                                services.settings.secret_key, services.settings.unit, on_outbox,
-                               extensions=[officer_commands])
+                               extensions=[officer_commands, broadcast_chat,
+                                           outreach_extension(services),
+                                           ForgetCommand(services.translator)])
     services.worker = InboxWorker(services.db, services.handler)
     yield
     await services.db.dispose()
@@ -99,9 +121,16 @@ async def _workers(app: web.Application) -> AsyncIterator[None]:
     services = app[SERVICES]
     assert services.db is not None and services.worker is not None
     tasks = [asyncio.create_task(services.worker.run(), name="inbox-worker")]
+    assert services.broadcast_runner is not None
+    tasks.append(asyncio.create_task(services.broadcast_runner.run(), name="broadcasts"))
+    tasks.append(asyncio.create_task(reminder_task(services), name="report-reminders"))
     if services.telegram_bot is not None:
         sender = ReplySender(services.db, services.channels[TELEGRAM],
-                             services.settings.send_concurrency)
+                             services.settings.send_concurrency,
+                             rate=services.settings.telegram_rate,
+                             quiet=parse_quiet_hours(services.settings.quiet_hours),
+                             on_sent=lambda rows: services.broadcast_runner.wake()
+                             if services.broadcast_runner else None)
         services.senders[TELEGRAM] = sender
         tasks.append(asyncio.create_task(sender.run(), name="telegram-sender"))
         tasks.append(asyncio.create_task(_telegram(services), name="telegram-intake"))

@@ -10,9 +10,14 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def compile_catalogs(locales: Path) -> list[Path]:
+    from bot.translation_service import shippable_catalog
+    from bot.translations import MINORITY, vi_strings
+    vi = vi_strings(locales)
     compiled = []
     for po_path in sorted(locales.glob("*/LC_MESSAGES/*.po")):
         catalog = polib.pofile(str(po_path))
+        if po_path.parent.parent.name in MINORITY:   # only approved, current, reviewed entries
+            catalog = shippable_catalog(catalog, vi)
         mo_path = po_path.with_suffix(".mo")
         catalog.save_as_mofile(str(mo_path))   # fuzzy (draft) entries are left out
         compiled.append(mo_path)

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import logging
 import sys
@@ -34,6 +33,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     if settings.telegram_token:
         mode = "webhook" if settings.telegram_webhook_url else "polling"
         print(f"Telegram: on ({mode})", flush=True)
+    if settings.zalo_bot_token or settings.zalo_oa_app_id:
+        parts = [f"bot ({'webhook' if settings.zalo_webhook_url else 'polling'})"
+                 if settings.zalo_bot_token else "", "OA" if settings.zalo_oa_app_id else ""]
+        print(f"Zalo: on ({', '.join(p for p in parts if p)})", flush=True)
     web.run_app(app, host=settings.host, port=settings.port, print=None)
     return 0
 
@@ -59,7 +62,10 @@ def _render(reply: Reply, pressed: list[str]) -> str:
 
 def cmd_shell(args: argparse.Namespace) -> int:
     from bot.app import load_conversation
-    _, conversation = load_conversation(_settings())
+    from bot.translation_service import install_from_files
+    settings = _settings()
+    translator, conversation = load_conversation(settings)
+    install_from_files(settings, conversation, translator)   # approved translations in files
     state = ConversationState()
     print("Loa shell. Type as a citizen would; b1, b2 ... press a button; Ctrl-D quits.")
     inbound = Inbound(InboundKind.COMMAND, text="start")
@@ -96,10 +102,31 @@ def cmd_ask(args: argparse.Namespace) -> int:
         topic = answered[0].topic if answered else "none"
         answer = "\n\n".join(r.text for r in turn.replies)
         if args.json:
-            print(json.dumps({"topic": topic, "score": match.score, "answer": answer},
+            print(json.dumps({"topic": topic, "score": match.score, "kind": match.kind,
+                              "runner_up": match.runner_up, "answer": answer},
                              ensure_ascii=False), flush=True)
         else:
             print(f"[{topic} {match.score:.2f}]\n{answer}\n", flush=True)
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    """Accuracy of the matcher on a labelled set (the shipped content, no learned samples)."""
+    from bot.app import load_conversation
+    from bot.core.evaluation import LabelledSetError, evaluate, load_labelled
+    try:
+        items = [i for i in load_labelled(Path(args.file)) if not args.set or i.set == args.set]
+    except (OSError, LabelledSetError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    _, conversation = load_conversation(_settings())
+    for item in items[:20]:          # warm up caches so timings are per question
+        conversation.matcher.match(item.text)
+    result = evaluate(conversation.matcher, items)
+    if args.json:
+        print(json.dumps(result.to_json(), ensure_ascii=False, indent=2))
+    else:
+        print(f"{args.file}\n{result.to_text(show_misses=args.misses)}")
     return 0
 
 
@@ -113,6 +140,10 @@ def cmd_check_content(args: argparse.Namespace) -> int:
             problems.extend(validate_content(root, lang))
     if not root.is_dir():
         problems = [ContentError(root, "folder", "content folder is missing")]
+    if root.is_dir():    # minority catalogs, translation files, glossary (translation_checks)
+        from bot.translation_checks import check_translations
+        locales = Path(args.locales_dir) if args.locales_dir else settings.locales_dir
+        problems.extend(check_translations(root, locales))
     for problem in problems:
         print(f"error: {problem}", file=sys.stderr)
     if problems:
@@ -123,29 +154,8 @@ def cmd_check_content(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from bot.reports.monthly import MonthError, monthly_counts, parse_month
-    from bot.store.db import Database, make_engine, upgrade_database
-    try:
-        parse_month(args.month)
-    except MonthError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    settings = _settings()
-    upgrade_database(settings.database_url)
-
-    async def build() -> str:
-        db = Database(make_engine(settings.database_url))
-        try:
-            async with db.connect() as conn:
-                counts = await monthly_counts(conn, args.month)
-        finally:
-            await db.dispose()
-        if args.format == "csv":
-            return counts.to_csv()
-        return json.dumps(counts.to_json(), ensure_ascii=False, indent=2) + "\n"
-
-    sys.stdout.write(asyncio.run(build()))
-    return 0
+    from bot.reports.command import run
+    return run(args, _settings())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -159,15 +169,29 @@ def main(argv: list[str] | None = None) -> int:
     ask.add_argument("--json", action="store_true", help="print one JSON object per question")
     check = sub.add_parser("check-content", help="validate every content file")
     check.add_argument("--content-dir", default="")
-    report = sub.add_parser("report", help="monthly counts of communication runs")
-    report.add_argument("--month", required=True, help="YYYY-MM")
-    report.add_argument("--format", choices=["json", "csv"], default="json")
-    from bot import cli_officers
+    check.add_argument("--locales-dir", default="")
+    report = sub.add_parser("report", help="the monthly outreach report (province or a unit)")
+    from bot.reports.command import add_arguments
+    add_arguments(report)
+    evaluation = sub.add_parser("eval", help="matcher accuracy on a labelled question file")
+    evaluation.add_argument("file", help="JSON Lines: {\"text\": ..., \"topic\": id or null}")
+    evaluation.add_argument("--json", action="store_true", help="print the figures as JSON")
+    evaluation.add_argument("--misses", action="store_true", help="list every wrong answer")
+    evaluation.add_argument("--set", default="", help="only the questions of this set (late)")
+    from bot import cli_broadcast, cli_officers
     cli_officers.add_parser(sub)
+    cli_broadcast.add_parser(sub)
+    from bot import cli_zalo
+    cli_zalo.add_parser(sub)
+    from bot import cli_translations
+    cli_translations.add_parser(sub)
     args = parser.parse_args(argv)
     handlers = {"run": cmd_run, "migrate": cmd_migrate, "shell": cmd_shell, "ask": cmd_ask,
-                "check-content": cmd_check_content, "report": cmd_report}
+                "check-content": cmd_check_content, "report": cmd_report, "eval": cmd_eval}
     handlers["officers"] = lambda a: cli_officers.run(a, _settings())
+    handlers["broadcast"] = lambda a: cli_broadcast.run(a, _settings())
+    handlers["zalo"] = lambda a: cli_zalo.run(a, _settings())
+    handlers["translations"] = lambda a: cli_translations.run(a, _settings())
     try:
         return handlers[args.command](args)
     except SettingsError as exc:

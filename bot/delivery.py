@@ -1,4 +1,10 @@
-"""The reply sender: sends due outbox rows of one channel and records each outcome."""
+"""Senders: deliver due outbox rows of one channel and record exactly one outcome per try.
+
+Two lanes share one channel: replies to citizens go out at once; the bulk lane
+(announcements, reminders) is paced by a token bucket at the channel's rate, waits out quiet
+hours, sends at most one message per chat per round, and never delays replies, which are
+claimed and sent by their own loop and debit the same bucket first.
+"""
 from __future__ import annotations
 
 import asyncio
@@ -6,6 +12,7 @@ import datetime as dt
 import logging
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 from bot.channels.base import (
@@ -25,41 +32,118 @@ log = logging.getLogger(__name__)
 
 MAX_SEND_ATTEMPTS = 8
 BATCH = 200
+VN = dt.timezone(dt.timedelta(hours=7))   # Asia/Ho_Chi_Minh, no daylight saving
+
+
+class TokenBucket:
+    """`rate` tokens a second with a burst of `burst` (1: evenly spaced, so no one-second
+    window ever holds more than rate + 1 sends); replies may overdraw it."""
+
+    def __init__(self, rate: float, burst: float = 1.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.rate = rate
+        self.burst = burst
+        self.clock = clock
+        self.tokens = burst
+        self.stamp = clock()
+
+    def _refill(self) -> None:
+        now = self.clock()
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+
+    def debit(self) -> None:
+        self._refill()
+        self.tokens -= 1
+
+    async def take(self) -> None:
+        while True:
+            self._refill()
+            if self.tokens >= 1:
+                self.tokens -= 1
+                return
+            await asyncio.sleep((1 - self.tokens) / self.rate)
+
+    def available(self) -> int:
+        self._refill()
+        return max(0, int(self.tokens))
+
+    def per_second(self) -> int:
+        return max(1, int(self.rate))
+
+
+def parse_quiet_hours(text: str) -> tuple[dt.time, dt.time] | None:
+    """'21:00-07:00' -> (21:00, 07:00); '' -> None (no quiet hours)."""
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        start, end = (dt.time.fromisoformat(part.strip()) for part in text.split("-", 1))
+    except ValueError:
+        raise ValueError(f"quiet hours {text!r} must look like 21:00-07:00") from None
+    return start, end
+
+
+def quiet_until(now: dt.datetime, quiet: tuple[dt.time, dt.time] | None) -> dt.datetime | None:
+    """When the quiet period that `now` falls in ends (UTC), or None if sending is allowed."""
+    if quiet is None:
+        return None
+    local = now.astimezone(VN)
+    start, end = quiet
+    t = local.time()
+    inside = (start <= t or t < end) if start > end else (start <= t < end)
+    if not inside:
+        return None
+    end_day = local.date() if t < end else local.date() + dt.timedelta(days=1)
+    return dt.datetime.combine(end_day, end, tzinfo=VN).astimezone(dt.UTC)
 
 
 class ReplySender:
-    """Sends replies concurrently across chats, in order within a chat, obeying flood waits."""
+    """Sends one channel's outbox: the reply lane at once, the bulk lane paced."""
 
-    def __init__(self, db: Database, channel: Channel, concurrency: int = 8) -> None:
+    def __init__(self, db: Database, channel: Channel, concurrency: int = 8,
+                 rate: float | None = None, quiet: tuple[dt.time, dt.time] | None = None,
+                 on_sent: Callable[[list[Any]], None] | None = None) -> None:
         self.db = db
         self.channel = channel
         self.concurrency = concurrency
+        self.bucket = TokenBucket(rate) if rate else None
+        self.quiet = quiet
+        self.on_sent = on_sent             # told which bulk rows finished (progress)
         self._wake = asyncio.Event()
-        self._paused_until = 0.0      # monotonic time before which nothing is sent
+        self._bulk_wake = asyncio.Event()
+        self._paused_until = 0.0           # monotonic time before which nothing is sent
         self.sent = 0
 
-    def wake(self) -> None:
-        self._wake.set()
+    def wake(self, lane: str = "reply") -> None:
+        (self._bulk_wake if lane == "bulk" else self._wake).set()
 
     async def run(self) -> None:
         async with self.db.begin() as conn:
-            recovered = await queries.recover_in_flight(conn)
+            recovered = await queries.recover_in_flight(conn, self.channel.name)
         if recovered:
-            log.warning("%s: %d replies were in flight at the last stop; resending",
-                        self.channel.name, recovered)
+            log.warning("%s: %d messages were in flight at the last stop; resending, flagged "
+                        "ambiguous", self.channel.name, recovered)
+        bulk = asyncio.create_task(self._loop("bulk", self._bulk_wake), name="bulk-lane")
+        try:
+            await self._loop("reply", self._wake)
+        finally:
+            bulk.cancel()
+
+    async def _loop(self, lane: str, wake: asyncio.Event) -> None:
         while True:
-            self._wake.clear()
+            wake.clear()
             try:
-                busy = await self.send_due()
+                busy = await (self.send_due() if lane == "reply" else self.send_bulk())
             except asyncio.CancelledError:
                 raise
             except Exception:
-                log.exception("%s sender: round failed", self.channel.name)
+                log.exception("%s sender (%s lane): round failed", self.channel.name, lane)
                 busy = False
             if busy:
                 continue
             try:
-                await asyncio.wait_for(self._wake.wait(), timeout=self._idle_wait())
+                await asyncio.wait_for(wake.wait(), timeout=self._idle_wait())
             except TimeoutError:
                 pass
 
@@ -67,24 +151,57 @@ class ReplySender:
         pause = self._paused_until - time.monotonic()
         return max(0.05, min(1.0, pause)) if pause > 0 else 1.0
 
+    # -- the two lanes ---------------------------------------------------------------------
     async def send_due(self) -> bool:
-        """One round: claim due rows, send them, record outcomes. True if any were claimed."""
+        """Reply lane: claim every due reply, send, record. True if any were claimed."""
         if self._paused_until > time.monotonic():
             return False
         async with self.db.begin() as conn:
-            rows = await queries.claim_due(conn, self.channel.name, BATCH)
+            rows = await queries.claim_due(conn, self.channel.name, BATCH, "reply")
         if not rows:
             return False
+        await self._send_rows(rows, priority=True)
+        return True
+
+    async def send_bulk(self) -> bool:
+        """Bulk lane: at most a second's worth of messages, one per chat, outside quiet hours."""
+        if self._paused_until > time.monotonic():
+            return False
+        if quiet_until(utcnow(), self.quiet) is not None:
+            return False
+        budget = self.bucket.per_second() if self.bucket else BATCH   # a second's worth
+        async with self.db.begin() as conn:
+            rows = await queries.claim_due(conn, self.channel.name, min(budget, BATCH), "bulk")
+            rows, later = _one_per_chat(rows)
+            if later:   # a chat's second message waits for the next round, a second later
+                await queries.update_many(conn, queries.OUTBOX, [
+                    {"id": r.id, "status": OutboxStatus.PENDING,
+                     "not_before": utcnow() + dt.timedelta(seconds=1)} for r in later])
+        if not rows:
+            return False
+        await self._send_rows(rows, priority=False)
+        if self.on_sent is not None:
+            self.on_sent(rows)
+        return True
+
+    async def _send_rows(self, rows: list[Any], priority: bool) -> None:
         chats: OrderedDict[int, list[Any]] = OrderedDict()
         for row in rows:
             chats.setdefault(row.contact_id, []).append(row)
-        limit = asyncio.Semaphore(self.concurrency)
+        # Bulk sends go one at a time: when a flood wait comes back no other bulk request is
+        # on the wire, so nothing reaches the platform before the wait is over.
+        limit = asyncio.Semaphore(self.concurrency if priority else 1)
         outcomes: dict[int, SendResult] = {}
         attempted: set[int] = set()
 
         async def send_chat(messages: list[Any]) -> None:
             async with limit:
                 for index, message in enumerate(messages):
+                    if self.bucket is not None:
+                        if priority:
+                            self.bucket.debit()
+                        else:
+                            await self.bucket.take()
                     if self._paused_until > time.monotonic():
                         outcomes[message.id] = RetryLater(
                             self._paused_until - time.monotonic(), "flood wait")
@@ -96,6 +213,8 @@ class ReplySender:
                     if isinstance(result, RetryLater) and result.whole_channel:
                         self._paused_until = max(self._paused_until,
                                                  time.monotonic() + result.after_s)
+                        log.warning("%s: flood control, pausing %.1f s", self.channel.name,
+                                    result.after_s)
                     if not isinstance(result, Sent):
                         # Keep the order within a chat: later messages wait for this one.
                         for rest in messages[index + 1:]:
@@ -105,7 +224,6 @@ class ReplySender:
 
         await asyncio.gather(*(send_chat(msgs) for msgs in chats.values()))
         await self._record(rows, outcomes, attempted)
-        return True
 
     async def _record(self, rows: list[Any], outcomes: dict[int, SendResult],
                       attempted: set[int]) -> None:
@@ -117,7 +235,8 @@ class ReplySender:
             tries = row.attempts + (1 if row.id in attempted else 0)
             values: dict[str, Any] = {"id": row.id, "attempts": tries}
             if isinstance(result, Sent):
-                values.update(status=OutboxStatus.SENT, sent_at=now, last_error=None)
+                values.update(status=OutboxStatus.SENT, sent_at=now, last_error=None,
+                              external_message_id=result.message_id)
                 self.sent += 1
             elif isinstance(result, Blocked):
                 values.update(status=OutboxStatus.BLOCKED, last_error=result.reason)
@@ -127,13 +246,27 @@ class ReplySender:
                 log.warning("outbox %s: failed: %s", row.id, result.reason)
             else:
                 gave_up = tries >= MAX_SEND_ATTEMPTS
+                wait = result.after_s if result.whole_channel or row.id not in attempted \
+                    else max(result.after_s, min(300.0, 2.0 ** tries))   # backoff on errors
                 values.update(
                     status=OutboxStatus.FAILED if gave_up else OutboxStatus.RETRY,
-                    last_error=(result.reason or "retry")[:200],
-                    not_before=now + dt.timedelta(seconds=max(result.after_s, 0.0)))
+                    last_error=(f"gave up: {result.reason}" if gave_up else
+                                result.reason or "retry")[:200],
+                    not_before=now + dt.timedelta(seconds=max(wait, 0.0)))
             changes.append(values)
         async with self.db.begin() as conn:
             await queries.update_many(conn, queries.OUTBOX, changes)
+            await queries.forget_erased_addresses(
+                conn, [c["id"] for c in changes if c.get("status") == OutboxStatus.SENT])
             if stopped:
                 await queries.stop_contacts(conn, stopped)
                 log.info("%d contact(s) blocked the bot; marked stopped", len(stopped))
+
+
+def _one_per_chat(rows: list[Any]) -> tuple[list[Any], list[Any]]:
+    seen: set[int] = set()
+    first, later = [], []
+    for row in rows:
+        (later if row.contact_id in seen else first).append(row)
+        seen.add(row.contact_id)
+    return first, later

@@ -10,15 +10,17 @@ import datetime as dt
 import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bot import questions
 from bot.channels.base import Channel, Envelope, ParseError, reply_to_json
 from bot.core.conversation import Conversation
 from bot.core.messages import ConversationState, Reply
 from bot.pseudonym import pseudonymize
+from bot.reports.rollup import add_runs
 from bot.store import queries
 from bot.store.db import Database
 from bot.store.models import ContactStatus, InboxStatus, OutboxStatus, utcnow
@@ -52,6 +54,9 @@ class _Contact:
     lang: str | None = None
     status: str = ContactStatus.ACTIVE
     commune_code: str | None = None
+    subscribed: bool = False
+    first_contact: bool = False       # shown the privacy notice on this turn
+    touched: bool = False             # changed by the conversation: to be saved
 
 
 @dataclass
@@ -60,6 +65,7 @@ class _Turn:
     contact: _Contact
     outbox: list[dict[str, Any]] = field(default_factory=list)
     runs: list[dict[str, Any]] = field(default_factory=list)
+    questions: list[dict[str, Any]] = field(default_factory=list)   # kept for review
 
 
 class Handler:
@@ -134,7 +140,8 @@ class Handler:
             await queries.update_many(conn, queries.INBOX, inbox_updates)
             await queries.insert_outbox(conn, [dict(o, contact_id=t.contact.id)
                                                for t in turns for o in t.outbox])
-            await queries.insert_runs(conn, [r for t in turns for r in t.runs])
+            await add_runs(conn, [r for t in turns for r in t.runs])   # runs + rollups
+            await questions.insert_questions(conn, [q for t in turns for q in t.questions])
         return {t.channel for t in turns if t.outbox}
 
     def _pseudo(self, channel: str, env: Envelope) -> str:
@@ -165,10 +172,12 @@ class Handler:
         out = {}
         for key, address in wanted.items():
             c = known.get(key)
-            out[key] = _Contact(id=None, channel=key[0], pseudonym=key[1], address=address) \
+            out[key] = _Contact(id=None, channel=key[0], pseudonym=key[1], address=address,
+                                first_contact=True) \
                 if c is None else _Contact(id=c.id, channel=c.channel, pseudonym=c.pseudonym,
                                            address=address, state=c.state, lang=c.lang,
-                                           status=c.status, commune_code=c.commune_code)
+                                           status=c.status, commune_code=c.commune_code,
+                                           subscribed=c.subscribed)
         return out
 
     async def _save_contacts(self, conn: AsyncConnection,
@@ -180,10 +189,11 @@ class Handler:
                 c.id = await queries.insert_contact(
                     conn, channel=c.channel, pseudonym=c.pseudonym, address=c.address,
                     state=c.state, lang=c.lang, status=c.status, created_at=now,
-                    last_seen_at=now)
-            elif not new_only:
+                    last_seen_at=now, subscribed=c.subscribed, commune_code=c.commune_code)
+            elif not new_only and c.touched:   # extensions (e.g. erasure) write their own
                 known.append({"id": c.id, "address": c.address, "state": c.state,
-                              "lang": c.lang, "status": c.status, "last_seen_at": now})
+                              "lang": c.lang, "status": c.status, "last_seen_at": now,
+                              "subscribed": c.subscribed, "commune_code": c.commune_code})
         await queries.update_many(conn, queries.CONTACT, known)
 
     async def _extension_turn(self, conn: AsyncConnection, inbox_id: int, channel: str,
@@ -214,22 +224,39 @@ class Handler:
               now: dt.datetime) -> _Turn:
         result = _Turn(channel, contact)
         if env.stopped:
-            contact.status = ContactStatus.STOPPED
+            contact.status, contact.touched = ContactStatus.STOPPED, True
             log.info("contact %s stopped the bot", contact.id)
             return result
         if env.inbound is None:
             return result
         contact.status = ContactStatus.ACTIVE
+        contact.touched = True
         state = ConversationState.from_json(json.loads(contact.state or "{}"))
         turn = self.conversation.step(state, env.inbound)
+        if contact.first_contact and turn.replies:   # the privacy notice, once, at first contact
+            contact.first_contact = False
+            first = turn.replies[0]
+            notice = self.conversation.t.gettext(
+                "vi", "Loa keeps your questions under an anonymous code to report to the "
+                "province, never your name or phone number. Type \"xóa dữ liệu\" to erase them.")
+            turn = replace(turn, replies=(replace(first, text=f"{first.text}\n\n{notice}"),
+                                          *turn.replies[1:]))
         contact.state = json.dumps(turn.state.to_json())
         contact.lang = turn.state.lang
+        contact.subscribed = turn.state.subscribed       # the audience of announcements
+        contact.commune_code = turn.state.commune
         for index, reply in enumerate(turn.replies):
             result.outbox.append(self._outbox_row(inbox_id, channel, env, reply, index, now))
         for event in turn.events:
             result.runs.append({
                 "at": now, "unit": self.unit, "form": FORM_CHATBOT, "medium": channel,
                 "kind": event.kind, "topic": event.topic, "language": turn.state.lang or "vi",
+                "served_language": event.served_language or turn.state.lang or "vi",
                 "commune_code": contact.commune_code, "contact_pseudonym": contact.pseudonym,
                 "reached": 1, "score": event.score})
+        question = questions.review_row(self.conversation.matcher, env.inbound, turn.events,
+                                        channel=channel, language=turn.state.lang or "vi",
+                                        pseudonym=contact.pseudonym, at=now)
+        if question is not None:      # unanswered or unsure: the text is kept for review
+            result.questions.append(question)
         return result

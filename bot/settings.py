@@ -8,10 +8,63 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_TELEGRAM_API = "https://api.telegram.org/bot"
+DEFAULT_ZALO_API = "https://bot-api.zaloplatforms.com"
+DEFAULT_ZALO_OA_API = "https://openapi.zalo.me"
+DEFAULT_ZALO_OAUTH = "https://oauth.zaloapp.com"
 
 
 class SettingsError(ValueError):
     """A BOT_* variable has a value Loa cannot use; the message names it."""
+
+
+def _quiet_hours(raw: str) -> str:
+    text = raw.strip()
+    if not text or text.lower() in ("off", "none"):
+        return ""
+    import datetime as dt
+    try:
+        start, end = (dt.time.fromisoformat(p.strip()) for p in text.split("-", 1))
+    except ValueError:
+        raise SettingsError(f"BOT_QUIET_HOURS={raw!r} must look like 21:00-07:00 "
+                            "(or 'off')") from None
+    return f"{start:%H:%M}-{end:%H:%M}"
+
+
+def _days(env: dict[str, str], name: str, default: tuple[int, ...]) -> tuple[int, ...]:
+    """Days of the month, e.g. "10,14"; empty or "off" for none."""
+    raw = env.get(name)
+    if raw is None or not raw.strip():
+        return default
+    if raw.strip().lower() in ("off", "none"):
+        return ()
+    try:
+        days = tuple(sorted({int(p) for p in raw.split(",") if p.strip()}))
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} must be days of the month like 10,14") from None
+    if not all(1 <= d <= 28 for d in days):
+        raise SettingsError(f"{name}={raw!r}: each day must be between 1 and 28")
+    return days
+
+
+# Languages Loa knows (../shared/languages.md): Vietnamese, Ê Đê, J'rai, M'nông (two
+# varieties, one configured), and Chăm H'roi and Ba Na of the merged province (off by default).
+KNOWN_LANGUAGES = ("vi", "rad", "jra", "cmo", "mng", "hro", "bdq")
+MNONG_TAGS = ("cmo", "mng")
+
+
+def _languages(languages: tuple[str, ...], mnong_tag: str) -> str:
+    """Check BOT_LANGUAGES and BOT_MNONG_TAG together; returns the M'nông tag."""
+    if mnong_tag not in MNONG_TAGS:
+        raise SettingsError(f"BOT_MNONG_TAG={mnong_tag!r} must be cmo (Central Mnong, Bunong) "
+                            "or mng (Eastern Mnong)")
+    for lang in languages:
+        if lang not in KNOWN_LANGUAGES:
+            raise SettingsError(f"BOT_LANGUAGES: unknown language {lang!r}; use tags from "
+                                f"{', '.join(KNOWN_LANGUAGES)} (M'nông is cmo or mng)")
+        if lang in MNONG_TAGS and lang != mnong_tag:
+            raise SettingsError(f"BOT_LANGUAGES lists {lang!r} but BOT_MNONG_TAG is "
+                                f"{mnong_tag!r}; set BOT_MNONG_TAG={lang}")
+    return mnong_tag
 
 
 def _int(env: dict[str, str], name: str, default: int, low: int, high: int) -> int:
@@ -37,6 +90,7 @@ class Settings:
     content_dir: Path = ROOT / "content"
     locales_dir: Path = ROOT / "locales"
     languages: tuple[str, ...] = ("vi",)
+    mnong_tag: str = "cmo"        # M'nông variety: cmo (Central/Bunong) or mng (Eastern)
     unit: str = "Sở Khoa học và Công nghệ tỉnh Đắk Lắk"
     telegram_token: str = field(default="", repr=False)
     telegram_api_url: str = DEFAULT_TELEGRAM_API
@@ -45,6 +99,27 @@ class Settings:
     send_concurrency: int = 8
     log_level: str = "INFO"
     public_url: str = ""          # how officers' browsers reach Loa (login links)
+    telegram_rate: int = 25       # announcements: messages per second, whole bot
+    quiet_hours: str = "21:00-07:00"   # announcements wait outside these (Vietnam time)
+    question_retention_days: int = 90  # unanswered questions kept for review this long
+    report_reminder_days: tuple[int, ...] = (10, 14)   # monthly report reminders (day of month)
+    report_deadline_day: int = 15      # reports are due before this day of the next month
+    # Zalo (bot/zalo.py): the Bot Platform and/or an Official Account; README "Zalo".
+    zalo_bot_token: str = field(default="", repr=False)
+    zalo_api_url: str = DEFAULT_ZALO_API
+    zalo_webhook_url: str = ""
+    zalo_webhook_secret: str = field(default="", repr=False)
+    zalo_oa_app_id: str = ""
+    zalo_oa_secret_key: str = field(default="", repr=False)     # signs OA webhook events
+    zalo_app_secret_key: str = field(default="", repr=False)    # app secret: token refresh
+    zalo_oa_access_token: str = field(default="", repr=False)
+    zalo_oa_refresh_token: str = field(default="", repr=False)
+    zalo_oa_api_url: str = DEFAULT_ZALO_OA_API
+    zalo_oauth_url: str = DEFAULT_ZALO_OAUTH
+    zalo_oa_allow_paid: bool = False
+    zalo_oa_max_age: int = 300
+    zalo_rate: int = 10
+    zalo_media_url: str = ""
 
     @property
     def sqlite_path(self) -> Path:
@@ -58,6 +133,7 @@ class Settings:
                           if x.strip())
         if "vi" not in languages:
             languages = ("vi", *languages)
+        mnong_tag = _languages(languages, env.get("BOT_MNONG_TAG", "").strip() or "cmo")
         webhook = env.get("BOT_TELEGRAM_WEBHOOK_URL", "").strip()
         if webhook and not webhook.startswith("https://") and not webhook.startswith("http://127."):
             raise SettingsError("BOT_TELEGRAM_WEBHOOK_URL must be an https:// address")
@@ -70,6 +146,7 @@ class Settings:
             content_dir=Path(env.get("BOT_CONTENT_DIR") or ROOT / "content"),
             locales_dir=Path(env.get("BOT_LOCALES_DIR") or ROOT / "locales"),
             languages=languages,
+            mnong_tag=mnong_tag,
             unit=env.get("BOT_UNIT", "").strip() or cls.unit,
             telegram_token=env.get("BOT_TELEGRAM_TOKEN", "").strip(),
             telegram_api_url=env.get("BOT_TELEGRAM_API_URL", "").strip() or DEFAULT_TELEGRAM_API,
@@ -78,6 +155,12 @@ class Settings:
             send_concurrency=_int(env, "BOT_SEND_CONCURRENCY", 8, 1, 64),
             log_level=env.get("BOT_LOG_LEVEL", "INFO").upper(),
             public_url=env.get("BOT_PUBLIC_URL", "").strip().rstrip("/"),
+            telegram_rate=_int(env, "BOT_TELEGRAM_RATE", 25, 1, 30),
+            quiet_hours=_quiet_hours(env.get("BOT_QUIET_HOURS", "21:00-07:00")),
+            question_retention_days=_int(env, "BOT_QUESTION_RETENTION_DAYS", 90, 1, 3650),
+            report_reminder_days=_days(env, "BOT_REPORT_REMINDER_DAYS", (10, 14)),
+            report_deadline_day=_int(env, "BOT_REPORT_DEADLINE_DAY", 15, 2, 28),
+            **_zalo_settings(env),
         )
         return settings.resolved()
 
@@ -97,7 +180,53 @@ class Settings:
             derived = hmac.new(out.secret_key.encode(), b"telegram-webhook",
                                hashlib.sha256).hexdigest()
             out = replace(out, telegram_webhook_secret=derived)
+        if out.zalo_bot_token and not out.zalo_webhook_secret:
+            import hashlib
+            import hmac
+            derived = hmac.new(out.secret_key.encode(), b"zalo-webhook",
+                               hashlib.sha256).hexdigest()
+            out = replace(out, zalo_webhook_secret=derived)
         return out
+
+
+def _zalo_settings(env: dict[str, str]) -> dict[str, object]:
+    """The BOT_ZALO_* variables, checked; the names are in every error message."""
+    def get(name: str) -> str:
+        return env.get(name, "").strip()
+
+    out: dict[str, object] = {
+        "zalo_bot_token": get("BOT_ZALO_BOT_TOKEN"),
+        "zalo_api_url": get("BOT_ZALO_API_URL").rstrip("/") or DEFAULT_ZALO_API,
+        "zalo_webhook_url": get("BOT_ZALO_WEBHOOK_URL"),
+        "zalo_webhook_secret": get("BOT_ZALO_WEBHOOK_SECRET"),
+        "zalo_oa_app_id": get("BOT_ZALO_OA_APP_ID"),
+        "zalo_oa_secret_key": get("BOT_ZALO_OA_SECRET_KEY"),
+        "zalo_app_secret_key": get("BOT_ZALO_APP_SECRET_KEY"),
+        "zalo_oa_access_token": get("BOT_ZALO_OA_ACCESS_TOKEN"),
+        "zalo_oa_refresh_token": get("BOT_ZALO_OA_REFRESH_TOKEN"),
+        "zalo_oa_api_url": get("BOT_ZALO_OA_API_URL").rstrip("/") or DEFAULT_ZALO_OA_API,
+        "zalo_oauth_url": get("BOT_ZALO_OAUTH_URL").rstrip("/") or DEFAULT_ZALO_OAUTH,
+        "zalo_oa_max_age": _int(env, "BOT_ZALO_OA_MAX_AGE", 300, 10, 86400),
+        "zalo_rate": _int(env, "BOT_ZALO_RATE", 10, 1, 1000),
+        "zalo_media_url": get("BOT_ZALO_MEDIA_URL").rstrip("/"),
+    }
+    paid = get("BOT_ZALO_OA_ALLOW_PAID").lower()
+    if paid not in ("", "0", "1", "true", "false", "yes", "no", "on", "off"):
+        raise SettingsError(f"BOT_ZALO_OA_ALLOW_PAID={paid!r} must be true or false")
+    out["zalo_oa_allow_paid"] = paid in ("1", "true", "yes", "on")
+    webhook = str(out["zalo_webhook_url"])
+    if webhook and not webhook.startswith("https://") and not webhook.startswith("http://127."):
+        raise SettingsError("BOT_ZALO_WEBHOOK_URL must be an https:// address")
+    secret = str(out["zalo_webhook_secret"])
+    if secret and not 8 <= len(secret) <= 256:
+        raise SettingsError("BOT_ZALO_WEBHOOK_SECRET must have 8 to 256 characters")
+    if out["zalo_oa_app_id"] and not out["zalo_oa_secret_key"]:
+        raise SettingsError("BOT_ZALO_OA_SECRET_KEY is needed with BOT_ZALO_OA_APP_ID "
+                            "(it verifies the OA's webhook events)")
+    if out["zalo_oa_refresh_token"] and not out["zalo_app_secret_key"]:
+        raise SettingsError("BOT_ZALO_APP_SECRET_KEY is needed with BOT_ZALO_OA_REFRESH_TOKEN "
+                            "(it authorises the token refresh)")
+    return out
 
 
 def _load_or_create_secret(path: Path) -> str:

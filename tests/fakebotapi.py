@@ -339,6 +339,15 @@ class FakeBotApi:
         self._blocked: set[str] = set()
         self._flood_left = 0
         self._flood_retry_after = 0
+        # Telegram-like flood control (see limit()); off until a test turns it on.
+        self.global_limit: float | None = None
+        self.chat_limit: float | None = None
+        self.limit_retry_after = 1
+        self._recent: deque[float] = deque()
+        self._recent_by_chat: dict[str, float] = {}
+        self._blocked_until = 0.0
+        self.flood_answers = 0        # 429s given by the limiter
+        self.early_sends = 0          # sends that arrived before a given retry_after expired
         self._fail_left = 0
         self._fail_status = 500
         self._fail_description: str | None = None
@@ -633,6 +642,7 @@ class FakeBotApi:
         try:
             if name in self.send_methods:
                 await self._inject_send_failures()
+                self._enforce_limits(params.get("chat_id"))
             if self._blocked and str(params.get("chat_id")) in self._blocked:
                 raise _ApiError(403, "Forbidden: bot was blocked by the user")
             result = await handler(params)
@@ -760,6 +770,36 @@ class FakeBotApi:
                 f"Too Many Requests: retry after {retry_after}",
                 {"retry_after": retry_after},
             )
+
+    def limit(self, global_per_s: float | None = 30, per_chat_per_s: float | None = 1,
+              retry_after: int = 1) -> None:
+        """Answer 429 like Telegram when sends exceed `global_per_s` overall or
+        `per_chat_per_s` to one chat; count sends made before the retry_after expired."""
+        self.global_limit, self.chat_limit = global_per_s, per_chat_per_s
+        self.limit_retry_after = retry_after
+
+    def _enforce_limits(self, chat_id: Any) -> None:
+        if self.global_limit is None and self.chat_limit is None:
+            return
+        now = time.monotonic()
+        if now < self._blocked_until:
+            self.early_sends += 1
+            raise _ApiError(429, f"Too Many Requests: retry after {self.limit_retry_after}",
+                            {"retry_after": self.limit_retry_after})
+        while self._recent and now - self._recent[0] >= 1.0:
+            self._recent.popleft()
+        chat = str(chat_id)
+        over_global = self.global_limit is not None and len(self._recent) >= self.global_limit
+        last = self._recent_by_chat.get(chat)
+        over_chat = (self.chat_limit is not None and last is not None
+                     and now - last < 1.0 / self.chat_limit)
+        if over_global or over_chat:
+            self.flood_answers += 1
+            self._blocked_until = now + self.limit_retry_after
+            raise _ApiError(429, f"Too Many Requests: retry after {self.limit_retry_after}",
+                            {"retry_after": self.limit_retry_after})
+        self._recent.append(now)
+        self._recent_by_chat[chat] = now
 
     def _remember_update(self, update: JSONDict) -> None:
         """Learn chats, message ids and callback ids from an injected update."""

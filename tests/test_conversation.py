@@ -211,3 +211,33 @@ def test_leaving_the_check_with_a_question_or_menu():
     t1 = conv.step(ConversationState(), press("check"))
     menu = conv.step(t1.state, text("0"))
     assert menu.state.flow is None and menu.events[0].kind is RunKind.MENU
+
+
+# --- opting in to announcements --------------------------------------------------------------
+
+def test_opt_in_by_button_or_typed_words_then_commune_by_name():
+    by_button = run(press("sub"))[0]
+    by_words = run(text("Nhận thông báo"))[0]
+    assert by_button.replies == by_words.replies and by_words.state.flow == "subscribe"
+    _, chosen = run(text("nhan thong bao"), text("cu mgar"))
+    assert chosen.state.subscribed and "Cư M'gar" in body(chosen)
+    _, several = run(text("nhan thong bao"), text("hoa"))
+    assert len([c for c in choices(several) if c.startswith("sub:commune:")]) > 1
+    _, unknown = run(text("nhan thong bao"), text("Hà Nội"))
+    assert "không tìm thấy" in body(unknown) and not unknown.state.subscribed
+    _, general = run(text("nhan thong bao"), text("Không chọn xã (nhận tin chung)"))
+    assert general.state.subscribed and general.state.commune is None
+
+
+def test_opt_out_with_stop_or_dung():
+    for words in (cmd("stop"), text("dừng"), text("DUNG")):
+        _, _, stopped = run(text("nhan thong bao"), text("ea kar"), words)
+        assert not stopped.state.subscribed
+        assert "không nhận thông báo nữa" in body(stopped)
+
+
+def test_answers_offer_announcements_until_subscribed():
+    (before,) = run(text("1"))
+    assert "sub" in choices(before)
+    _, _, after = run(text("nhan thong bao"), text("ea kar"), text("1"))
+    assert "sub" not in choices(after)

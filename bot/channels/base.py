@@ -66,6 +66,7 @@ def reply_to_json(reply: Reply, ack_id: str | None = None) -> str:
                     for row in reply.buttons],
         "audio": reply.audio,
         "ack_id": ack_id,
+        **({"document": reply.document} if reply.document else {}),
     }, ensure_ascii=False)
 
 
@@ -73,4 +74,5 @@ def reply_from_json(raw: str) -> tuple[Reply, str | None]:
     data = json.loads(raw)
     buttons = tuple(tuple(Button(b["label"], b["choice"]) for b in row)
                     for row in data.get("buttons", []))
-    return Reply(data["text"], buttons, data.get("audio")), data.get("ack_id")
+    return Reply(data["text"], buttons, data.get("audio"),
+                 data.get("document")), data.get("ack_id")

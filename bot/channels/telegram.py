@@ -147,8 +147,48 @@ class TelegramChannel:
             return _outcome(exc)
         if reply.audio and self.media_root is not None:
             await self._send_voice(address, reply.audio)
+        if reply.document:
+            await self._send_document(address, reply.document)
         message_id = message.get("message_id") if isinstance(message, dict) else None
         return Sent(str(message_id) if message_id is not None else None)
+
+    async def edit(self, address: str, message_id: str, reply: Reply) -> SendResult:
+        """Replace a message's text and buttons (used for the live progress message)."""
+        if self.bot is None:
+            return Failed("telegram is not configured")
+        markup = InlineKeyboardMarkup(
+            [[InlineKeyboardButton(b.label, callback_data=b.choice) for b in row]
+             for row in reply.buttons]) if reply.buttons else None
+        try:
+            await self.bot.edit_message_text(clip(reply.text, MAX_TEXT), chat_id=int(address),
+                                             message_id=int(message_id), reply_markup=markup)
+        except BadRequest as exc:
+            if "not modified" in exc.message.lower():
+                return Sent(message_id)
+            return _outcome(exc)
+        except TelegramError as exc:
+            return _outcome(exc)
+        return Sent(message_id)
+
+    async def delete(self, address: str, message_id: str) -> SendResult:
+        """Delete a sent message; Telegram allows it for about 48 hours."""
+        if self.bot is None:
+            return Failed("telegram is not configured")
+        try:
+            await self.bot.delete_message(int(address), int(message_id))
+        except TelegramError as exc:
+            return _outcome(exc)
+        return Sent(message_id)
+
+    async def _send_document(self, address: str, path: str) -> None:
+        """A file (an officer's report) follows its text; a failure must not resend the text."""
+        assert self.bot is not None
+        try:
+            with open(path, "rb") as fh:
+                await self.bot.send_document(int(address), document=fh,
+                                             filename=Path(path).name)
+        except (TelegramError, OSError) as exc:
+            log.warning("document %s not sent: %s", Path(path).name, exc.__class__.__name__)
 
     async def _send_voice(self, address: str, clip_path: str) -> None:
         """The voice clip follows its text; a failure here must not resend the text."""

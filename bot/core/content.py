@@ -98,6 +98,9 @@ class ContentSet:
     menu: tuple[str, ...]            # topic ids and "check", in menu order
     check: PhoneCheck
     help_line: str                    # one line with the free hotlines
+    # Minority languages: ids of topics (and "check") served from an approved, current
+    # translation; everything else in the set is the Vietnamese text (bot/translations.py).
+    translated: frozenset[str] = frozenset()
 
     def menu_label(self, item: str) -> str:
         return self.check.menu_label if item == CHECK_ID else self.topics[item].menu_label

@@ -5,8 +5,8 @@ import datetime as dt
 from dataclasses import replace
 
 from bot.core.content import CHECK_ID, ContentSet, Topic
-from bot.core.i18n import AUTONYMS, SOURCE_LANG, Translator
-from bot.core.matching import Matcher
+from bot.core.i18n import AUTONYMS, LANGUAGE_NAMES, SOURCE_LANG, Translator
+from bot.core.matching import Matcher, MatchKind
 from bot.core.messages import (
     Button,
     ConversationState,
@@ -17,14 +17,16 @@ from bot.core.messages import (
     RunKind,
     Turn,
 )
-from bot.core.text import fold
+from bot.core.smalltalk import SmallTalk, smalltalk_kind
+from bot.core.subscription import FLOW as SUBSCRIBE_FLOW
+from bot.core.subscription import START_WORDS, STOP_WORDS, Subscriptions
+from bot.core.text import clean_input, fold, normalize_query
 
 MAX_TEXT = 2000          # longer messages are read only up to here
 _MENU_WORDS = {"menu", "0", "quay lai", "tro ve", "menu chinh", "tro lai", "back", "huy"}
 _HELP_WORDS = {"help", "giup", "tro giup", "huong dan", "giup do"}
 _GREETINGS = {"xin chao", "chao", "hello", "hi", "alo", "chao ban", "chao loa", "chao em",
               "chao anh", "chao chi", "bat dau", "start", "loa oi", "hey"}
-_THANKS = ("cam on", "camon", "thank", "cm on", "thanks")
 
 
 def format_date(day: dt.date) -> str:
@@ -35,13 +37,16 @@ class Conversation:
     """Holds the content, matcher and strings; `step` is the whole dialogue logic."""
 
     def __init__(self, contents: dict[str, ContentSet], translator: Translator,
-                 languages: tuple[str, ...] = (SOURCE_LANG,)) -> None:
+                 languages: tuple[str, ...] = (SOURCE_LANG,),
+                 communes: tuple[tuple[str, str], ...] = ()) -> None:
         if SOURCE_LANG not in contents:
             raise ValueError("Vietnamese content is required")
         self.contents = contents
         self.t = translator
-        self.languages = tuple(lang for lang in languages if lang in AUTONYMS) or (SOURCE_LANG,)
+        self._configured = languages
+        self.languages = self._offered()
         self.matcher = Matcher(contents[SOURCE_LANG])
+        self.subscriptions = Subscriptions(communes, translator)
 
     # -- helpers -----------------------------------------------------------------------------
     def _content(self, lang: str) -> ContentSet:
@@ -78,7 +83,7 @@ class Conversation:
             "/lang (language), /help.") + "\n\n" + content.help_line
         return Reply(text, ((self._menu_button(lang),),))
 
-    def answer(self, lang: str, topic: Topic) -> Reply:
+    def answer(self, lang: str, topic: Topic, state: ConversationState | None = None) -> Reply:
         content = self._content(lang)
         updated = self.t.gettext(lang, "Updated {date}", date=format_date(topic.as_of))
         text = f"{topic.title}\n\n{topic.body}\n\n{updated}"
@@ -89,11 +94,14 @@ class Conversation:
             linked.append(topic.parent)
         if topic.id == "affected" and CHECK_ID not in linked:
             linked.insert(0, CHECK_ID)
+        offer = self.subscriptions.offer_button(lang, state or ConversationState())
         for item in linked:
             if item == CHECK_ID:
                 rows.append((Button(content.check.menu_label, CHECK_ID),))
             elif item in content.topics:
                 rows.append((Button(content.topics[item].menu_label, f"topic:{item}"),))
+        if offer is not None:
+            rows.append((offer,))
         rows.append((self._menu_button(lang),))
         audio = topic.audio if topic.audio else None
         return Reply(text, tuple(rows), audio=audio)
@@ -157,8 +165,56 @@ class Conversation:
                 return option.id
         return None
 
-    # -- the step ----------------------------------------------------------------------------
+    # -- languages: what is served, the Vietnamese fallback note and button (issue 4) --------
+    def _offered(self) -> tuple[str, ...]:
+        """Configured languages with a name and an installed language set (Vietnamese first)."""
+        offered = tuple(lang for lang in self._configured if lang == SOURCE_LANG
+                        or (lang in AUTONYMS and lang in self.contents))
+        return offered if SOURCE_LANG in offered else (SOURCE_LANG, *offered)
+
+    def install_language(self, lang: str, content: ContentSet) -> None:
+        """Serve `lang` from `content`: approved, current translations over Vietnamese."""
+        self.contents[lang] = content
+        self.languages = self._offered()
+
+    def served_language(self, lang: str, event: Event) -> str:
+        """The language a turn's reply was really given in: `lang` only when its main text
+        (the topic, the phone check, or every item of the menu) is an approved translation."""
+        content = self.contents.get(lang)
+        if lang == SOURCE_LANG or content is None:
+            return SOURCE_LANG
+        if event.kind is RunKind.ANSWER:
+            ok = event.topic in content.translated
+        elif event.kind in (RunKind.CHECK, RunKind.VERDICT):
+            ok = CHECK_ID in content.translated
+        else:
+            ok = all(item in content.translated for item in content.menu)
+        return lang if ok else SOURCE_LANG
+
     def step(self, state: ConversationState, inbound: Inbound) -> Turn:
+        """One turn; in a minority language, what fell back to Vietnamese says so in one line
+        of Vietnamese, and every screen keeps a button back to Vietnamese."""
+        turn = self._step(state, inbound)
+        lang = turn.state.lang if turn.state.lang in self.languages else SOURCE_LANG
+        events = tuple(replace(e, served_language=self.served_language(lang, e))
+                       for e in turn.events)
+        replies = turn.replies
+        if lang == SOURCE_LANG or not replies:
+            return Turn(replies, turn.state, events)
+        if any(e.served_language == SOURCE_LANG
+               and not (e.kind is RunKind.CHECK and turn.state.step > 0) for e in events):
+            name = self.t.gettext(SOURCE_LANG, LANGUAGE_NAMES.get(lang, lang))
+            note = self.t.gettext(SOURCE_LANG, "This is not available in {language} yet; Loa "
+                                  "answers in Vietnamese.", language=name[:1].lower() + name[1:])
+            replies = (replace(replies[0], text=f"{note}\n\n{replies[0].text}"), *replies[1:])
+        last = replies[-1]
+        if not any(b.choice == f"lang:{SOURCE_LANG}" for row in last.buttons for b in row):
+            back = (Button(AUTONYMS[SOURCE_LANG], f"lang:{SOURCE_LANG}"),)
+            replies = (*replies[:-1], replace(last, buttons=(*last.buttons, back)))
+        return Turn(replies, turn.state, events)
+
+    # -- the step ----------------------------------------------------------------------------
+    def _step(self, state: ConversationState, inbound: Inbound) -> Turn:
         lang = state.lang if state.lang in self.languages else SOURCE_LANG
         t = self.t.gettext
         if inbound.kind is InboundKind.COMMAND:
@@ -175,6 +231,8 @@ class Conversation:
                 return Turn((self.language_picker(lang),), state, (Event(RunKind.MENU),))
             if command == "help":
                 return Turn((self.help(lang),), state, (Event(RunKind.MENU),))
+            if command == "stop":
+                return self.subscriptions.stop(state, lang)
             return self._to_menu(state, lang)
         if inbound.kind is InboundKind.CHOICE:
             return self._choice(state, lang, inbound.choice)
@@ -182,7 +240,7 @@ class Conversation:
             text = t(lang, "Sorry, I can only read text. Type a number from the menu or a short "
                      "question.")
             return Turn((self.menu(lang, text),), state, (Event(RunKind.OTHER),))
-        return self._text(state, lang, inbound.text[:MAX_TEXT])
+        return self._text(state, lang, clean_input(inbound.text)[:MAX_TEXT])
 
     def _to_menu(self, state: ConversationState, lang: str) -> Turn:
         return Turn((self.menu(lang),), replace(state, flow=None, step=0, answers=()),
@@ -190,10 +248,13 @@ class Conversation:
 
     def _choice(self, state: ConversationState, lang: str, choice: str) -> Turn:
         content = self._content(lang)
+        subscribed = self.subscriptions.choice(state, lang, choice)
+        if subscribed is not None:
+            return subscribed
         kind, _, rest = choice.partition(":")
         if kind == "topic" and rest in content.topics:
             cleared = replace(state, flow=None, step=0, answers=())
-            return Turn((self.answer(lang, content.topics[rest]),), cleared,
+            return Turn((self.answer(lang, content.topics[rest], state),), cleared,
                         (Event(RunKind.ANSWER, rest, 1.0),))
         if kind == "lang" and rest in self.languages:
             new_state = replace(state, lang=rest)
@@ -220,6 +281,12 @@ class Conversation:
     def _text(self, state: ConversationState, lang: str, text: str) -> Turn:
         folded = fold(text)
         content = self._content(lang)
+        if folded in START_WORDS and state.flow != SUBSCRIBE_FLOW:
+            return self.subscriptions.start(state, lang)
+        if folded in STOP_WORDS:
+            return self.subscriptions.stop(state, lang)
+        if state.flow == SUBSCRIBE_FLOW and folded not in _MENU_WORDS:
+            return self.subscriptions.typed(state, lang, text)
         if state.flow == CHECK_ID:
             option = self._check_option_from_text(lang, state, folded)
             if option is not None:
@@ -236,24 +303,47 @@ class Conversation:
             intro = self.t.gettext(lang, "There is no item {number}. Please choose from 1 to "
                                    "{last}.", number=folded[:6], last=len(content.menu))
             return Turn((self.menu(lang, intro),), state, (Event(RunKind.MENU),))
+        return self._free_text(state, lang, text, folded)
+
+    # -- free text: small talk, then the matcher ----------------------------------------------
+    def _free_text(self, state: ConversationState, lang: str, text: str, folded: str) -> Turn:
+        content = self._content(lang)
         cleared = replace(state, flow=None, step=0, answers=())
-        if folded in _GREETINGS:
+        small = smalltalk_kind(normalize_query(text))
+        if folded in _GREETINGS or small is SmallTalk.GREETING:
             hello = self.t.gettext(lang, "Hello! I am Loa, the helper of Đắk Lắk province about "
                                    "the end of 2G mobile service.")
             return Turn((self.menu(lang, hello),), cleared, (Event(RunKind.OTHER),))
-        if any(word in f" {folded} " for word in (f" {w} " for w in _THANKS)) \
-                and len(folded.split()) <= 6:
+        if small is SmallTalk.THANKS:
             reply = Reply(self.t.gettext(lang, "You are welcome! Ask me again any time."),
                           ((self._menu_button(lang),),))
             return Turn((reply,), cleared, (Event(RunKind.OTHER),))
         match = self.matcher.match(text)
-        if match.topic and match.topic in content.topics:
-            return Turn((self.answer(lang, content.topics[match.topic]),), cleared,
+        topics = content.topics
+        if lang != SOURCE_LANG and not (match.kind is MatchKind.ANSWER and match.topic in topics):
+            # Free text is understood in Vietnamese only: the numbered menu and the hotline.
+            return Turn((self.menu(lang, content.help_line),), cleared,
+                        (Event(RunKind.UNMATCHED, None, match.score),))
+        if match.kind is MatchKind.ANSWER and match.topic in topics:
+            return Turn((self.answer(lang, topics[match.topic], state),), cleared,
                         (Event(RunKind.ANSWER, match.topic, match.score),))
+        # Not answered: counted as an unmatched run; handling keeps the question for review.
+        unmatched = (Event(RunKind.UNMATCHED, None, match.score),)
+        if match.kind is MatchKind.CLARIFY and match.topic in topics \
+                and match.runner_up in topics:
+            rows = tuple((Button(topics[item].menu_label, f"topic:{item}"),)
+                         for item in (match.topic, match.runner_up))
+            which = self.t.gettext(lang, "Do you want to ask about…?")
+            return Turn((Reply(which, (*rows, (self._menu_button(lang),))),), cleared, unmatched)
+        if match.kind is MatchKind.OUT_OF_SCOPE:
+            other = self.t.gettext(lang, "Sorry, I only know about the end of 2G mobile service "
+                                   "and switching to 4G, so I cannot answer this question.")
+            return Turn((self.menu(lang, f"{other}\n{content.help_line}"),), cleared, unmatched)
         unsure = self.t.gettext(lang, "Sorry, I am not sure what you are asking.")
-        reply = self.menu(lang, f"{unsure}\n{content.help_line}")
-        if match.runner_up and match.runner_up in content.topics and match.score >= 0.2:
-            guess = content.topics[match.runner_up]
+        hint = self.t.gettext(lang, "Try a short question, for example: when is 2G switched off?")
+        reply = self.menu(lang, f"{unsure} {hint}\n{content.help_line}")
+        if match.runner_up in topics:
+            guess = topics[match.runner_up]
             maybe = self.t.gettext(lang, "Did you mean: {title}", title=guess.title)
             reply = Reply(reply.text, ((Button(maybe, f"topic:{guess.id}"),), *reply.buttons))
-        return Turn((reply,), cleared, (Event(RunKind.UNMATCHED, None, match.score),))
+        return Turn((reply,), cleared, unmatched)

@@ -8,9 +8,18 @@ from typing import Protocol
 DOMAIN = "loa"
 SOURCE_LANG = "vi"
 
-# Language names as their speakers write them (autonyms). Minority names need a reviewer's
-# confirmation (issue 4); only languages listed in settings are offered.
-AUTONYMS: dict[str, str] = {"vi": "Tiếng Việt"}
+# Language names as their speakers write them (autonyms), shown in the language picker. The
+# minority names are MARKED FOR REVIEWER CONFIRMATION (UNCONFIRMED_AUTONYMS): the peoples'
+# names as commonly written, not checked by a speaker; an ethnic-language desk must confirm
+# them. Only languages listed in settings (BOT_LANGUAGES) are offered.
+AUTONYMS: dict[str, str] = {"vi": "Tiếng Việt", "rad": "Êđê", "jra": "Jrai", "cmo": "Bunong",
+                            "mng": "Mnông", "hro": "Haroi", "bdq": "Bahnar"}
+UNCONFIRMED_AUTONYMS = frozenset({"rad", "jra", "cmo", "mng", "hro", "bdq"})
+# msgids of the languages' Vietnamese names (translated in the vi catalogs), for notes in
+# Vietnamese such as "not yet available in tiếng Ê Đê".
+LANGUAGE_NAMES: dict[str, str] = {"vi": "Vietnamese", "rad": "Ede", "jra": "Jarai",
+                                  "cmo": "Central Mnong (Bunong)", "mng": "Eastern Mnong",
+                                  "hro": "Haroi (Cham Hroi)", "bdq": "Bahnar"}
 
 
 class Translator(Protocol):
@@ -43,6 +52,10 @@ class GettextTranslator:
             raise FileNotFoundError(
                 f"compiled catalog {locales}/{SOURCE_LANG}/LC_MESSAGES/{DOMAIN}.mo is missing; "
                 "run 'make catalogs'")
+
+    def set_catalog(self, lang: str, catalog: gettext.NullTranslations) -> None:
+        """Replace a language's strings (minority languages: approved, current entries only)."""
+        self._catalogs[lang] = catalog
 
     def gettext(self, lang: str, msgid: str, /, **values: object) -> str:
         catalog = self._catalogs.get(lang) or self._catalogs[SOURCE_LANG]

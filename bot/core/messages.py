@@ -37,6 +37,7 @@ class Reply:
     text: str
     buttons: tuple[tuple[Button, ...], ...] = ()
     audio: str | None = None  # path of an approved voice clip, relative to content/
+    document: str | None = None  # absolute path of a file sent after the text (reports)
 
 
 class RunKind(StrEnum):
@@ -57,6 +58,7 @@ class Event:
     kind: RunKind
     topic: str | None = None
     score: float | None = None
+    served_language: str | None = None   # language the reply was given in (None: as chosen)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,10 +69,13 @@ class ConversationState:
     flow: str | None = None           # "check" while the phone check runs
     step: int = 0                     # index of the current question in the flow
     answers: tuple[str, ...] = ()     # answers given so far in the flow
+    subscribed: bool = False          # opted in to announcements
+    commune: str | None = None        # commune code the announcements are for
 
     def to_json(self) -> dict[str, object]:
         return {"lang": self.lang, "flow": self.flow, "step": self.step,
-                "answers": list(self.answers)}
+                "answers": list(self.answers), "subscribed": self.subscribed,
+                "commune": self.commune}
 
     @classmethod
     def from_json(cls, data: object) -> ConversationState:
@@ -80,7 +85,10 @@ class ConversationState:
         flow = data.get("flow")
         step = data.get("step")
         answers = data.get("answers")
+        commune = data.get("commune")
         return cls(
+            subscribed=data.get("subscribed") is True,
+            commune=commune if isinstance(commune, str) else None,
             lang=lang if isinstance(lang, str) else None,
             flow=flow if isinstance(flow, str) else None,
             step=step if isinstance(step, int) else 0,

@@ -25,6 +25,7 @@ class OutboxStatus(StrEnum):
     SENT = "sent"
     BLOCKED = "blocked"
     FAILED = "failed"
+    CANCELLED = "cancelled"   # an officer stopped the broadcast before this was sent
 
 
 class ContactStatus(StrEnum):
@@ -45,6 +46,7 @@ class Contact(SQLModel, table=True):
     commune_code: str | None = Field(default=None, max_length=8)
     created_at: dt.datetime = Field(default_factory=utcnow)
     last_seen_at: dt.datetime = Field(default_factory=utcnow)
+    subscribed: bool = False           # opted in to announcements (migration 0006)
 
 
 class InboxEvent(SQLModel, table=True):
@@ -81,6 +83,10 @@ class OutboxMessage(SQLModel, table=True):
     ambiguous: bool = False   # may have been sent twice (crash while in flight)
     created_at: dt.datetime = Field(default_factory=utcnow)
     sent_at: dt.datetime | None = None
+    # migration 0006: announcements
+    broadcast_id: int | None = Field(default=None, foreign_key="broadcast.id")
+    external_message_id: str | None = Field(default=None, max_length=40)
+    retracted_at: dt.datetime | None = None     # deleted from the chat after sending
 
 
 class CommunicationRun(SQLModel, table=True):
@@ -96,6 +102,7 @@ class CommunicationRun(SQLModel, table=True):
     kind: str = Field(max_length=16)         # RunKind
     topic: str | None = Field(default=None, max_length=64)
     language: str = Field(default="vi", max_length=16)
+    served_language: str | None = Field(default=None, max_length=16)  # 0007: fallbacks counted
     commune_code: str | None = Field(default=None, max_length=8)
     contact_pseudonym: str | None = Field(default=None, max_length=64)
     reached: int = 1

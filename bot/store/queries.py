@@ -89,10 +89,14 @@ async def pending_inbox(conn: AsyncConnection, limit: int = 100,
 
 
 async def new_inbox_rows(conn: AsyncConnection, ids: Sequence[int]) -> Sequence[Row[Any]]:
-    return (await conn.execute(
-        select(INBOX.c.id, INBOX.c.channel, INBOX.c.payload)
-        .where(INBOX.c.id.in_(list(ids)), INBOX.c.status == InboxStatus.NEW)
-        .order_by(INBOX.c.id))).all()
+    """The still-unhandled rows among `ids`, locked for this transaction. On PostgreSQL rows
+    another process is handling are skipped, so each event has one effect."""
+    stmt = (select(INBOX.c.id, INBOX.c.channel, INBOX.c.payload)
+            .where(INBOX.c.id.in_(list(ids)), INBOX.c.status == InboxStatus.NEW)
+            .order_by(INBOX.c.id))
+    if conn.dialect.name == "postgresql":
+        stmt = stmt.with_for_update(skip_locked=True)
+    return (await conn.execute(stmt)).all()
 
 
 async def add_inbox_attempt(conn: AsyncConnection, inbox_id: int, error: str,
@@ -128,10 +132,11 @@ async def insert_outbox(conn: AsyncConnection, rows: list[dict[str, Any]]) -> No
         await conn.execute(OUTBOX.insert(), rows)
 
 
-async def claim_due(conn: AsyncConnection, channel: str, limit: int) -> list[Row[Any]]:
-    """Mark up to `limit` due messages as being sent and return them, oldest first."""
+async def claim_due(conn: AsyncConnection, channel: str, limit: int,
+                    lane: str = "reply") -> list[Row[Any]]:
+    """Mark up to `limit` due messages of a lane as being sent and return them, oldest first."""
     due = (select(OUTBOX.c.id)
-           .where(OUTBOX.c.channel == channel,
+           .where(OUTBOX.c.channel == channel, OUTBOX.c.lane == lane,
                   OUTBOX.c.status.in_([OutboxStatus.PENDING, OutboxStatus.RETRY]),
                   OUTBOX.c.not_before <= utcnow())
            .order_by(OUTBOX.c.id).limit(limit))
@@ -141,7 +146,7 @@ async def claim_due(conn: AsyncConnection, channel: str, limit: int) -> list[Row
         update(OUTBOX).where(OUTBOX.c.id.in_(due.scalar_subquery()))
         .values(status=OutboxStatus.SENDING)
         .returning(OUTBOX.c.id, OUTBOX.c.contact_id, OUTBOX.c.address, OUTBOX.c.payload,
-                   OUTBOX.c.attempts))
+                   OUTBOX.c.attempts, OUTBOX.c.broadcast_id))
     return sorted(result.all(), key=lambda row: row.id)
 
 
@@ -155,12 +160,23 @@ async def mark_sent(conn: AsyncConnection, ids: list[int]) -> None:
     if ids:
         await conn.execute(update(OUTBOX).where(OUTBOX.c.id.in_(ids)).values(
             status=OutboxStatus.SENT, sent_at=utcnow(), attempts=1))
+        await forget_erased_addresses(conn, ids)
 
 
-async def recover_in_flight(conn: AsyncConnection) -> int:
+async def forget_erased_addresses(conn: AsyncConnection, ids: list[int]) -> None:
+    """Once the last message to a citizen who erased their data is out, drop its address."""
+    if ids:
+        erased = select(CONTACT.c.id).where(CONTACT.c.pseudonym.like("erased:%"))
+        await conn.execute(update(OUTBOX).where(OUTBOX.c.id.in_(ids),
+                                                OUTBOX.c.contact_id.in_(erased))
+                           .values(address=""))
+
+
+async def recover_in_flight(conn: AsyncConnection, channel: str) -> int:
     """After a crash: messages caught mid-send go out again, flagged as possibly doubled."""
     result = await conn.execute(
-        update(OUTBOX).where(OUTBOX.c.status == OutboxStatus.SENDING)
+        update(OUTBOX).where(OUTBOX.c.status == OutboxStatus.SENDING,
+                             OUTBOX.c.channel == channel)
         .values(status=OutboxStatus.RETRY, ambiguous=True))
     return result.rowcount or 0
 

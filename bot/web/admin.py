@@ -29,7 +29,7 @@ def _environment(translator: Any) -> Environment:
     gettext = translator.gettext
     env.install_gettext_callables(  # type: ignore[attr-defined]
         lambda msg, **kw: gettext("vi", msg, **kw),
-        lambda s, p, n, **kw: gettext("vi", s if n == 1 else p, **kw), newstyle=True)
+        lambda s, p, n, **kw: gettext("vi", s if n == 1 else p, **kw), newstyle=False)
     return env
 
 

@@ -21,6 +21,8 @@ from bot.channels.web import BadRequest, validate
 from bot.store import queries
 from bot.store.models import OutboxStatus
 from bot.web.admin import setup_admin
+from bot.web.reports import setup_reports
+from bot.zalo import setup_zalo_routes
 
 log = logging.getLogger(__name__)
 
@@ -197,6 +199,14 @@ def setup_routes(app: web.Application) -> None:
     webhook_url = app[SERVICES].settings.telegram_webhook_url
     app.router.add_post(urlparse(webhook_url).path or WEBHOOK_PATH if webhook_url
                         else WEBHOOK_PATH, telegram_webhook)
+    setup_zalo_routes(app, SERVICES)
     setup_admin(app, app[SERVICES].translator)
+    from bot.web.review import setup_review
+    setup_review(app)                 # /admin/questions: unanswered questions, learned samples
+    setup_reports(app)
+    from bot.web import broadcasts
+    broadcasts.setup(app)
+    from bot.web.translations import setup_translations
+    setup_translations(app)           # /admin/translations; installs approved translations
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)

@@ -1,0 +1,59 @@
+"""Announcements (broadcasts) and the answers to follow-up polls."""
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+
+from sqlalchemy import Column, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from bot.store.models import utcnow
+
+
+class BroadcastStatus(StrEnum):
+    DRAFT = "draft"
+    PENDING = "pending_approval"
+    APPROVED = "approved"        # waits for its send time
+    SENDING = "sending"
+    STOPPED = "stopped"
+    DONE = "done"
+    REJECTED = "rejected"
+
+
+class BroadcastKind(StrEnum):
+    MESSAGE = "message"
+    POLL = "poll"                # "have you switched to a 4G phone?" with answer buttons
+
+
+class Broadcast(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    unit_id: int = Field(foreign_key="unit.id")
+    author_id: int | None = Field(default=None, foreign_key="officer.id")   # None: operator
+    kind: str = Field(default=BroadcastKind.MESSAGE, max_length=16)
+    topic: str | None = Field(default=None, max_length=64)
+    text: str = Field(sa_column=Column(Text, nullable=False))        # Vietnamese
+    variants: str = Field(default="{}", sa_column=Column(Text, nullable=False))  # lang -> text
+    audience: str = Field(default="{}", sa_column=Column(Text, nullable=False))  # JSON filter
+    send_at: dt.datetime | None = None
+    status: str = Field(default=BroadcastStatus.DRAFT, max_length=20)
+    approver_id: int | None = Field(default=None, foreign_key="officer.id")
+    created_at: dt.datetime = Field(default_factory=utcnow)
+    approved_at: dt.datetime | None = None
+    started_at: dt.datetime | None = None
+    finished_at: dt.datetime | None = None
+    recipients: int = 0
+    progress_address: str | None = Field(default=None, max_length=128)   # author's chat
+    progress_message_id: str | None = Field(default=None, max_length=40)
+
+
+class PollAnswer(SQLModel, table=True):
+    __tablename__ = "poll_answer"
+    __table_args__ = (UniqueConstraint("broadcast_id", "contact_pseudonym",
+                                       name="uq_poll_answer"),)
+    id: int | None = Field(default=None, primary_key=True)
+    broadcast_id: int = Field(foreign_key="broadcast.id")
+    contact_pseudonym: str = Field(max_length=64)
+    unit_id: int | None = Field(default=None, foreign_key="unit.id")
+    commune_code: str | None = Field(default=None, max_length=8)
+    answer: str = Field(max_length=16)          # switched / not_yet / planning
+    at: dt.datetime = Field(default_factory=utcnow)
