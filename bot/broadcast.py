@@ -139,7 +139,8 @@ class Broadcasts:
         text, variants = self.validate(text, variants, audience, send_at, known)
         broadcast_id = (await conn.execute(BROADCAST.insert().values(
             unit_id=unit_id, author_id=author_id, kind=kind, topic=topic, text=text,
-            variants=json.dumps(variants, ensure_ascii=False), audience=audience.to_json(),
+            variants=json.dumps(variants, ensure_ascii=False), variants_approved="{}",
+            audience=audience.to_json(),
             send_at=send_at, status=BroadcastStatus.DRAFT, created_at=utcnow(), recipients=0)
             .returning(BROADCAST.c.id))).scalar_one()
         await officers.audit(conn, actor, "broadcast.create", f"broadcast:{broadcast_id}", None,
@@ -160,10 +161,13 @@ class Broadcasts:
             stmt = stmt.where(BROADCAST.c.unit_id == unit_id)
         return list((await conn.execute(stmt)).all())
 
-    def render(self, row: Any, lang: str, test: bool = False) -> Reply:
-        """The message as a citizen of `lang` gets it (Vietnamese when there is no variant)."""
+    def render(self, row: Any, lang: str, test: bool = False, draft: bool = False) -> Reply:
+        """The message as a citizen of `lang` gets it: the translation only once a reviewer of
+        that language approved it, Vietnamese otherwise. `draft` shows it to reviewers."""
         variants = json.loads(row.variants or "{}")
-        text = variants.get(lang) or row.text
+        approved = json.loads(row.variants_approved or "{}")
+        text = variants.get(lang) if lang in approved or draft else None
+        text = text or row.text
         if test:
             text = self.t.gettext("vi", "[TEST – only officers receive this]") + "\n" + text
         buttons: tuple[tuple[Button, ...], ...] = ()
@@ -260,6 +264,27 @@ class Broadcasts:
             raise BroadcastError(self.t.gettext("vi", "Only an approver can send it back."))
         await self._set_status(conn, row, f"officer:{officer.id}", "broadcast.reject",
                                (BroadcastStatus.PENDING,), status=BroadcastStatus.REJECTED)
+
+    async def approve_variant(self, conn: AsyncConnection, officer: Any, broadcast_id: int,
+                              lang: str) -> None:
+        """A reviewer of `lang` approves that language's version of an announcement."""
+        row = await self.get(conn, broadcast_id)
+        t = self.t.gettext
+        if officer.role != Role.REVIEWER or officer.language != lang:
+            raise BroadcastError(t("vi", "Only a reviewer of this language can approve its "
+                                   "translation."))
+        if lang not in json.loads(row.variants or "{}"):
+            raise BroadcastError(t("vi", "There is no translation in this language."))
+        if row.status not in (BroadcastStatus.DRAFT, BroadcastStatus.PENDING,
+                              BroadcastStatus.APPROVED):
+            raise BroadcastError(t("vi", "Not possible now: the announcement is {status}.",
+                                   status=self.status_label(row.status)))
+        approved = json.loads(row.variants_approved or "{}")
+        approved[lang] = {"reviewer": officer.id, "at": utcnow().isoformat()}
+        await conn.execute(update(BROADCAST).where(BROADCAST.c.id == row.id).values(
+            variants_approved=json.dumps(approved)))
+        await officers.audit(conn, f"officer:{officer.id}", "broadcast.variant.approve",
+                             f"broadcast:{row.id}", None, {"language": lang}, row.unit_id)
 
     async def approve_as_operator(self, conn: AsyncConnection, broadcast_id: int) -> None:
         row = await self.get(conn, broadcast_id)

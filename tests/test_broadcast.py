@@ -388,3 +388,35 @@ async def test_preview_tells_how_many_zalo_oa_citizens_are_reachable_free(settin
                 {"free": 2, "paid": 3, "unreachable": 0}
     finally:
         await database.dispose()
+
+
+async def test_a_minority_version_is_sent_only_after_its_reviewer_approves(settings):
+    from types import SimpleNamespace
+
+    from bot import officers
+    from bot.broadcast import Audience, BroadcastError, Broadcasts
+    from bot.core.i18n import GettextTranslator
+    from bot.store.db import Database, make_engine
+    service = Broadcasts(GettextTranslator(ROOT / "locales"), ("vi", "rad"), ("telegram",))
+    database = Database(make_engine(settings.database_url))
+    try:
+        async with database.begin() as conn:
+            await officers.sync_units(conn, settings.unit)
+            unit = await officers.unit_by_code(conn, "tinh")
+            broadcast_id = await service.create(conn, "test", unit.id, None, "message",
+                                                "Tin tiếng Việt", {"rad": "Bản dịch thử"},
+                                                Audience(), None)
+            row = await service.get(conn, broadcast_id)
+            assert service.render(row, "rad").text == "Tin tiếng Việt"     # not reviewed
+            editor = SimpleNamespace(id=1, role="editor", language=None)
+            other = SimpleNamespace(id=2, role="reviewer", language="jra")
+            for officer in (editor, other):
+                with pytest.raises(BroadcastError):
+                    await service.approve_variant(conn, officer, broadcast_id, "rad")
+            reviewer = SimpleNamespace(id=3, role="reviewer", language="rad")
+            await service.approve_variant(conn, reviewer, broadcast_id, "rad")
+            row = await service.get(conn, broadcast_id)
+            assert service.render(row, "rad").text == "Bản dịch thử"
+            assert service.render(row, "vi").text == "Tin tiếng Việt"
+    finally:
+        await database.dispose()

@@ -134,8 +134,8 @@ async def test_xlsx_has_one_sheet_per_table_with_vietnamese_headers(settings):
     data, province, _, _ = await _province_and_units(settings.database_url)
     wb = openpyxl.load_workbook(io.BytesIO(exports.to_xlsx(province, tr)))
     assert wb.sheetnames == ["Tổng hợp", "Theo đơn vị", "Tình hình nộp báo cáo",
-                             "Theo xã, phường", "Theo ngôn ngữ", "Theo chủ đề", "Theo kênh",
-                             "Theo tháng"]
+                             "Theo xã, phường", "Theo ngôn ngữ", "Ngôn ngữ trả lời thực tế",
+                             "Theo chủ đề", "Theo kênh", "Theo tháng"]
     ws = wb["Tổng hợp"]
     assert ws["A1"].value == ("Kết quả tuyên truyền về tắt sóng 2G tháng 10/2026 – "
                               f"{PROVINCE_NAME}")

@@ -366,6 +366,24 @@ async def test_runs_count_the_chosen_and_the_served_language(s):
                               "order by id").fetchall()
         assert rows == [("menu", None, "rad", "vi"), ("answer", "timeline", "rad", "rad"),
                         ("answer", "cost", "rad", "vi")]
+        from sqlalchemy import func, select
+
+        from bot.reports.rollup import ROLLUP
+        from bot.store.db import Database, make_engine
+        from bot.store.queries import RUN
+        db = Database(make_engine(s.database_url))
+        try:
+            async with db.connect() as conn:
+                served = dict((await conn.execute(
+                    select(ROLLUP.c.value, func.sum(ROLLUP.c.runs))
+                    .where(ROLLUP.c.dim == "served").group_by(ROLLUP.c.value))).all())
+                chosen = dict((await conn.execute(
+                    select(ROLLUP.c.value, func.sum(ROLLUP.c.runs))
+                    .where(ROLLUP.c.dim == "language").group_by(ROLLUP.c.value))).all())
+                assert (await conn.execute(select(func.count()).select_from(RUN))).scalar() == 3
+        finally:
+            await db.dispose()
+        assert chosen == {"rad": 3} and served == {"vi": 2, "rad": 1}   # the report's rollups
         await login(client, s, "editor", name="Test editor (test data)")
         page = await (await client.get("/admin/translations")).text()
         assert "Trả lời bằng" in page and "Tiếng Ê Đê" in page

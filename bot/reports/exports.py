@@ -129,6 +129,8 @@ def to_xlsx(report: MonthReport, tr: Tr) -> bytes:
            [6, 14, 36, 20, 18, 14, 14, 16], status_rows)
     _lines(wb, tr("By commune"), heading, tr("Commune or ward"), report.by_commune, tr)
     _lines(wb, tr("By language"), heading, tr("Language"), report.by_language, tr)
+    _lines(wb, tr("Language answered in"), heading, tr("Language"), report.by_served_language,
+           tr)
     _lines(wb, tr("By topic"), heading, tr("Topic"), report.by_topic, tr)
     _lines(wb, tr("By channel"), heading, tr("Channel"), report.by_channel, tr, people=True)
     trend = _lines(wb, tr("By month"), heading, tr("Month"), report.trend, tr, people=True)

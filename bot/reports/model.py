@@ -102,6 +102,7 @@ class MonthReport:
     statuses: tuple[UnitStatus, ...]
     by_commune: tuple[Line, ...]
     by_language: tuple[Line, ...]
+    by_served_language: tuple[Line, ...]   # the language answers were given in (fallbacks)
     by_topic: tuple[Line, ...]
     by_channel: tuple[Line, ...]
     switched_to_4g: int
@@ -144,6 +145,7 @@ class MonthReport:
                          for s in self.statuses],
             "status_counts": self.status_counts(),
             "by_commune": lines(self.by_commune), "by_language": lines(self.by_language),
+            "by_served_language": lines(self.by_served_language),
             "by_topic": lines(self.by_topic), "by_channel": lines(self.by_channel),
             "switched_to_4g": self.switched_to_4g, "trend": lines(self.trend)}
 
@@ -280,9 +282,10 @@ async def build_report(conn: AsyncConnection, month: str, tr: Tr, *, unit_code: 
         channel[(form, medium)][0] += int(runs)
         channel[(form, medium)][1] += int(people)
     lines: dict[str, dict[str, int]] = {d: defaultdict(int) for d in
-                                        ("commune", "language", "topic")}
+                                        ("commune", "language", "topic", "served")}
     for dim, value, runs, _ in (await conn.execute(rollup(
-            ROLLUP.c.dim, ROLLUP.c.value, dims=("commune", "language", "topic")))).all():
+            ROLLUP.c.dim, ROLLUP.c.value,
+            dims=("commune", "language", "topic", "served")))).all():
         lines[dim][value] += int(runs)
     units_by_id = {u.id: u for u in units}
     for e in (await conn.execute(entries_stmt((month,)))).all():
@@ -340,6 +343,7 @@ async def build_report(conn: AsyncConnection, month: str, tr: Tr, *, unit_code: 
         by_commune=breakdown("commune", lambda c: forms.commune_name(c) if c
                              else tr("No commune recorded")),
         by_language=breakdown("language", lambda c: forms.language_label(tr, c)),
+        by_served_language=breakdown("served", lambda c: forms.language_label(tr, c)),
         by_topic=breakdown("topic", lambda c: topic_labels.get(c, c) if c
                            else tr("No topic (menu, help, other)")),
         by_channel=tuple(Line(f"{f}:{m}", f"{forms.form_label(tr, f)} – "

@@ -22,8 +22,9 @@ RUN = CommunicationRun.__table__
 ROLLUP = RunRollup.__table__
 REACH = RunReach.__table__
 VN_OFFSET = dt.timedelta(hours=7)    # Asia/Ho_Chi_Minh, no daylight saving
+# served: the language an answer was actually given in (fallbacks counted); answers only
 DIMS = (("topic", "topic"), ("language", "language"), ("commune", "commune_code"),
-        ("kind", "kind"))
+        ("kind", "kind"), ("served", "served_language"))
 ROLLUP_KEY = ("month", "dim", "unit", "form", "medium", "value")
 
 
@@ -56,6 +57,8 @@ async def add_runs(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
         else:
             total[1] += int(row.get("reached") or 0)
         for dim, column in DIMS:
+            if dim == "served" and not row.get(column):
+                continue   # only answers have a served language
             sums[(month, dim, *base, row.get(column) or "")][0] += 1
     if reach:
         stmt = (_insert(conn)(REACH).on_conflict_do_nothing()
@@ -96,7 +99,7 @@ async def rebuild_rollups(conn: AsyncConnection, months: list[str] | None = None
         await conn.execute(delete(ROLLUP))
         await conn.execute(delete(REACH))
     runs = (f"(SELECT {month} AS m, unit, form, medium, kind, topic, language, commune_code, "
-            f"contact_pseudonym, reached FROM run {where}) AS r")
+            f"served_language, contact_pseudonym, reached FROM run {where}) AS r")
 
     async def run_sql(sql: str) -> None:
         stmt = text(sql)
@@ -113,9 +116,10 @@ async def rebuild_rollups(conn: AsyncConnection, months: list[str] | None = None
                   f" + count(DISTINCT contact_pseudonym) FROM {runs} "
                   "GROUP BY m, unit, form, medium")
     for dim, column in DIMS:
+        only = f"WHERE {column} IS NOT NULL " if dim == "served" else ""
         await run_sql(f"INSERT INTO run_rollup (month, dim, unit, form, medium, value, runs, "
                       f"people) SELECT m, '{dim}', unit, form, medium, coalesce({column}, ''), "
-                      f"count(*), 0 FROM {runs} GROUP BY m, unit, form, medium, "
+                      f"count(*), 0 FROM {runs} {only}GROUP BY m, unit, form, medium, "
                       f"coalesce({column}, '')")
 
 

@@ -33,6 +33,8 @@ class Broadcast(SQLModel, table=True):
     topic: str | None = Field(default=None, max_length=64)
     text: str = Field(sa_column=Column(Text, nullable=False))        # Vietnamese
     variants: str = Field(default="{}", sa_column=Column(Text, nullable=False))  # lang -> text
+    # lang -> who approved that translation; an unreviewed variant is never sent
+    variants_approved: str = Field(default="{}", sa_column=Column(Text, nullable=False))
     audience: str = Field(default="{}", sa_column=Column(Text, nullable=False))  # JSON filter
     send_at: dt.datetime | None = None
     status: str = Field(default=BroadcastStatus.DRAFT, max_length=20)

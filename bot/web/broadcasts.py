@@ -29,7 +29,11 @@ def _services(request: web.Request) -> Any:
 
 
 def _unit_filter(officer: auth.OfficerInfo) -> int | None:
-    return None if officer.unit_code == officers.PROVINCE_UNIT else officer.unit_id
+    """Province officers see every unit; reviewers see every announcement (to review its
+    translation); others see their own unit's."""
+    if officer.unit_code == officers.PROVINCE_UNIT or officer.role == Role.REVIEWER:
+        return None
+    return officer.unit_id
 
 
 def _parse_send_at(raw: str) -> dt.datetime | None:
@@ -131,8 +135,14 @@ async def _show(request: web.Request, services: Any, row: Any, officer: auth.Off
         progress = await services.broadcasts.progress(conn, row)
         author = await officers.officer_by_id(conn, row.author_id) if row.author_id else None
         unit = await officers.unit_by_id(conn, row.unit_id)
-    languages = sorted({lang for lang, _ in counts} | {"vi"})
-    previews = [(lang, services.broadcasts.render(row, lang)) for lang in languages]
+    variants = json.loads(row.variants or "{}")
+    approved = json.loads(row.variants_approved or "{}")
+    languages = sorted({lang for lang, _ in counts} | {"vi"} | set(variants))
+    # (language, what citizens get, the unreviewed draft if there is one and it is not used)
+    previews = [(lang, services.broadcasts.render(row, lang),
+                 services.broadcasts.render(row, lang, draft=True)
+                 if lang in variants and lang not in approved else None)
+                for lang in languages]
     quiet = services.settings.quiet_hours
     start = row.send_at or utcnow()
     return render(request, "broadcast.html", status=status, row=row, counts=counts,
@@ -194,6 +204,10 @@ async def act(request: web.Request) -> web.Response:
         elif action == "stop":
             async with services.db.begin() as conn:
                 extra = f"&n={await services.broadcasts.stop(conn, officer.actor, officer, row.id)}"
+        elif action == "variant":
+            async with services.db.begin() as conn:
+                await services.broadcasts.approve_variant(conn, officer, row.id,
+                                                          str(form.get("lang", "")))
         elif action == "retract":
             if not officer.can(Role.APPROVER, Role.EDITOR):
                 raise BroadcastError(t("vi", "Your role cannot retract."))

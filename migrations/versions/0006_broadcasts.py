@@ -23,6 +23,7 @@ def upgrade() -> None:
         sa.Column('topic', sa.String(length=64), nullable=True),
         sa.Column('text', sa.Text(), nullable=False),
         sa.Column('variants', sa.Text(), nullable=False),
+        sa.Column('variants_approved', sa.Text(), nullable=False, server_default='{}'),
         sa.Column('audience', sa.Text(), nullable=False),
         sa.Column('send_at', sa.DateTime(timezone=True), nullable=True),
         sa.Column('status', sa.String(length=20), nullable=False),
