@@ -86,6 +86,9 @@ class BroadcastRunner:
         if started:
             for channel in self.channels:
                 self.wake_bulk(channel)
+            for broadcast_id in started:   # approved in the chat: the author gets progress too
+                if broadcast_id not in self._last_progress:
+                    await self.start_progress(broadcast_id)
         async with self.db.connect() as conn:
             rows = (await conn.execute(select(BROADCAST).where(
                 BROADCAST.c.progress_address.is_not(None),

@@ -420,3 +420,59 @@ async def test_a_minority_version_is_sent_only_after_its_reviewer_approves(setti
             assert service.render(row, "vi").text == "Tin tiếng Việt"
     finally:
         await database.dispose()
+
+
+async def test_approve_in_telegram_watch_progress_and_stop_with_the_button(loa):
+    from bot import officers
+    from bot.store.db import Database, make_engine
+    api, url, settings = loa
+    seed_contacts(settings, 400)
+    api.delay = 0.005
+    database = Database(make_engine(settings.database_url))
+    codes = {}
+    try:
+        async with database.begin() as conn:
+            await officers.sync_units(conn, settings.unit)
+            for role in ("editor", "approver"):
+                codes[role] = await officers.create_invite(conn, "tinh", role, "test")
+    finally:
+        await database.dispose()
+    author_chat, approver_chat = 11, 12
+    from fakebotapi import command_update
+    api.push_update(command_update(author_chat, f"/dangky {codes['editor']}"))
+    api.push_update(command_update(approver_chat, f"/dangky {codes['approver']}"))
+    await api.wait_for_calls("sendMessage", 1, chat_id=author_chat)
+    await api.wait_for_calls("sendMessage", 1, chat_id=approver_chat)
+    api.push_update(command_update(author_chat, "/quantri"))
+    link = re.search(r"http://\S+", (await api.wait_for_calls(
+        "sendMessage", 2, chat_id=author_chat))[1].params["text"])[0]
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        editor = Admin(http, url)
+        await editor.login(link.split("token=")[1])
+        _, page = await editor.post("/admin/broadcasts", {"kind": "message",
+                                                          "text": "Tin qua Telegram"})
+        broadcast_id = int(re.search(r"Thông báo số (\d+)", page)[1])
+        await editor.post(f"/admin/broadcasts/{broadcast_id}/submit", {})
+    ask = (await api.wait_for_calls("sendMessage", 2, chat_id=approver_chat))[1]
+    assert "chờ bạn duyệt" in ask.params["text"]
+    buttons = [b["callback_data"] for row in ask.params["reply_markup"]["inline_keyboard"]
+               for b in row]
+    assert buttons == [f"bc:approve:{broadcast_id}", f"bc:reject:{broadcast_id}"]
+    api.push_update(callback_update(author_chat, f"bc:approve:{broadcast_id}"))  # the author
+    refused = (await api.wait_for_calls("sendMessage", 3, chat_id=author_chat))[2]
+    assert "Chỉ người duyệt mới duyệt được" in refused.params["text"]   # an editor cannot
+    api.push_update(callback_update(approver_chat, f"bc:approve:{broadcast_id}"))
+    approved = (await api.wait_for_calls("sendMessage", 3, chat_id=approver_chat))[2]
+    assert "Đã duyệt" in approved.params["text"]
+    progress = (await api.wait_for_calls("sendMessage", 4, chat_id=author_chat))[3]
+    assert "Thông báo số" in progress.params["text"] and "%" in progress.params["text"]
+    stop = [b["callback_data"] for row in progress.params["reply_markup"]["inline_keyboard"]
+            for b in row]
+    assert stop == [f"bc:stop:{broadcast_id}"]
+    await api.wait_for_calls("editMessageText", 1, chat_id=author_chat, timeout=15)
+    api.push_update(callback_update(author_chat, f"bc:stop:{broadcast_id}"))
+    stopped = (await api.wait_for_calls("sendMessage", 5, chat_id=author_chat))[4]
+    assert "Đã dừng" in stopped.params["text"]
+    await wait_for(lambda: "sending" not in outbox_states(settings, broadcast_id))
+    states = outbox_states(settings, broadcast_id)
+    assert states.get("cancelled", 0) > 0 and sum(states.values()) == 400

@@ -68,6 +68,7 @@ LANGUAGES: tuple[tuple[str, str], ...] = (
 LANGUAGE_CODES = tuple(code for code, _ in LANGUAGES)
 
 CHANNELS: dict[str, str] = {"telegram": "Telegram", "web": "Web chat", "zalo": "Zalo",
+                            "zalo_bot": "Zalo (bot)", "zalo_oa": "Zalo (Official Account)",
                             "console": "Console"}
 
 COMMUNES_CSV = Path(__file__).resolve().parent.parent / "refdata" / "communes-dak-lak-2025.csv"
