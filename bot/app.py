@@ -132,6 +132,7 @@ async def _workers(app: web.Application) -> AsyncIterator[None]:
                              on_sent=lambda rows: services.broadcast_runner.wake()
                              if services.broadcast_runner else None)
         services.senders[TELEGRAM] = sender
+        services.handler.direct[TELEGRAM] = sender.take
         tasks.append(asyncio.create_task(sender.run(), name="telegram-sender"))
         tasks.append(asyncio.create_task(_telegram(services), name="telegram-intake"))
     yield

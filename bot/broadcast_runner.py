@@ -80,6 +80,11 @@ class BroadcastRunner:
                 pass
 
     async def tick(self) -> None:
+        async with self.db.connect() as conn:   # idle most of the time: read before locking
+            busy = (await conn.execute(select(BROADCAST.c.id).where(BROADCAST.c.status.in_(
+                [BroadcastStatus.APPROVED, BroadcastStatus.SENDING])).limit(1))).first()
+        if busy is None and not self._last_progress:
+            return
         async with self.db.begin() as conn:
             started = await self.service.expand_due(conn)
             finished = await self.service.finish_done(conn)

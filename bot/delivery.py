@@ -113,10 +113,16 @@ class ReplySender:
         self._wake = asyncio.Event()
         self._bulk_wake = asyncio.Event()
         self._paused_until = 0.0           # monotonic time before which nothing is sent
+        self._handed: list[Any] = []        # replies handed over in memory, already claimed
         self.sent = 0
 
     def wake(self, lane: str = "reply") -> None:
         (self._bulk_wake if lane == "bulk" else self._wake).set()
+
+    def take(self, rows: list[Any]) -> None:
+        """Replies just committed by the handler in state 'sending': send without a claim."""
+        self._handed.extend(rows)
+        self._wake.set()
 
     async def run(self) -> None:
         async with self.db.begin() as conn:
@@ -154,6 +160,10 @@ class ReplySender:
     # -- the two lanes ---------------------------------------------------------------------
     async def send_due(self) -> bool:
         """Reply lane: claim every due reply, send, record. True if any were claimed."""
+        if self._handed:   # handed over in memory (flood waits are applied while sending)
+            rows, self._handed = self._handed, []
+            await self._send_rows(rows, priority=True)
+            return True
         if self._paused_until > time.monotonic():
             return False
         async with self.db.begin() as conn:
@@ -170,6 +180,9 @@ class ReplySender:
         if quiet_until(utcnow(), self.quiet) is not None:
             return False
         budget = self.bucket.per_second() if self.bucket else BATCH   # a second's worth
+        async with self.db.connect() as conn:
+            if not await queries.has_due(conn, self.channel.name, "bulk"):
+                return False
         async with self.db.begin() as conn:
             rows = await queries.claim_due(conn, self.channel.name, min(budget, BATCH), "bulk")
             rows, later = _one_per_chat(rows)

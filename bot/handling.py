@@ -77,6 +77,8 @@ class Handler:
                  extensions: Sequence[Extension] = ()) -> None:
         self.db = db
         self.extensions = tuple(extensions)
+        # channel -> callable taking freshly committed reply rows (see ReplySender.take)
+        self.direct: dict[str, Callable[[list[Any]], None]] = {}
         self.conversation = conversation
         self.channels = channels
         self.secret = secret
@@ -138,11 +140,19 @@ class Handler:
                                  or self._turn(inbox_id, channel, env, contact, now))
             await self._save_contacts(conn, contacts, now)
             await queries.update_many(conn, queries.INBOX, inbox_updates)
-            await queries.insert_outbox(conn, [dict(o, contact_id=t.contact.id)
-                                               for t in turns for o in t.outbox])
+            outbox = [dict(o, contact_id=t.contact.id) for t in turns for o in t.outbox]
+            # Replies for a channel whose sender runs in this process go to it directly,
+            # already marked as being sent; the rest wait in the outbox for a claim.
+            direct = [dict(o, status=OutboxStatus.SENDING) for o in outbox
+                      if o["channel"] in self.direct]
+            await queries.insert_outbox(conn, [o for o in outbox
+                                               if o["channel"] not in self.direct])
+            handed = await queries.insert_outbox_returning(conn, direct)
             await add_runs(conn, [r for t in turns for r in t.runs])   # runs + rollups
             await questions.insert_questions(conn, [q for t in turns for q in t.questions])
-        return {t.channel for t in turns if t.outbox}
+        for channel in {row.channel for row in handed}:   # committed: now they may go out
+            self.direct[channel]([row for row in handed if row.channel == channel])
+        return {t.channel for t in turns if t.outbox} - set(self.direct)
 
     def _pseudo(self, channel: str, env: Envelope) -> str:
         return pseudonymize(self.secret, channel, env.user_key)

@@ -125,6 +125,8 @@ def zalo_context(key: web.AppKey[Services]
                                      quiet=parse_quiet_hours(settings.quiet_hours),
                                      on_sent=lambda rows, r=runner: r.wake() if r else None)
                 services.senders[name] = sender
+                if services.handler is not None:
+                    services.handler.direct[name] = sender.take
                 tasks.append(asyncio.create_task(sender.run(), name=f"{name}-sender"))
         if runtime.bot_api is not None:
             tasks.append(asyncio.create_task(_bot_intake(runtime, services),

@@ -132,6 +132,18 @@ async def insert_outbox(conn: AsyncConnection, rows: list[dict[str, Any]]) -> No
         await conn.execute(OUTBOX.insert(), rows)
 
 
+async def insert_outbox_returning(conn: AsyncConnection,
+                                  rows: list[dict[str, Any]]) -> list[Row[Any]]:
+    """Insert and return what a sender needs, in the order given."""
+    if not rows:
+        return []
+    result = await conn.execute(
+        OUTBOX.insert().returning(OUTBOX.c.id, OUTBOX.c.contact_id, OUTBOX.c.channel,
+                                  OUTBOX.c.address, OUTBOX.c.payload, OUTBOX.c.attempts,
+                                  OUTBOX.c.broadcast_id, sort_by_parameter_order=True), rows)
+    return list(result.all())
+
+
 async def claim_due(conn: AsyncConnection, channel: str, limit: int,
                     lane: str = "reply") -> list[Row[Any]]:
     """Mark up to `limit` due messages of a lane as being sent and return them, oldest first."""
@@ -148,6 +160,15 @@ async def claim_due(conn: AsyncConnection, channel: str, limit: int,
         .returning(OUTBOX.c.id, OUTBOX.c.contact_id, OUTBOX.c.address, OUTBOX.c.payload,
                    OUTBOX.c.attempts, OUTBOX.c.broadcast_id))
     return sorted(result.all(), key=lambda row: row.id)
+
+
+async def has_due(conn: AsyncConnection, channel: str, lane: str) -> bool:
+    """A cheap read before claiming, so an idle lane never takes the write lock."""
+    due = (select(OUTBOX.c.id).where(
+        OUTBOX.c.channel == channel, OUTBOX.c.lane == lane,
+        OUTBOX.c.status.in_([OutboxStatus.PENDING, OutboxStatus.RETRY]),
+        OUTBOX.c.not_before <= utcnow()).limit(1))
+    return (await conn.execute(due)).first() is not None
 
 
 async def outbox_for_inbox(conn: AsyncConnection, inbox_id: int) -> Sequence[Row[Any]]:
