@@ -20,6 +20,9 @@ from bot.app import build_app  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 from bot.store.db import upgrade_database  # noqa: E402
 
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 PG_HOST = os.environ.get("LOA_TEST_PG_HOST", "127.0.0.1")
 PG_PORT = int(os.environ.get("LOA_TEST_PG_PORT", "5432"))
 
@@ -61,6 +64,21 @@ async def live_server(settings: Settings) -> AsyncIterator[str]:
 async def client(settings: Settings) -> AsyncIterator[TestClient]:
     async with TestClient(TestServer(build_app(settings))) as c:
         yield c
+
+
+@pytest.fixture
+async def browser():
+    """Debian's chromium driven by Playwright (which cannot download browsers here)."""
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"!!! BROWSER TESTS NOT RUN: {CHROMIUM} is missing. Run `make test` "
+                    "(the Makefile installs Debian's chromium) !!!")
+    from playwright.async_api import async_playwright
+    async with async_playwright() as p:
+        launched = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield launched
+        finally:
+            await launched.close()
 
 
 def free_port() -> int:

@@ -2,15 +2,13 @@
 officer approves in another browser, and the progress shows the delivery."""
 from __future__ import annotations
 
-import os
 import sqlite3
 from dataclasses import replace
 
-import pytest
 from conftest import free_port, start_server
 from fakebotapi import FakeBotApi
 from officer_helpers import make_officer
-from playwright.async_api import async_playwright, expect
+from playwright.async_api import expect
 from test_broadcast import seed_contacts
 
 from bot.app import build_app
@@ -20,9 +18,7 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 
-async def test_compose_preview_submit_approve_and_watch_progress(settings):
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"!!! BROWSER TEST NOT RUN: {CHROMIUM} is missing; run `make test` !!!")
+async def test_compose_preview_submit_approve_and_watch_progress(settings, browser):
     async with FakeBotApi(token="558:BROWSER") as api:
         port = free_port()
         s = replace(settings, telegram_token=api.token, telegram_api_url=api.base_url,
@@ -34,33 +30,30 @@ async def test_compose_preview_submit_approve_and_watch_progress(settings):
         _, approver_token = await make_officer(settings, "xa-24175", "approver", "Anh Duyệt")
         runner, url = await start_server(build_app(s), port)
         try:
-            async with async_playwright() as p:
-                browser = await p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-                editor = await (await browser.new_context()).new_page()
-                await editor.goto(f"{url}/admin/login?token={editor_token}")
-                await editor.get_by_role("link", name="Thông báo").click()
-                await editor.get_by_label("Nội dung (tiếng Việt)").fill(
-                    "Chủ nhật này Viettel đổi máy 4G tại nhà văn hóa thôn.")
-                await editor.get_by_label("Xã, phường (không chọn = toàn tỉnh)").select_option(
-                    "24175")
-                await editor.get_by_role("button", name="Lưu và xem trước").click()
-                await expect(editor.locator("#audience-total")).to_have_text("12")
-                await expect(editor.get_by_text("nhà văn hóa thôn").first).to_be_visible()
-                await editor.get_by_role("button", name="Gửi duyệt").click()
-                await expect(editor.get_by_text("Cần một cán bộ thứ hai")).to_be_visible()
-                assert await editor.get_by_role("button", name="Duyệt và gửi").count() == 0
+            editor = await (await browser.new_context()).new_page()
+            await editor.goto(f"{url}/admin/login?token={editor_token}")
+            await editor.get_by_role("link", name="Thông báo").click()
+            await editor.get_by_label("Nội dung (tiếng Việt)").fill(
+                "Chủ nhật này Viettel đổi máy 4G tại nhà văn hóa thôn.")
+            await editor.get_by_label("Xã, phường (không chọn = toàn tỉnh)").select_option(
+                "24175")
+            await editor.get_by_role("button", name="Lưu và xem trước").click()
+            await expect(editor.locator("#audience-total")).to_have_text("12")
+            await expect(editor.get_by_text("nhà văn hóa thôn").first).to_be_visible()
+            await editor.get_by_role("button", name="Gửi duyệt").click()
+            await expect(editor.get_by_text("Cần một cán bộ thứ hai")).to_be_visible()
+            assert await editor.get_by_role("button", name="Duyệt và gửi").count() == 0
 
-                approver = await (await browser.new_context()).new_page()
-                await approver.goto(f"{url}/admin/login?token={approver_token}")
-                assert editor.url.startswith(f"{url}/admin/broadcasts/1?")
-                await approver.goto(f"{url}/admin/broadcasts/1")
-                await approver.get_by_role("button", name="Duyệt và gửi").click()
-                await expect(approver.get_by_role("status")).to_contain_text("Đã duyệt")
-                await approver.reload()
-                await expect(approver.locator("#status")).to_have_text("đã gửi xong",
-                                                                       timeout=20_000)
-                await expect(approver.locator("td[data-status=sent]")).to_have_text("12")
-                await browser.close()
+            approver = await (await browser.new_context()).new_page()
+            await approver.goto(f"{url}/admin/login?token={approver_token}")
+            assert editor.url.startswith(f"{url}/admin/broadcasts/1?")
+            await approver.goto(f"{url}/admin/broadcasts/1")
+            await approver.get_by_role("button", name="Duyệt và gửi").click()
+            await expect(approver.get_by_role("status")).to_contain_text("Đã duyệt")
+            await approver.reload()
+            await expect(approver.locator("#status")).to_have_text("đã gửi xong",
+                                                                   timeout=20_000)
+            await expect(approver.locator("td[data-status=sent]")).to_have_text("12")
         finally:
             await runner.cleanup()
     with sqlite3.connect(settings.sqlite_path) as db:

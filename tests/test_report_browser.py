@@ -7,12 +7,10 @@ from __future__ import annotations
 import os
 import struct
 import zlib
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
 from officer_helpers import make_officer
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, expect
 
 from bot import outreach
 from bot.reports import forms
@@ -24,17 +22,6 @@ ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 expect.set_options(timeout=15_000)
 
 
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"!!! BROWSER TESTS NOT RUN: {CHROMIUM} is missing. Run `make test` "
-                    "(the Makefile installs Debian's chromium) !!!")
-    async with async_playwright() as p:
-        launched = await p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            yield launched
-        finally:
-            await launched.close()
 
 
 def png(path: Path) -> Path:

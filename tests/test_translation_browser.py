@@ -5,14 +5,12 @@ browser gets the Vietnamese before and the approved text right after.
 Uses Debian's chromium at /usr/bin/chromium (`make test` installs it)."""
 from __future__ import annotations
 
-import os
 from dataclasses import replace
 from pathlib import Path
 
-import pytest
 from conftest import start_server
 from officer_helpers import make_officer
-from playwright.async_api import Page, async_playwright, expect
+from playwright.async_api import Page, expect
 from test_translation_helpers import copy_tree, write_topic
 
 from bot import officers
@@ -38,9 +36,8 @@ async def citizen_answer(page: Page, url: str) -> str:
     return await page.locator(".msg.bot").last.locator(".text").inner_text()
 
 
-async def test_reviewer_previews_the_bannered_draft_and_approves_it(settings, tmp_path: Path):
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"!!! BROWSER TEST NOT RUN: {CHROMIUM} is missing; run `make test` !!!")
+async def test_reviewer_previews_the_bannered_draft_and_approves_it(settings, tmp_path: Path,
+                                                                   browser):
     content, locales = copy_tree(tmp_path)
     fields = write_topic(content, "rad", "timeline",
                          Provenance(Status.DRAFT, "human", "Test translator (test data)"))
@@ -55,30 +52,27 @@ async def test_reviewer_previews_the_bannered_draft_and_approves_it(settings, tm
     _, token = await make_officer(s, STATION[0], "reviewer", "Test Reviewer (test data)", "rad")
     runner, url = await start_server(build_app(s))
     try:
-        async with async_playwright() as p:
-            browser = await p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-            citizen = await (await browser.new_context(locale="vi-VN")).new_page()
-            before = await citizen_answer(citizen, url)
-            assert fields["body"] not in before and "chưa có bản tiếng Ê Đê" in before
+        citizen = await (await browser.new_context(locale="vi-VN")).new_page()
+        before = await citizen_answer(citizen, url)
+        assert fields["body"] not in before and "chưa có bản tiếng Ê Đê" in before
 
-            reviewer = await (await browser.new_context(locale="vi-VN")).new_page()
-            await reviewer.goto(f"{url}/admin/login?token={token}")
-            await reviewer.get_by_role("link", name="Bản dịch").click()
-            await reviewer.get_by_role("link", name="Tiếng Ê Đê").click()
-            await reviewer.get_by_role("link", name="Xem trước bản dịch thử").click()
-            banner = reviewer.get_by_role("note")
-            await expect(banner).to_have_text("Bản dịch thử – chưa duyệt")
-            await reviewer.get_by_role("link", name=fields["menu_label"]).first.click()
-            await expect(banner).to_be_visible()
-            await expect(reviewer.locator(".chat")).to_contain_text(fields["body"])
-            await reviewer.get_by_role("button", name="Duyệt nội dung này").click()
-            await expect(reviewer.get_by_role("status")).to_contain_text("Đã duyệt")
-            await expect(reviewer.locator("#text-state")).to_have_text("đã duyệt")
-            await expect(reviewer.get_by_role("button", name="Duyệt nội dung này")).to_have_count(0)
+        reviewer = await (await browser.new_context(locale="vi-VN")).new_page()
+        await reviewer.goto(f"{url}/admin/login?token={token}")
+        await reviewer.get_by_role("link", name="Bản dịch").click()
+        await reviewer.get_by_role("link", name="Tiếng Ê Đê").click()
+        await reviewer.get_by_role("link", name="Xem trước bản dịch thử").click()
+        banner = reviewer.get_by_role("note")
+        await expect(banner).to_have_text("Bản dịch thử – chưa duyệt")
+        await reviewer.get_by_role("link", name=fields["menu_label"]).first.click()
+        await expect(banner).to_be_visible()
+        await expect(reviewer.locator(".chat")).to_contain_text(fields["body"])
+        await reviewer.get_by_role("button", name="Duyệt nội dung này").click()
+        await expect(reviewer.get_by_role("status")).to_contain_text("Đã duyệt")
+        await expect(reviewer.locator("#text-state")).to_have_text("đã duyệt")
+        await expect(reviewer.get_by_role("button", name="Duyệt nội dung này")).to_have_count(0)
 
-            other = await (await browser.new_context(locale="vi-VN")).new_page()
-            after = await citizen_answer(other, url)
-            assert fields["body"] in after and "chưa có bản" not in after
-            await browser.close()
+        other = await (await browser.new_context(locale="vi-VN")).new_page()
+        after = await citizen_answer(other, url)
+        assert fields["body"] in after and "chưa có bản" not in after
     finally:
         await runner.cleanup()
