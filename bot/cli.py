@@ -158,6 +158,22 @@ def cmd_report(args: argparse.Namespace) -> int:
     return run(args, _settings())
 
 
+def cmd_backup(args: argparse.Namespace) -> int:
+    from bot import backup
+    settings = _settings()
+    try:
+        if args.command == "backup":
+            size = backup.backup(settings, Path(args.file))
+            print(f"backup written: {args.file} ({size} bytes)")
+        else:
+            backup.restore(settings, Path(args.file))
+            print(f"database restored from {args.file}")
+    except backup.BackupError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bot", description="Loa, the 2G outreach bot")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -178,6 +194,11 @@ def main(argv: list[str] | None = None) -> int:
     evaluation.add_argument("--json", action="store_true", help="print the figures as JSON")
     evaluation.add_argument("--misses", action="store_true", help="list every wrong answer")
     evaluation.add_argument("--set", default="", help="only the questions of this set (late)")
+    backup = sub.add_parser("backup", help="copy the SQLite database to a new file (online)")
+    backup.add_argument("file")
+    restore = sub.add_parser("restore", help="replace the SQLite database with a backup "
+                                             "(stop Loa first)")
+    restore.add_argument("file")
     from bot import cli_broadcast, cli_officers
     cli_officers.add_parser(sub)
     cli_broadcast.add_parser(sub)
@@ -189,6 +210,8 @@ def main(argv: list[str] | None = None) -> int:
     handlers = {"run": cmd_run, "migrate": cmd_migrate, "shell": cmd_shell, "ask": cmd_ask,
                 "check-content": cmd_check_content, "report": cmd_report, "eval": cmd_eval}
     handlers["officers"] = lambda a: cli_officers.run(a, _settings())
+    handlers["backup"] = cmd_backup
+    handlers["restore"] = cmd_backup
     handlers["broadcast"] = lambda a: cli_broadcast.run(a, _settings())
     handlers["zalo"] = lambda a: cli_zalo.run(a, _settings())
     handlers["translations"] = lambda a: cli_translations.run(a, _settings())

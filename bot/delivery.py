@@ -115,6 +115,7 @@ class ReplySender:
         self._paused_until = 0.0           # monotonic time before which nothing is sent
         self._handed: list[Any] = []        # replies handed over in memory, already claimed
         self.sent = 0
+        self.flood_waits = 0
 
     def wake(self, lane: str = "reply") -> None:
         (self._bulk_wake if lane == "bulk" else self._wake).set()
@@ -226,6 +227,7 @@ class ReplySender:
                     if isinstance(result, RetryLater) and result.whole_channel:
                         self._paused_until = max(self._paused_until,
                                                  time.monotonic() + result.after_s)
+                        self.flood_waits += 1
                         log.warning("%s: flood control, pausing %.1f s", self.channel.name,
                                     result.after_s)
                     if not isinstance(result, Sent):

@@ -111,3 +111,27 @@ def test_secret_key_is_created_once_and_kept(tmp_path):
     bot("migrate", tmp_path=tmp_path)
     assert (tmp_path / "secret.key").read_text() == key and len(key) == 64
     assert oct((tmp_path / "secret.key").stat().st_mode)[-3:] == "600"
+
+
+def test_backup_while_running_and_restore(tmp_path):
+    bot("migrate", tmp_path=tmp_path)
+    db = tmp_path / "loa.db"
+    import sqlite3
+    with sqlite3.connect(db) as conn:
+        conn.execute("insert into run (at, unit, form, medium, kind, language, reached) values "
+                     "('2026-11-01 00:00:00', 'Test unit', 'chatbot_qa', 'web', 'answer', 'vi', 1)")
+    target = tmp_path / "backup.db"
+    made = bot("backup", str(target), tmp_path=tmp_path)
+    assert made.returncode == 0 and target.exists()
+    again = bot("backup", str(target), tmp_path=tmp_path)
+    assert again.returncode == 2 and "exists" in again.stderr      # never overwrites
+    with sqlite3.connect(db) as conn:
+        conn.execute("delete from run")
+    restored = bot("restore", str(target), tmp_path=tmp_path)
+    assert restored.returncode == 0
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("select unit from run").fetchall() == [("Test unit",)]
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"not a database")
+    refused = bot("restore", str(junk), tmp_path=tmp_path)
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr

@@ -116,6 +116,10 @@ async def test_flood_wait_is_respected(loa, api):
     first, second = await api.wait_for_calls("sendMessage", 2, chat_id=CHAT, timeout=8)
     assert not first.ok and second.ok
     assert second.at - first.at >= 1.0        # not re-sent before retry_after passed
+    async with aiohttp.ClientSession() as http:
+        metrics = await (await http.get(f"{loa}/metrics")).text()
+    assert 'loa_flood_waits_total{channel="telegram"} 1' in metrics
+    assert 'loa_sent_total{channel="telegram"} 1' in metrics
 
 
 async def test_runs_hold_no_raw_telegram_ids(loa, api, settings):

@@ -106,4 +106,5 @@ async def test_health_admin_and_metrics(client, settings):
     admin = await (await client.get("/admin")).text()
     assert "Lượt truyền thông tháng" in admin and 'id="total">1<' in admin
     metrics = await (await client.get("/metrics")).text()
-    assert 'loa_queue_rows{queue="outbox",status="sent"} 1' in metrics
+    assert 'loa_queue_rows{queue="outbox",channel="web",status="sent"} 1' in metrics
+    assert 'loa_queue_rows{queue="inbox",channel="web",status="done"} 1' in metrics

@@ -225,5 +225,15 @@ async def count_by_status(conn: AsyncConnection) -> dict[str, dict[str, int]]:
     return out
 
 
+async def count_by_channel(conn: AsyncConnection) -> list[tuple[str, str, str, int]]:
+    """(queue, channel, status, rows) for the metrics endpoint."""
+    out: list[tuple[str, str, str, int]] = []
+    for name, table in (("inbox", INBOX), ("outbox", OUTBOX)):
+        rows = await conn.execute(select(table.c.channel, table.c.status, func.count())
+                                  .group_by(table.c.channel, table.c.status))
+        out += [(name, channel, status, int(n)) for channel, status, n in rows.all()]
+    return sorted(out)
+
+
 async def count_contacts(conn: AsyncConnection) -> int:
     return (await conn.execute(select(func.count()).select_from(CONTACT))).scalar_one()

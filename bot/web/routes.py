@@ -158,12 +158,21 @@ async def metrics(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     assert services.db is not None
     async with services.db.connect() as conn:
-        queues = await queries.count_by_status(conn)
+        queues = await queries.count_by_channel(conn)
         contacts = await queries.count_contacts(conn)
-    lines = ["# TYPE loa_queue_rows gauge"]
-    for queue, statuses in queues.items():
-        for status, count in sorted(statuses.items()):
-            lines.append(f'loa_queue_rows{{queue="{queue}",status="{status}"}} {count}')
+    lines = ["# HELP loa_queue_rows Inbox and outbox rows by channel and state.",
+             "# TYPE loa_queue_rows gauge"]
+    for queue, channel, status, count in queues:
+        lines.append(f'loa_queue_rows{{queue="{queue}",channel="{channel}",status="{status}"}} '
+                     f'{count}')
+    lines += ["# HELP loa_sent_total Messages sent by this process since it started.",
+              "# TYPE loa_sent_total counter"]
+    lines += [f'loa_sent_total{{channel="{name}"}} {sender.sent}'
+              for name, sender in sorted(services.senders.items())]
+    lines += ["# HELP loa_flood_waits_total Flood-control waits (HTTP 429) since start.",
+              "# TYPE loa_flood_waits_total counter"]
+    lines += [f'loa_flood_waits_total{{channel="{name}"}} {sender.flood_waits}'
+              for name, sender in sorted(services.senders.items())]
     lines += ["# TYPE loa_contacts gauge", f"loa_contacts {contacts}"]
     return web.Response(text="\n".join(lines) + "\n", content_type="text/plain")
 
