@@ -24,7 +24,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     settings = _settings()
     logging.basicConfig(level=settings.log_level,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     upgrade_database(settings.database_url)
     app = build_app(settings)

@@ -18,6 +18,7 @@ import aiohttp
 import pytest
 from conftest import free_port, start_server
 from fakebotapi import FakeBotApi, callback_update, text_update
+from helpers import wait_for as _wait_for
 from officer_helpers import make_officer
 
 from bot.app import build_app
@@ -26,6 +27,10 @@ from bot.store.models import utcnow
 
 ROOT = Path(__file__).resolve().parent.parent
 FINAL = ("sent", "blocked", "failed", "cancelled")
+
+
+async def wait_for(predicate, timeout: float = 30.0) -> None:
+    await _wait_for(predicate, timeout, every=0.05)
 
 
 def seed_contacts(settings, n: int, first_chat: int = 100_000, commune: str | None = None,
@@ -42,13 +47,6 @@ def seed_contacts(settings, n: int, first_chat: int = 100_000, commune: str | No
     return chats
 
 
-async def wait_for(predicate, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("condition not met in time")
 
 
 def outbox_states(settings, broadcast_id: int) -> dict[str, int]:

@@ -5,13 +5,13 @@ import asyncio
 import json
 import logging
 import sqlite3
-import time
 from dataclasses import replace
 
 import aiohttp
 import pytest
 from conftest import free_port, start_server
 from fakebotapi import FakeBotApi, callback_update, command_update, payload, text_update
+from helpers import wait_for
 
 from bot.app import build_app
 
@@ -19,13 +19,6 @@ CHAT = 5550001
 SECRET = "test-webhook-secret_123"
 
 
-async def wait_for(predicate, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError("condition not met in time")
 
 
 @pytest.fixture

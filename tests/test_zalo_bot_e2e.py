@@ -6,13 +6,13 @@ import json
 import logging
 import sqlite3
 import sys
-import time
 from dataclasses import replace
 
 import aiohttp
 import pytest
 from conftest import ROOT, free_port, start_server
 from fakezalo import FakeZaloBot, bot_update, payload
+from helpers import wait_for
 
 from bot.app import build_app
 from bot.channels.zalo_bot import ZaloBotApi, ZaloBotChannel
@@ -23,13 +23,6 @@ CHAT = "6ede9afa66b88fe6d6a9"
 SECRET = "zalo-webhook-secret_123"
 
 
-async def wait_for(predicate, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError("condition not met in time")
 
 
 def rows(settings, sql: str) -> list[tuple]:

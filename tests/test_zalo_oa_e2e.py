@@ -14,6 +14,7 @@ import aiohttp
 import pytest
 from conftest import free_port, start_server
 from fakezalo import FakeZaloOA, oa_event, signed
+from helpers import wait_for as _wait_for
 
 from bot.app import build_app
 from bot.channels.base import Blocked, Failed, Sent
@@ -31,12 +32,7 @@ USER = "2468458835291979220"
 
 
 async def wait_for(predicate, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError("condition not met in time")
+    await _wait_for(predicate, timeout)
 
 
 def rows(settings, sql: str, *args: object) -> list[tuple]:
