@@ -1,15 +1,14 @@
 """Reminders to units that have not submitted last month's report (the 10th and 14th by default).
 
-Each reminder is recorded per (unit, month, day) under a unique key before its messages are
-queued on the bulk lane, so a unit is reminded once per reminder day, even across restarts or
-two Loa processes.
+The job runs once per reminder day across all Loa processes (bot/jobs.py); each reminder is
+also recorded per (unit, month, day) under a unique key before its messages are queued on the
+bulk lane, so a unit is reminded once per reminder day, even across restarts.
 """
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import logging
-from collections.abc import Callable, Collection, Coroutine
+from collections.abc import Callable, Collection
 from typing import Any
 
 from sqlalchemy import select, update
@@ -18,16 +17,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bot import officers
 from bot.channels.base import reply_to_json
 from bot.core.messages import Reply
+from bot.jobs import Job, on_days
 from bot.reports import forms
 from bot.store import queries
-from bot.store.db import Database
 from bot.store.models import OutboxStatus, utcnow
 from bot.store.models_outreach import ReportReminder, ReportSubmission
 
 log = logging.getLogger(__name__)
 REMINDER = ReportReminder.__table__
 SUBMISSION = ReportSubmission.__table__
-CHECK_EVERY_S = 15 * 60
 Tr = Callable[..., str]
 
 
@@ -85,34 +83,26 @@ async def _outbox_rows(conn: AsyncConnection, unit_id: int, channels: Collection
     return rows
 
 
-async def run_reminders(db: Database, days: Collection[int], deadline_day: int,
-                        channels: Collection[str], tr: Tr,
-                        wake: Callable[[str], None]) -> None:
-    """The background task: check a few times an hour; send what is due."""
-    if not days:
-        return
-    while True:
-        try:
-            today = dt.datetime.now(forms.VN).date()
-            async with db.begin() as conn:
-                woken = await queue_reminders(conn, today, days, deadline_day, channels, tr)
-            for channel in woken:
-                wake(channel)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("report reminders: round failed")
-        await asyncio.sleep(CHECK_EVERY_S)
-
-
-def reminder_task(services: Any) -> Coroutine[Any, Any, None]:
-    """The reminder loop as bot/app.py starts it in `_workers`."""
+def reminder_job(services: Any) -> Job | None:
+    """The reminders as a scheduled job (bot/jobs.py): on each reminder day, once across all
+    Loa processes; None when BOT_REPORT_REMINDER_DAYS is off."""
     settings, translator = services.settings, services.translator
+    days = settings.report_reminder_days
+    if not days:
+        return None
+    channels = tuple(c for c in services.channels if c != "web")
 
-    def wake(channel: str) -> None:
-        if channel in services.senders:
-            services.senders[channel].wake("bulk")
+    def tr(msgid: str, **kw: Any) -> str:
+        return translator.gettext("vi", msgid, **kw)
 
-    return run_reminders(services.db, settings.report_reminder_days, settings.report_deadline_day,
-                         tuple(c for c in services.channels if c != "web"),
-                         lambda msgid, **kw: translator.gettext("vi", msgid, **kw), wake)
+    async def run() -> str:
+        today = dt.datetime.now(forms.VN).date()
+        async with services.db.begin() as conn:
+            woken = await queue_reminders(conn, today, days, settings.report_deadline_day,
+                                          channels, tr)
+        for channel in woken:
+            if channel in services.senders:
+                services.senders[channel].wake("bulk")
+        return f"channels woken: {len(woken)}"
+
+    return Job("report_reminders", on_days(days), run)

@@ -4,6 +4,7 @@ Each feature keeps its tables in its own module; add one import line here per mo
 """
 import bot.store.models  # noqa: F401
 import bot.store.models_broadcast  # noqa: F401
+import bot.store.models_jobs  # noqa: F401
 import bot.store.models_officers  # noqa: F401
 import bot.store.models_outreach  # noqa: F401
 import bot.store.models_questions  # noqa: F401
