@@ -1,8 +1,10 @@
-"""`python -m bot officers ...`: units, invite codes, officers and login links from the shell."""
+"""`python -m bot officers ...`: units, invite codes, officers, login links, passwords and
+unlocking password logins from the shell."""
 from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import secrets
 import sys
 from collections.abc import Awaitable, Callable
@@ -10,7 +12,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot import officers
+from bot import officers, passwords
 from bot.settings import Settings
 from bot.store.db import Database, make_engine, upgrade_database
 
@@ -36,18 +38,43 @@ def add_parser(sub: Any) -> None:
     units.add_argument("--name")
     link = actions.add_parser("login-link", help="print a one-time admin login link")
     link.add_argument("--officer", type=int, required=True)
+    password = actions.add_parser(
+        "password", help="set an officer's login name and password (asked at a prompt)")
+    password.add_argument("--officer", type=int, required=True)
+    password.add_argument("--login", help="login name (needed if the officer has none yet)")
+    password.add_argument("--password-stdin", action="store_true",
+                          help="read the password from the first line of standard input")
+    unlock = actions.add_parser("unlock", help="lift a password-login lock")
+    who = unlock.add_mutually_exclusive_group(required=True)
+    who.add_argument("--officer", type=int, help="forget this officer's failed logins")
+    who.add_argument("--all", action="store_true",
+                     help="forget every failed login (accounts and network addresses)")
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    password = ""
+    if args.action == "password":
+        try:
+            password = _read_password(args.password_stdin)
+        except (EOFError, KeyboardInterrupt):
+            print("error: no password given", file=sys.stderr)
+            return 2
+        except passwords.PasswordError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     upgrade_database(settings.database_url)
     handlers: dict[str, Callable[[AsyncConnection], Awaitable[int]]] = {
         "invite": lambda c: _invite(c, args), "add": lambda c: _add(c, args, settings),
         "list": _list, "units": lambda c: _units(c, args),
-        "login-link": lambda c: _login_link(c, args, settings)}
+        "login-link": lambda c: _login_link(c, args, settings),
+        "unlock": lambda c: _unlock(c, args, settings)}
 
     async def main() -> int:
         db = Database(make_engine(settings.database_url))
         try:
+            if args.action == "password":   # hashed before the write transaction opens
+                prepared = await _prepare_password(db, args, password)
+                handlers["password"] = lambda c: _password(c, args, *prepared)
             async with db.begin() as conn:
                 await officers.sync_units(conn, settings.unit)
                 return await handlers[args.action](conn)
@@ -56,7 +83,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
     try:
         return asyncio.run(main())
-    except officers.OfficerError as exc:
+    except (officers.OfficerError, passwords.PasswordError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
@@ -82,7 +109,8 @@ async def _add(conn: AsyncConnection, args: argparse.Namespace, settings: Settin
 
 async def _list(conn: AsyncConnection) -> int:
     for o in await officers.officers(conn):
-        print(f"{o.id:>4}  {o.role:<9} {o.unit_code:<12} {o.channel:<9} {o.name}")
+        print(f"{o.id:>4}  {o.role:<9} {o.unit_code:<12} {o.channel:<9} "
+              f"{o.login_name or '-':<16} {o.name}")
     return 0
 
 
@@ -103,4 +131,56 @@ async def _login_link(conn: AsyncConnection, args: argparse.Namespace,
         raise officers.OfficerError(f"no active officer {args.officer}")
     token = await officers.create_login_link(conn, officer.id)
     print(f"{settings.public_url}/admin/login?token={token}")
+    return 0
+
+
+def _read_password(from_stdin: bool) -> str:
+    """The new password: the first line of stdin (--password-stdin or no terminal), else typed
+    twice at a prompt that does not echo. Never printed or logged."""
+    if from_stdin or not sys.stdin.isatty():
+        line = sys.stdin.readline()
+        if not line:
+            raise EOFError
+        return line.rstrip("\r\n")
+    first = getpass.getpass("New password: ")
+    if getpass.getpass("New password again: ") != first:
+        raise passwords.PasswordError("mismatch", "the two passwords are not the same")
+    return first
+
+
+async def _prepare_password(db: Database, args: argparse.Namespace,
+                            password: str) -> tuple[str, str]:
+    """Check the login name and password and hash it (0.15 s) outside any transaction."""
+    async with db.connect() as conn:
+        officer = await officers.officer_by_id(conn, args.officer)
+    if officer is None or not officer.active:
+        raise officers.OfficerError(f"no active officer {args.officer}")
+    if not args.login and not officer.login_name:
+        raise officers.OfficerError(f"officer {args.officer} has no login name yet; give --login")
+    login_name = passwords.check_login_name(args.login or officer.login_name)
+    passwords.check_password(password, login_name)
+    return login_name, await asyncio.to_thread(passwords.hash_password, password)
+
+
+async def _password(conn: AsyncConnection, args: argparse.Namespace, login_name: str,
+                    password_hash: str) -> int:
+    await passwords.store_password(conn, args.officer, login_name, password_hash, OPERATOR)
+    print(f"officer {args.officer} can now log in at /admin/login as '{login_name}'; "
+          "their other browser sessions were logged out")
+    return 0
+
+
+async def _unlock(conn: AsyncConnection, args: argparse.Namespace, settings: Settings) -> int:
+    if args.all:
+        removed = await passwords.clear_throttle(conn)
+        await officers.audit(conn, OPERATOR, "login.unlock", "all", None,
+                             {"cleared": removed})
+        print(f"cleared {removed} failed-login record(s); no account or address is locked")
+        return 0
+    officer = await officers.officer_by_id(conn, args.officer)
+    if officer is None:
+        raise officers.OfficerError(f"no officer {args.officer}")
+    was_locked = await passwords.unlock_officer(conn, settings.secret_key, officer.id, OPERATOR)
+    print(f"officer {officer.id} ({officer.login_name}): "
+          + ("failed logins forgotten, unlocked" if was_locked else "was not locked"))
     return 0

@@ -1,4 +1,4 @@
-"""Units, officers, invite codes, admin login sessions and the audit log."""
+"""Units, officers, invite codes, admin login sessions, password-login throttles, the audit log."""
 from __future__ import annotations
 
 import datetime as dt
@@ -31,7 +31,8 @@ class Unit(SQLModel, table=True):
 
 
 class Officer(SQLModel, table=True):
-    __table_args__ = (UniqueConstraint("channel", "pseudonym", name="uq_officer_contact"),)
+    __table_args__ = (UniqueConstraint("channel", "pseudonym", name="uq_officer_contact"),
+                      Index("uq_officer_login_name", "login_name", unique=True))
     id: int | None = Field(default=None, primary_key=True)
     unit_id: int = Field(foreign_key="unit.id")
     role: str = Field(max_length=16)
@@ -42,6 +43,11 @@ class Officer(SQLModel, table=True):
     address: str = Field(max_length=128)      # where Loa writes to the officer
     active: bool = True
     created_at: dt.datetime = Field(default_factory=utcnow)
+    # Password login at a desk (migration 0008): a login name the officer or operator chose
+    # (lower case, unique) and an argon2id hash; both empty for chat-link-only officers.
+    login_name: str | None = Field(default=None, max_length=40)
+    password_hash: str | None = Field(default=None, max_length=255)
+    password_changed_at: dt.datetime | None = None
 
 
 class Invite(SQLModel, table=True):
@@ -70,6 +76,19 @@ class AdminSession(SQLModel, table=True):
     created_at: dt.datetime = Field(default_factory=utcnow)
     expires_at: dt.datetime
     used: bool = False        # a login link works once; the session cookie then carries it
+
+
+class LoginThrottle(SQLModel, table=True):
+    """Failed password logins per login name typed and per client address (both as keyed
+    hashes, never the raw text: people type passwords into the name field). Shared by every
+    process through the database, so a lock holds across restarts."""
+
+    __tablename__ = "login_throttle"
+    __table_args__ = (Index("ix_login_throttle_window", "window_start"),)
+    key: str = Field(primary_key=True, max_length=80)     # "name:<hmac>" or "client:<hmac>"
+    failures: int = 0
+    window_start: dt.datetime = Field(default_factory=utcnow)
+    locked_until: dt.datetime | None = None
 
 
 class AuditEntry(SQLModel, table=True):

@@ -34,7 +34,8 @@ def _environment(translator: Any) -> Environment:
 
 
 def render(request: web.Request, template: str, status: int = 200, **context: Any) -> web.Response:
-    officer = request.get("loa_officer")
+    from bot.web.auth import OFFICER
+    officer = request.get(OFFICER)
     nav = [(path, label) for path, label, roles in NAV
            if officer is not None and (not roles or officer.can(*roles))]
     html = request.app[_ENV].get_template(template).render(
@@ -52,7 +53,10 @@ async def admin_page(request: web.Request) -> web.Response:
     async with services.db.connect() as conn:
         counts = await monthly_counts(conn, month)
         queues = await queries.count_by_status(conn)
-        audit = await officers.audit_entries(conn, None if officer.can() else officer.unit_id,
+        # Only the province's administrators see every unit's actions (a commune's
+        # administrator sees the commune's own).
+        everything = officer.can() and officer.unit_code == officers.PROVINCE_UNIT
+        audit = await officers.audit_entries(conn, None if everything else officer.unit_id,
                                              limit=20)
     return render(request, "admin.html", month=month, counts=counts, queues=queues,
                   unit=services.settings.unit, telegram=services.telegram_bot is not None,
@@ -62,5 +66,4 @@ async def admin_page(request: web.Request) -> web.Response:
 def setup_admin(app: web.Application, translator: Any) -> None:
     app[_ENV] = _environment(translator)
     app.router.add_get("/admin", admin_page)
-    app.router.add_get("/admin/login", auth.login)
-    app.router.add_post("/admin/logout", auth.logout)
+    auth.setup(app)     # /admin/login (link or password), /admin/logout, /admin/password

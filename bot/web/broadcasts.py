@@ -59,8 +59,12 @@ def _form_page(request: web.Request, services: Any, rows: list[Any], error: str 
                values: dict[str, Any], status: int = 200) -> web.Response:
     content = services.conversation.contents["vi"]
     topics = [(t.id, t.title) for t in content.topics.values()]
+    officer = request.get(auth.OFFICER)
+    communes = officers.communes()
+    if officer is not None and officer.unit_code.startswith("xa-"):   # only its own
+        communes = [c for c in communes if c["code"] == officer.unit_code[3:]]
     return render(request, "broadcasts.html", status=status, rows=rows, error=error,
-                  values=values, topics=topics, communes=officers.communes(),
+                  values=values, topics=topics, communes=communes,
                   languages=services.conversation.languages,
                   channels=services.broadcasts.channels, label=services.broadcasts.status_label)
 
@@ -83,11 +87,17 @@ async def create(request: web.Request) -> web.StreamResponse:
                 services.conversation.languages if lang != "vi"}
     try:
         days_raw = str(form.get("active_days", "")).strip()
+        communes = tuple(str(v) for v in form.getall("communes", []))
+        if officer.unit_code.startswith("xa-"):   # a commune or ward reaches its own people
+            own = officer.unit_code[3:]
+            if set(communes) - {own}:
+                raise BroadcastError(t("vi", "A commune or ward can send only to the citizens "
+                                       "registered in it."))
+            communes = (own,)
         audience = Audience(
             languages=tuple(str(v) for v in form.getall("languages", [])),
             channels=tuple(str(v) for v in form.getall("channels", [])),
-            communes=tuple(str(v) for v in form.getall("communes", [])),
-            active_days=int(days_raw) if days_raw else None)
+            communes=communes, active_days=int(days_raw) if days_raw else None)
         send_at = _parse_send_at(str(form.get("send_at", "")))
         async with services.db.begin() as conn:
             broadcast_id = await services.broadcasts.create(
