@@ -29,8 +29,21 @@ def make_engine(url: str) -> AsyncEngine:
             cur.close()
 
         return engine
-    return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True,
-                               hide_parameters=True)
+    engine = create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True,
+                                 hide_parameters=True)
+
+    @event.listens_for(engine.sync_engine, "do_connect")
+    def _connect(dialect, _record, cargs, cparams):  # type: ignore[no-untyped-def]
+        # A server that is down or restarting refuses the connection with a plain OSError,
+        # which SQLAlchemy passes through unwrapped (a 500 instead of a 503). As a DB-API
+        # error it becomes an SQLAlchemyError like any other database failure.
+        try:
+            return dialect.connect(*cargs, **cparams)
+        except OSError as exc:   # refused, unreachable, timed out
+            raise dialect.loaded_dbapi.OperationalError(
+                f"cannot connect to the database: {exc.__class__.__name__}") from exc
+
+    return engine
 
 
 def alembic_config(url: str) -> Config:
@@ -67,6 +80,7 @@ class Database:
         self.engine = engine
         self.dialect = engine.dialect.name
         self._lock = asyncio.Lock() if self.dialect == "sqlite" else None
+        self._arrivals = asyncio.Lock()
 
     def connect(self) -> AsyncConnection:
         return self.engine.connect()
@@ -77,6 +91,16 @@ class Database:
             if self._lock is not None:
                 await stack.enter_async_context(self._lock)
             yield await stack.enter_async_context(self.engine.begin())
+
+    @contextlib.asynccontextmanager
+    async def store(self) -> AsyncIterator[AsyncConnection]:
+        """A write transaction storing an incoming event. This process runs them one at a time
+        in the order they began, so inbox ids follow arrival order and the worker (which goes
+        by id) handles one chat's messages in the order they came, also when a platform
+        delivers them at once. SQLite's one writer gives that anyway; on PostgreSQL ids would
+        follow the order in which pooled connections came free, and commits any order."""
+        async with self._arrivals, self.begin() as conn:
+            yield conn
 
     async def dispose(self) -> None:
         await self.engine.dispose()
