@@ -51,7 +51,7 @@ def update_id(payload: bytes) -> str:
     """The dedup key of a raw update; raises ParseError when it has none."""
     try:
         data = json.loads(payload)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):   # RecursionError: [[[[…]]]]
         raise ParseError("body is not JSON") from None
     if not isinstance(data, dict) or not isinstance(data.get("update_id"), int) \
             or isinstance(data.get("update_id"), bool):

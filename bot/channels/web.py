@@ -34,7 +34,7 @@ def validate(body: bytes, messages: dict[str, str]) -> WebMessage:
     """Check a POST /api/chat body; raises BadRequest with a user-facing message."""
     try:
         data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):   # RecursionError: [[[[…]]]]
         raise BadRequest(400, messages["bad"]) from None
     if not isinstance(data, dict):
         raise BadRequest(400, messages["bad"])

@@ -72,7 +72,7 @@ def unwrap(data: object) -> dict[str, object]:
 def _load(payload: bytes) -> dict[str, object]:
     try:
         return unwrap(json.loads(payload))
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):   # RecursionError: [[[[…]]]]
         raise ParseError("body is not JSON") from None
 
 

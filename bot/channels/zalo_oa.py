@@ -85,7 +85,7 @@ class QuotaGate(Protocol):
 def _json(body: bytes) -> dict[str, object]:
     try:
         data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):   # RecursionError: [[[[…]]]]
         raise ParseError("body is not JSON") from None
     if not isinstance(data, dict):
         raise ParseError("event is not a JSON object")
