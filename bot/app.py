@@ -18,17 +18,19 @@ from bot.channels.telegram import ALLOWED_UPDATES, TelegramChannel, make_bot
 from bot.channels.telegram import NAME as TELEGRAM
 from bot.channels.web import NAME as WEB
 from bot.channels.web import WebChannel
+from bot.cluster import Cluster
 from bot.core.content import ContentSet, load_content
 from bot.core.conversation import Conversation
 from bot.core.i18n import GettextTranslator
-from bot.delivery import ReplySender, parse_quiet_hours
+from bot.delivery import ReplySender, parse_quiet_hours, recover_loop
 from bot.handling import Handler
 from bot.intake import InboxWorker, TelegramPoller
+from bot.jobs import start_jobs
+from bot.metrics import watch_workers
 from bot.officer_chat import OfficerCommands
 from bot.officers import communes, sync_units
 from bot.outreach_chat import outreach_extension
 from bot.privacy import ForgetCommand
-from bot.reports.reminders import reminder_task
 from bot.settings import Settings
 from bot.store.db import Database, make_engine
 from bot.zalo import ZALO, build_zalo, zalo_context
@@ -52,6 +54,17 @@ class Services:
     telegram_ready: asyncio.Event = field(default_factory=asyncio.Event)
     broadcasts: Broadcasts | None = None
     broadcast_runner: BroadcastRunner | None = None
+    cluster: Cluster | None = None
+
+
+class RemoteInbox:
+    """A web-only process stores updates; the worker processes are told to handle them."""
+
+    def __init__(self, cluster: Cluster) -> None:
+        self.cluster = cluster
+
+    def wake(self, ids: list[int] | None = None) -> None:
+        self.cluster.notify("loa_inbox")
 
 
 SERVICES = web.AppKey("services", Services)
@@ -91,11 +104,16 @@ def build_app(settings: Settings) -> web.Application:
 async def _database(app: web.Application) -> AsyncIterator[None]:
     services = app[SERVICES]
     services.db = Database(make_engine(services.settings.database_url))
+    services.cluster = cluster = Cluster(services.settings.database_url,
+                                         can_lead=services.settings.role != "web")
+    await cluster.start()
     senders = services.senders
 
     def on_outbox(channel: str) -> None:
         if channel in senders:
             senders[channel].wake()
+        else:   # its sender runs in another process
+            cluster.notify("loa_outbox", channel)
 
     async with services.db.begin() as conn:
         await sync_units(conn, services.settings.unit)
@@ -112,29 +130,46 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
                                extensions=[officer_commands, broadcast_chat,
                                            outreach_extension(services),
                                            ForgetCommand(services.translator)])
+    services.handler.claimed_by = cluster.instance_id
     services.worker = InboxWorker(services.db, services.handler)
+    cluster.on("loa_inbox", lambda _payload: services.worker.wake() if services.worker
+               else None)
+    if services.settings.role == "web":
+        services.worker = RemoteInbox(cluster)   # type: ignore[assignment]
     yield
+    await cluster.stop()
     await services.db.dispose()
 
 
 async def _workers(app: web.Application) -> AsyncIterator[None]:
     services = app[SERVICES]
+    if services.settings.role == "web":   # workers run in other processes
+        yield
+        return
     assert services.db is not None and services.worker is not None
+    cluster, runner = services.cluster, services.broadcast_runner
+    assert cluster is not None and runner is not None
     tasks = [asyncio.create_task(services.worker.run(), name="inbox-worker")]
-    assert services.broadcast_runner is not None
-    tasks.append(asyncio.create_task(services.broadcast_runner.run(), name="broadcasts"))
-    tasks.append(asyncio.create_task(reminder_task(services), name="report-reminders"))
+    tasks.append(asyncio.create_task(recover_loop(
+        services.db, cluster, lambda: [s.wake() for s in services.senders.values()]),
+        name="recover-in-flight"))
+    # Once per bot, in whichever process leads (bot/cluster.py).
+    tasks.append(asyncio.create_task(cluster.lead("broadcasts", runner.run),
+                                     name="broadcasts"))
+    # Report reminders and retention: every process schedules them, job_lease runs each
+    # once per period (bot/jobs.py).
+    tasks.append(start_jobs(app, services))
     if services.telegram_bot is not None:
         sender = ReplySender(services.db, services.channels[TELEGRAM],
                              services.settings.send_concurrency,
                              rate=services.settings.telegram_rate,
                              quiet=parse_quiet_hours(services.settings.quiet_hours),
-                             on_sent=lambda rows: services.broadcast_runner.wake()
-                             if services.broadcast_runner else None)
+                             on_sent=lambda rows: runner.wake(), cluster=cluster)
         services.senders[TELEGRAM] = sender
         services.handler.direct[TELEGRAM] = sender.take
         tasks.append(asyncio.create_task(sender.run(), name="telegram-sender"))
         tasks.append(asyncio.create_task(_telegram(services), name="telegram-intake"))
+    watch_workers(app, tasks)   # /healthz: a worker that died makes the status degraded
     yield
     for task in tasks:
         task.cancel()
@@ -178,4 +213,7 @@ async def _telegram(services: Services) -> None:
         services.telegram_ready.set()
         return
     services.telegram_ready.set()
-    await TelegramPoller(bot, services.db, services.worker).run()
+    assert services.cluster is not None
+    # getUpdates allows one poller per bot: the leading process polls.
+    await services.cluster.lead("telegram-poller",
+                                lambda: TelegramPoller(bot, services.db, services.worker).run())

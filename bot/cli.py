@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
 from pathlib import Path
 
@@ -22,13 +21,20 @@ def cmd_run(args: argparse.Namespace) -> int:
     from bot.app import build_app
     from bot.store.db import upgrade_database
     settings = _settings()
-    logging.basicConfig(level=settings.log_level,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    if getattr(args, "role", None):
+        from dataclasses import replace
+        settings = replace(settings, role=args.role)
+    from bot.logging_setup import setup_logging
+    setup_logging(settings)   # BOT_LOG_FORMAT; tokens and secrets redacted from every record
     upgrade_database(settings.database_url)
     app = build_app(settings)
     base = f"http://{settings.host}:{settings.port}"
-    print(f"Loa is running. Web chat: {base}/  Admin: {base}/admin  (Ctrl-C stops)", flush=True)
+    if settings.role == "workers":
+        print(f"Loa workers are running (no web chat here). Health: {base}/healthz  "
+              "(Ctrl-C stops)", flush=True)
+    else:
+        print(f"Loa is running{' (web only)' if settings.role == 'web' else ''}. "
+              f"Web chat: {base}/  Admin: {base}/admin  (Ctrl-C stops)", flush=True)
     if settings.telegram_token:
         mode = "webhook" if settings.telegram_webhook_url else "polling"
         print(f"Telegram: on ({mode})", flush=True)
@@ -173,10 +179,50 @@ def cmd_backup(args: argparse.Namespace) -> int:
     return 0
 
 
+def _days_arg(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 3650:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of days from 1 to 3650")
+    return int(text)
+
+
+def cmd_retention(args: argparse.Namespace) -> int:
+    """Blank or delete free text older than BOT_RETENTION_DAYS now (the daily job does it too)."""
+    import asyncio
+
+    from bot.retention import run_retention
+    from bot.store.db import Database, make_engine
+    settings = _settings()
+    if args.days:
+        from dataclasses import replace
+        settings = replace(settings, retention_days=args.days)
+
+    async def run() -> int:
+        db = Database(make_engine(settings.database_url))
+        try:
+            report = await run_retention(db, settings, dry_run=args.dry_run)
+        finally:
+            await db.dispose()
+        verb = "would change" if args.dry_run else "changed"
+        print(f"retention: {settings.retention_days} days (questions "
+              f"{min(settings.retention_days, settings.question_retention_days)}), before "
+              f"{report.cutoff:%Y-%m-%d %H:%M} UTC; rows {verb}:")
+        for name, count in report.counts.items():
+            print(f"  {name}: {count}")
+        return 0
+
+    return asyncio.run(run())
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bot", description="Loa, the 2G outreach bot")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("run", help="start the web chat, admin page and (with a token) Telegram")
+    run = sub.add_parser("run", help="start the web chat, admin page and (with a token) "
+                                      "Telegram")
+    role = run.add_mutually_exclusive_group()
+    role.add_argument("--web-only", dest="role", action="store_const", const="web",
+                      help="serve HTTP only (web chat, webhooks, admin); workers run elsewhere")
+    role.add_argument("--workers-only", dest="role", action="store_const", const="workers",
+                      help="handle and send only; HTTP serves /healthz and /metrics")
     sub.add_parser("migrate", help="create or upgrade the database")
     sub.add_parser("shell", help="chat with Loa in the terminal")
     ask = sub.add_parser("ask", help="answer one question, or one per line from stdin with '-'")
@@ -198,6 +244,11 @@ def main(argv: list[str] | None = None) -> int:
     restore = sub.add_parser("restore", help="replace the SQLite database with a backup "
                                              "(stop Loa first)")
     restore.add_argument("file")
+    retention = sub.add_parser("retention", help="blank or delete free text older than "
+                                                 "BOT_RETENTION_DAYS now (a daily job does it)")
+    retention.add_argument("--dry-run", action="store_true", help="only count what would go")
+    retention.add_argument("--days", type=_days_arg, default=0, metavar="N",
+                           help="this many days (1-3650) instead of BOT_RETENTION_DAYS")
     from bot import cli_broadcast, cli_officers
     cli_officers.add_parser(sub)
     cli_broadcast.add_parser(sub)
@@ -211,6 +262,7 @@ def main(argv: list[str] | None = None) -> int:
     handlers["officers"] = lambda a: cli_officers.run(a, _settings())
     handlers["backup"] = cmd_backup
     handlers["restore"] = cmd_backup
+    handlers["retention"] = cmd_retention
     handlers["broadcast"] = lambda a: cli_broadcast.run(a, _settings())
     handlers["zalo"] = lambda a: cli_zalo.run(a, _settings())
     handlers["translations"] = lambda a: cli_translations.run(a, _settings())

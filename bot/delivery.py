@@ -8,12 +8,15 @@ claimed and sent by their own loop and debit the same bucket first.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
+
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot.channels.base import (
     Blocked,
@@ -24,6 +27,7 @@ from bot.channels.base import (
     Sent,
     reply_from_json,
 )
+from bot.cluster import Cluster
 from bot.store import queries
 from bot.store.db import Database
 from bot.store.models import OutboxStatus, utcnow
@@ -52,9 +56,9 @@ class TokenBucket:
         self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
         self.stamp = now
 
-    def debit(self) -> None:
+    def debit(self, n: float = 1.0) -> None:
         self._refill()
-        self.tokens -= 1
+        self.tokens -= n
 
     async def take(self) -> None:
         while True:
@@ -103,8 +107,12 @@ class ReplySender:
 
     def __init__(self, db: Database, channel: Channel, concurrency: int = 8,
                  rate: float | None = None, quiet: tuple[dt.time, dt.time] | None = None,
-                 on_sent: Callable[[list[Any]], None] | None = None) -> None:
+                 on_sent: Callable[[list[Any]], None] | None = None,
+                 cluster: Cluster | None = None) -> None:
         self.db = db
+        self.cluster = cluster             # several processes: leader-only bulk lane etc.
+        self.claimed_by = cluster.instance_id if cluster is not None else None
+        self._reports = 0
         self.channel = channel
         self.concurrency = concurrency
         self.bucket = TokenBucket(rate) if rate else None
@@ -116,6 +124,29 @@ class ReplySender:
         self._handed: list[Any] = []        # replies handed over in memory, already claimed
         self.sent = 0
         self.flood_waits = 0
+        self.on_outcome: Callable[[str, list[dict[str, Any]]], None] | None = None  # metrics
+        if cluster is not None:
+            cluster.on("loa_flood", self._remote_flood)
+            cluster.on("loa_sent", self._remote_sent)
+            cluster.on("loa_outbox", lambda channel: self.wake()
+                       if channel == self.channel.name else None)
+
+    # -- other processes ---------------------------------------------------------------------
+    def _remote_flood(self, payload: str) -> None:
+        """Another process got a flood wait for this bot: nobody sends until it is over."""
+        instance, channel, seconds = _fields(payload, 3)
+        if channel == self.channel.name and instance != str(self.claimed_by):
+            with contextlib.suppress(ValueError):
+                self._paused_until = max(self._paused_until, time.monotonic() + float(seconds))
+
+    def _remote_sent(self, payload: str) -> None:
+        """Another process sent replies: the leader's announcements make room for them."""
+        instance, channel, count, _ = _fields(payload, 4)
+        if channel == self.channel.name and instance != str(self.claimed_by) \
+                and self.bucket is not None and self.cluster is not None \
+                and self.cluster.is_leader:
+            with contextlib.suppress(ValueError):
+                self.bucket.debit(float(count))
 
     def wake(self, lane: str = "reply") -> None:
         (self._bulk_wake if lane == "bulk" else self._wake).set()
@@ -126,19 +157,35 @@ class ReplySender:
         self._wake.set()
 
     async def run(self) -> None:
-        async with self.db.begin() as conn:
-            recovered = await queries.recover_in_flight(conn, self.channel.name)
-        if recovered:
-            log.warning("%s: %d messages were in flight at the last stop; resending, flagged "
-                        "ambiguous", self.channel.name, recovered)
-        bulk = asyncio.create_task(self._loop("bulk", self._bulk_wake), name="bulk-lane")
+        if self.cluster is None:   # alone: whatever was in flight was interrupted
+            async with self.db.begin() as conn:
+                recovered = await queries.recover_in_flight(conn, None, self.channel.name)
+            if recovered:
+                log.warning("%s: %d messages were in flight at the last stop; resending, "
+                            "flagged ambiguous", self.channel.name, recovered)
+        bulk = asyncio.create_task(self._bulk_lane(), name="bulk-lane")
         try:
             await self._loop("reply", self._wake)
         finally:
             bulk.cancel()
 
-    async def _loop(self, lane: str, wake: asyncio.Event) -> None:
+    async def _bulk_lane(self) -> None:
+        """Announcements go out from one process only (the leader), so the bucket's pace is
+        the pace of the whole bot. A round in progress ends before leadership is given up."""
+        cluster = self.cluster
+        if cluster is None:
+            await self._loop("bulk", self._bulk_wake)
+            return
         while True:
+            await cluster.wait_leading()
+            if self.bucket is not None:   # start from nothing: the old leader just sent
+                self.bucket.tokens = 0.0
+                self.bucket.stamp = self.bucket.clock()
+            await self._loop("bulk", self._bulk_wake, while_=lambda: cluster.is_leader)
+
+    async def _loop(self, lane: str, wake: asyncio.Event,
+                    while_: Callable[[], bool] = lambda: True) -> None:
+        while while_():
             wake.clear()
             try:
                 busy = await (self.send_due() if lane == "reply" else self.send_bulk())
@@ -168,7 +215,8 @@ class ReplySender:
         if self._paused_until > time.monotonic():
             return False
         async with self.db.begin() as conn:
-            rows = await queries.claim_due(conn, self.channel.name, BATCH, "reply")
+            rows = await queries.claim_due(conn, self.channel.name, BATCH, "reply",
+                                           self.claimed_by)
         if not rows:
             return False
         await self._send_rows(rows, priority=True)
@@ -185,7 +233,8 @@ class ReplySender:
             if not await queries.has_due(conn, self.channel.name, "bulk"):
                 return False
         async with self.db.begin() as conn:
-            rows = await queries.claim_due(conn, self.channel.name, min(budget, BATCH), "bulk")
+            rows = await queries.claim_due(conn, self.channel.name, min(budget, BATCH), "bulk",
+                                           self.claimed_by)
             rows, later = _one_per_chat(rows)
             if later:   # a chat's second message waits for the next round, a second later
                 await queries.update_many(conn, queries.OUTBOX, [
@@ -193,7 +242,11 @@ class ReplySender:
                      "not_before": utcnow() + dt.timedelta(seconds=1)} for r in later])
         if not rows:
             return False
-        await self._send_rows(rows, priority=False)
+        # Outcomes are recorded every fifth of a second's worth: if this process dies, at
+        # most that many messages were sent without their record (and go out again, flagged).
+        step = max(1, budget // 5)
+        for start in range(0, len(rows), step):
+            await self._send_rows(rows[start:start + step], priority=False)
         if self.on_sent is not None:
             self.on_sent(rows)
         return True
@@ -228,6 +281,9 @@ class ReplySender:
                         self._paused_until = max(self._paused_until,
                                                  time.monotonic() + result.after_s)
                         self.flood_waits += 1
+                        if self.cluster is not None:
+                            self.cluster.notify("loa_flood", f"{self.claimed_by}:"
+                                                f"{self.channel.name}:{result.after_s}")
                         log.warning("%s: flood control, pausing %.1f s", self.channel.name,
                                     result.after_s)
                     if not isinstance(result, Sent):
@@ -238,6 +294,10 @@ class ReplySender:
                         break
 
         await asyncio.gather(*(send_chat(msgs) for msgs in chats.values()))
+        if priority and attempted and self.cluster is not None and not self.cluster.is_leader:
+            self._reports += 1
+            self.cluster.notify("loa_sent", f"{self.claimed_by}:{self.channel.name}:"
+                                f"{len(attempted)}:{self._reports}")
         await self._record(rows, outcomes, attempted)
 
     async def _record(self, rows: list[Any], outcomes: dict[int, SendResult],
@@ -269,13 +329,62 @@ class ReplySender:
                                 result.reason or "retry")[:200],
                     not_before=now + dt.timedelta(seconds=max(wait, 0.0)))
             changes.append(values)
-        async with self.db.begin() as conn:
-            await queries.update_many(conn, queries.OUTBOX, changes)
-            await queries.forget_erased_addresses(
-                conn, [c["id"] for c in changes if c.get("status") == OutboxStatus.SENT])
-            if stopped:
-                await queries.stop_contacts(conn, stopped)
-                log.info("%d contact(s) blocked the bot; marked stopped", len(stopped))
+        delay = 0.5
+        while True:   # the database may be restarting: a sent message left 'sending' would wait
+            try:      # for a restart of Loa, an unsent one would never be tried again
+                async with self.db.begin() as conn:
+                    await queries.update_many(conn, queries.OUTBOX, changes)
+                    await queries.forget_erased_addresses(
+                        conn, [c["id"] for c in changes if c.get("status") == OutboxStatus.SENT])
+                    if stopped:
+                        await queries.stop_contacts(conn, stopped)
+                break
+            except SQLAlchemyError as exc:
+                log.warning("%s: could not record %d outcomes (%s); retrying in %.1f s",
+                            self.channel.name, len(changes), exc.__class__.__name__, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+        if stopped:
+            log.info("%d contact(s) blocked the bot; marked stopped", len(stopped))
+        if self.on_outcome is not None:   # bot/metrics.py: outcomes and reply latency
+            self.on_outcome(self.channel.name, changes)
+
+
+def _fields(payload: str, n: int) -> list[str]:
+    parts = payload.rsplit(":", n - 1) if payload.count(":") >= n - 1 else []
+    return parts if len(parts) == n else [""] * n
+
+
+STUCK_S = 120.0   # a message 'sending' this long lost its record (no send takes so long)
+
+
+async def recover_loop(db: Database, cluster: Cluster,
+                       on_recovered: Callable[[], None], every_s: float = 5.0) -> None:
+    """Hand back what dead processes had in flight (at once, and every few seconds after),
+    and what any process has had 'sending' for minutes."""
+    while True:
+        live = await cluster.live_instances()
+        if live is not None and (cluster.instance_id not in live or not cluster.settled()):
+            live = None   # reconnecting, or others may be: only the stuck ones are sure
+        stuck_before = utcnow() - dt.timedelta(seconds=STUCK_S)
+        try:
+            async with db.connect() as conn:   # usually nothing: no write lock taken
+                lost = await queries.has_lost_in_flight(conn, live, stuck_before=stuck_before)
+            recovered = 0
+            if lost:
+                async with db.begin() as conn:
+                    recovered = await queries.recover_in_flight(conn, live,
+                                                                stuck_before=stuck_before)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("recovery of in-flight messages failed (%s)", exc.__class__.__name__)
+        else:
+            if recovered:
+                log.warning("%d messages were in flight in a process that stopped (or lost "
+                            "their record); resending, flagged ambiguous", recovered)
+                on_recovered()
+        await asyncio.sleep(every_s)
 
 
 def _one_per_chat(rows: list[Any]) -> tuple[list[Any], list[Any]]:

@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot import questions
@@ -29,6 +30,15 @@ log = logging.getLogger(__name__)
 
 FORM_CHATBOT = "chatbot_qa"      # "hỏi đáp qua chatbot" in reports
 MAX_ATTEMPTS = 3
+# A citizen sending more than FLOOD_LIMIT messages within FLOOD_WINDOW_S seconds (counted from
+# the first one) gets one polite note, then no answer until the window ends. The count lives in
+# the contact's stored state, so every process sees it. Such messages log no communication run
+# (nothing was communicated): their inbox rows say FLOODED. The web chat is limited per session
+# by its route instead (an HTTP 429 with a message), so it is left out here.
+FLOOD_LIMIT = 20
+FLOOD_WINDOW_S = 60.0
+FLOOD_EXEMPT = frozenset({"web"})
+FLOODED = "flood: not answered"
 
 
 class Extension(Protocol):
@@ -66,6 +76,7 @@ class _Turn:
     outbox: list[dict[str, Any]] = field(default_factory=list)
     runs: list[dict[str, Any]] = field(default_factory=list)
     questions: list[dict[str, Any]] = field(default_factory=list)   # kept for review
+    flooded: bool = False             # over the flood limit: not answered (maybe a note)
 
 
 class Handler:
@@ -74,11 +85,15 @@ class Handler:
     def __init__(self, db: Database, conversation: Conversation, channels: Mapping[str, Channel],
                  secret: str, unit: str,
                  on_outbox: Callable[[str], None] = lambda channel: None,
-                 extensions: Sequence[Extension] = ()) -> None:
+                 extensions: Sequence[Extension] = (), flood_limit: int = FLOOD_LIMIT,
+                 flood_window_s: float = FLOOD_WINDOW_S) -> None:
         self.db = db
+        self.flood_limit = flood_limit
+        self.flood_window_s = flood_window_s
         self.extensions = tuple(extensions)
         # channel -> callable taking freshly committed reply rows (see ReplySender.take)
         self.direct: dict[str, Callable[[list[Any]], None]] = {}
+        self.claimed_by: int | None = None   # this process (bot/cluster.py), for direct rows
         self.conversation = conversation
         self.channels = channels
         self.secret = secret
@@ -110,6 +125,12 @@ class Handler:
 
     async def _record_failure(self, inbox_id: int, exc: Exception) -> None:
         """A bug must not kill the worker nor lose the event: count the try, give up at 3."""
+        if isinstance(exc, DBAPIError) and (exc.connection_invalidated or exc.statement is None):
+            # The database went away or refuses connections (restart, failover): not the
+            # event's fault. It stays new and is handled once the database is back.
+            log.warning("inbox %s: database unavailable (%s); will retry", inbox_id,
+                        exc.__class__.__name__)
+            return
         log.error("inbox %s: handling failed (%s)", inbox_id, exc.__class__.__name__,
                   exc_info=exc)
         async with self.db.begin() as conn:
@@ -132,18 +153,26 @@ class Handler:
             contacts = await self._contacts(conn, parsed)
             await self._save_contacts(conn, contacts, now, new_only=True)
             turns = []
+            flooded: set[int] = set()
             for inbox_id, channel, envelopes in parsed:
                 for env in envelopes:
                     contact = contacts[(channel, self._pseudo(channel, env))]
                     turns.append(await self._extension_turn(conn, inbox_id, channel, env,
                                                             contact, now)
                                  or self._turn(inbox_id, channel, env, contact, now))
+                    if turns[-1].flooded:
+                        flooded.add(inbox_id)
+            for update in inbox_updates:
+                if update["id"] in flooded:
+                    update["error"] = FLOODED
             await self._save_contacts(conn, contacts, now)
             await queries.update_many(conn, queries.INBOX, inbox_updates)
             outbox = [dict(o, contact_id=t.contact.id) for t in turns for o in t.outbox]
             # Replies for a channel whose sender runs in this process go to it directly,
             # already marked as being sent; the rest wait in the outbox for a claim.
-            direct = [dict(o, status=OutboxStatus.SENDING) for o in outbox
+            direct = [dict(o, status=OutboxStatus.SENDING, claimed_by=self.claimed_by,
+                           claimed_at=now)
+                      for o in outbox
                       if o["channel"] in self.direct]
             await queries.insert_outbox(conn, [o for o in outbox
                                                if o["channel"] not in self.direct])
@@ -241,7 +270,21 @@ class Handler:
             return result
         contact.status = ContactStatus.ACTIVE
         contact.touched = True
-        state = ConversationState.from_json(json.loads(contact.state or "{}"))
+        stored = json.loads(contact.state or "{}")
+        window = self._flood_window(channel, stored, now)
+        if window is not None and window["n"] > self.flood_limit:
+            contact.state = json.dumps({**stored, "flood": window})
+            result.flooded = True
+            if window["n"] == self.flood_limit + 1:   # one note per window, then silence
+                log.info("contact %s: more than %d messages in %.0f s; not answered until the "
+                         "window ends", contact.id, self.flood_limit, self.flood_window_s)
+                note = self.conversation.t.gettext(
+                    contact.lang or "vi", "You are sending a lot of messages. Please wait a "
+                    "minute, then ask again.")
+                result.outbox.append(self._outbox_row(inbox_id, channel, env, Reply(note),
+                                                      0, now))
+            return result
+        state = ConversationState.from_json(stored)
         turn = self.conversation.step(state, env.inbound)
         if contact.first_contact and turn.replies:   # the privacy notice, once, at first contact
             contact.first_contact = False
@@ -251,7 +294,8 @@ class Handler:
                 "province, never your name or phone number. Type \"xóa dữ liệu\" to erase them.")
             turn = replace(turn, replies=(replace(first, text=f"{first.text}\n\n{notice}"),
                                           *turn.replies[1:]))
-        contact.state = json.dumps(turn.state.to_json())
+        contact.state = json.dumps(turn.state.to_json() if window is None
+                                   else {**turn.state.to_json(), "flood": window})
         contact.lang = turn.state.lang
         contact.subscribed = turn.state.subscribed       # the audience of announcements
         contact.commune_code = turn.state.commune
@@ -270,3 +314,16 @@ class Handler:
         if question is not None:      # unanswered or unsure: the text is kept for review
             result.questions.append(question)
         return result
+
+    def _flood_window(self, channel: str, stored: object,
+                      now: dt.datetime) -> dict[str, float] | None:
+        """This message counted in the contact's window {"since": epoch s, "n": messages}."""
+        if channel in FLOOD_EXEMPT:
+            return None
+        window = stored.get("flood") if isinstance(stored, dict) else None
+        at = now.timestamp()
+        if not isinstance(window, dict) or not isinstance(window.get("since"), int | float) \
+                or not isinstance(window.get("n"), int) \
+                or not 0 <= at - window["since"] < self.flood_window_s:
+            window = {"since": at, "n": 0}
+        return {"since": window["since"], "n": window["n"] + 1}

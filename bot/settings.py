@@ -67,6 +67,35 @@ def _languages(languages: tuple[str, ...], mnong_tag: str) -> str:
     return mnong_tag
 
 
+ROLES = ("all", "web", "workers")
+
+
+def _addresses(env: dict[str, str], name: str) -> tuple[str, ...]:
+    import ipaddress
+    out = []
+    for part in env.get(name, "").split(","):
+        if part.strip():
+            try:
+                out.append(str(ipaddress.ip_address(part.strip())))
+            except ValueError:
+                raise SettingsError(f"{name}: {part.strip()!r} is not an IP address") from None
+    return tuple(out)
+
+
+def _role(raw: str) -> str:
+    role = raw.strip().lower() or "all"
+    if role not in ROLES:
+        raise SettingsError(f"BOT_ROLE={raw!r} must be all, web or workers")
+    return role
+
+
+def _log_format(raw: str) -> str:
+    value = raw.strip().lower() or "text"
+    if value not in ("text", "json"):
+        raise SettingsError(f"BOT_LOG_FORMAT={raw!r} must be text or json")
+    return value
+
+
 def _int(env: dict[str, str], name: str, default: int, low: int, high: int) -> int:
     raw = env.get(name, "").strip()
     if not raw:
@@ -100,8 +129,12 @@ class Settings:
     log_level: str = "INFO"
     public_url: str = ""          # how officers' browsers reach Loa (login links)
     telegram_rate: int = 25       # announcements: messages per second, whole bot
+    role: str = "all"             # all | web | workers (several processes, one database)
+    trusted_proxies: tuple[str, ...] = ()   # load balancers whose X-Forwarded-For is believed
     quiet_hours: str = "21:00-07:00"   # announcements wait outside these (Vietnam time)
     question_retention_days: int = 90  # unanswered questions kept for review this long
+    retention_days: int = 90           # free text (inbox, outbox) kept this long (bot/retention)
+    log_format: str = "text"           # text or json (one object per line; bot/logging_setup)
     report_reminder_days: tuple[int, ...] = (10, 14)   # monthly report reminders (day of month)
     report_deadline_day: int = 15      # reports are due before this day of the next month
     # Zalo (bot/zalo.py): the Bot Platform and/or an Official Account; README "Zalo".
@@ -155,9 +188,15 @@ class Settings:
             send_concurrency=_int(env, "BOT_SEND_CONCURRENCY", 8, 1, 64),
             log_level=env.get("BOT_LOG_LEVEL", "INFO").upper(),
             public_url=env.get("BOT_PUBLIC_URL", "").strip().rstrip("/"),
-            telegram_rate=_int(env, "BOT_TELEGRAM_RATE", 25, 1, 30),
+            telegram_rate=_int(env, "BOT_TELEGRAM_RATE", 25, 1,
+                               30 if "api.telegram.org" in (env.get("BOT_TELEGRAM_API_URL")
+                                                            or DEFAULT_TELEGRAM_API) else 1000),
+            role=_role(env.get("BOT_ROLE", "")),
+            trusted_proxies=_addresses(env, "BOT_TRUSTED_PROXIES"),
             quiet_hours=_quiet_hours(env.get("BOT_QUIET_HOURS", "21:00-07:00")),
             question_retention_days=_int(env, "BOT_QUESTION_RETENTION_DAYS", 90, 1, 3650),
+            retention_days=_int(env, "BOT_RETENTION_DAYS", 90, 1, 3650),
+            log_format=_log_format(env.get("BOT_LOG_FORMAT", "")),
             report_reminder_days=_days(env, "BOT_REPORT_REMINDER_DAYS", (10, 14)),
             report_deadline_day=_int(env, "BOT_REPORT_DEADLINE_DAY", 15, 2, 28),
             **_zalo_settings(env),

@@ -31,6 +31,7 @@ from bot.channels.zalo_oa import ZaloOAChannel, read_event
 from bot.core.conversation import Conversation
 from bot.core.i18n import GettextTranslator
 from bot.delivery import ReplySender, parse_quiet_hours
+from bot.metrics import watch_workers
 from bot.settings import Settings
 from bot.store import queries
 from bot.store.db import Database
@@ -118,19 +119,21 @@ def zalo_context(key: web.AppKey[Services]
                 log.error("zalo_oa: could not store the configured token pair (%s)",
                           exc.__class__.__name__)
         for name in (ZALO_BOT, ZALO_OA):
-            if name in services.channels:
+            if name in services.channels and services.settings.role != "web":
                 runner = services.broadcast_runner
                 sender = ReplySender(services.db, services.channels[name],
                                      settings.send_concurrency, rate=settings.zalo_rate,
                                      quiet=parse_quiet_hours(settings.quiet_hours),
-                                     on_sent=lambda rows, r=runner: r.wake() if r else None)
+                                     on_sent=lambda rows, r=runner: r.wake() if r else None,
+                                     cluster=services.cluster)
                 services.senders[name] = sender
                 if services.handler is not None:
                     services.handler.direct[name] = sender.take
                 tasks.append(asyncio.create_task(sender.run(), name=f"{name}-sender"))
-        if runtime.bot_api is not None:
+        if runtime.bot_api is not None and services.settings.role != "web":
             tasks.append(asyncio.create_task(_bot_intake(runtime, services),
                                              name="zalo-bot-intake"))
+        watch_workers(app, tasks)   # /healthz (bot/metrics.py)
         yield
         for task in tasks:
             task.cancel()
@@ -176,7 +179,12 @@ async def _bot_intake(runtime: ZaloRuntime, services: Services) -> None:
         return
     poller = ZaloBotPoller(ZaloBotApi(settings.zalo_bot_token, settings.zalo_api_url,
                                       runtime.poll_http), services.db, services.worker.wake)
-    await poller.run(on_ready=runtime.bot_ready.set)
+    if services.cluster is None:
+        await poller.run(on_ready=runtime.bot_ready.set)
+        return
+    # One poller per bot: the leading process polls (bot/cluster.py).
+    await services.cluster.lead("zalo-bot-poller",
+                                lambda: poller.run(on_ready=runtime.bot_ready.set))
 
 
 class ZaloBotPoller:
@@ -256,7 +264,7 @@ def _answer(data: dict[str, object], status: int = 200) -> web.Response:
 
 def setup_zalo_routes(app: web.Application, key: web.AppKey[Services]) -> None:
     """POST /zalo/bot/webhook (or the path of BOT_ZALO_WEBHOOK_URL) and /zalo/oa/webhook.
-    Forged requests get 403, like the Telegram webhook; unstorable ones 503 so Zalo retries."""
+    Forged requests get 401, like the Telegram webhook; unstorable ones 503 so Zalo retries."""
     settings = app[key].settings
 
     async def bot_webhook(request: web.Request) -> web.Response:
@@ -267,7 +275,7 @@ def setup_zalo_routes(app: web.Application, key: web.AppKey[Services]) -> None:
         body = await request.read()
         if not channel.verify(dict(request.headers), body):
             log.warning("zalo bot webhook: request with a wrong secret refused")
-            return _answer({"ok": False, "error": "forbidden"}, 403)
+            return _answer({"ok": False, "error": "unauthorized"}, 401)
         try:
             external = update_id(body)
         except ParseError as exc:
@@ -283,7 +291,7 @@ def setup_zalo_routes(app: web.Application, key: web.AppKey[Services]) -> None:
         body = await request.read()
         if not channel.verify(dict(request.headers), body):
             log.warning("zalo OA webhook: bad, missing or stale signature refused")
-            return _answer({"ok": False, "error": "forbidden"}, 403)
+            return _answer({"ok": False, "error": "unauthorized"}, 401)
         try:
             event = read_event(body)
         except ParseError as exc:
@@ -306,7 +314,7 @@ async def _store(services: Services, channel: str, external: str, body: bytes,
     """Store the event (and what goes with it) before answering 200; a repeat is a no-op."""
     assert services.db is not None and services.worker is not None
     try:
-        async with services.db.begin() as conn:
+        async with services.db.store() as conn:
             inbox_id = await queries.insert_inbox(conn, channel, external, body.decode("utf-8"))
             if inbox_id is not None and also is not None:
                 await also(conn)

@@ -7,7 +7,6 @@ import datetime as dt
 import os
 import re
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -16,7 +15,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from conftest import free_port, start_server
+from conftest import database_env, free_port, sql_connect, start_server
 from fakebotapi import FakeBotApi, callback_update, text_update
 from helpers import wait_for as _wait_for
 from officer_helpers import make_officer
@@ -33,12 +32,21 @@ async def wait_for(predicate, timeout: float = 30.0) -> None:
     await _wait_for(predicate, timeout, every=0.05)
 
 
-def seed_contacts(settings, n: int, first_chat: int = 100_000, commune: str | None = None,
-                  subscribed: bool = True) -> list[int]:
-    """Citizens who opted in (as the chat dialogue leaves them), straight into the table."""
+async def seed_contacts(settings, n: int, first_chat: int = 100_000,
+                        commune: str | None = "24175", subscribed: bool = True) -> list[int]:
+    """Citizens who opted in (as the chat dialogue leaves them), straight into the table;
+    by default in xã Hòa Phú (24175), the commune of the test officers, who can announce only
+    to their own commune. Written from a thread: a blocking write on the event loop would
+    wait for Loa's own open transaction, which cannot finish while the loop is blocked."""
+    return await asyncio.to_thread(_seed_contacts, settings, n, first_chat, commune,
+                                   subscribed)
+
+
+def _seed_contacts(settings, n: int, first_chat: int, commune: str | None,
+                   subscribed: bool) -> list[int]:
     now = utcnow().isoformat(sep=" ")
     chats = list(range(first_chat, first_chat + n))
-    with sqlite3.connect(settings.sqlite_path) as db:
+    with sql_connect(settings) as db:
         db.executemany(
             "insert into contact (channel, pseudonym, address, lang, state, status, "
             "commune_code, created_at, last_seen_at, subscribed) values "
@@ -50,7 +58,7 @@ def seed_contacts(settings, n: int, first_chat: int = 100_000, commune: str | No
 
 
 def outbox_states(settings, broadcast_id: int) -> dict[str, int]:
-    with sqlite3.connect(settings.sqlite_path) as db:
+    with sql_connect(settings) as db:
         return dict(db.execute("select status, count(*) from outbox where broadcast_id = ? "
                                "group by status", (broadcast_id,)).fetchall())
 
@@ -144,20 +152,20 @@ async def test_citizen_opts_in_by_commune_and_out_with_stop(loa):
     api.push_update(text_update(chat, "cu mgar"))          # typed without marks or apostrophe
     replies = await api.wait_for_calls("sendMessage", 3, chat_id=chat)
     assert "Cư M'gar" in replies[2].params["text"]
-    with sqlite3.connect(settings.sqlite_path) as db:
+    with sql_connect(settings) as db:
         assert db.execute("select subscribed, commune_code from contact").fetchone() == \
             (1, "24266") or db.execute("select subscribed from contact").fetchone() == (1,)
     api.push_update(text_update(chat, "dừng"))
     await api.wait_for_calls("sendMessage", 4, chat_id=chat)
-    with sqlite3.connect(settings.sqlite_path) as db:
+    with sql_connect(settings) as db:
         assert db.execute("select subscribed from contact").fetchone() == (0,)
 
 
 async def test_second_officer_approval_then_delivery_to_the_audience_only(loa):
     api, url, settings = loa
-    inside = seed_contacts(settings, 30, 200_000, commune="24175")
-    seed_contacts(settings, 10, 300_000, commune="24133")                 # other commune
-    seed_contacts(settings, 10, 400_000, commune="24175", subscribed=False)
+    inside = await seed_contacts(settings, 30, 200_000, commune="24175")
+    await seed_contacts(settings, 10, 300_000, commune="24133")                 # other commune
+    await seed_contacts(settings, 10, 400_000, commune="24175", subscribed=False)
     editor, approver, sessions = await officers_pair(settings, url)
     try:
         status, page = await editor.post("/admin/broadcasts", [
@@ -179,9 +187,9 @@ async def test_second_officer_approval_then_delivery_to_the_audience_only(loa):
         sent_to = {c.params["chat_id"] for c in api.calls
                    if c.method == "sendMessage" and c.ok and "UBND xã" in c.params["text"]}
         assert sent_to == set(inside)
-        await wait_for(lambda: sqlite3.connect(settings.sqlite_path).execute(
+        await wait_for(lambda: sql_connect(settings).execute(
             "select status from broadcast").fetchone() == ("done",))
-        with sqlite3.connect(settings.sqlite_path) as db:
+        with sql_connect(settings) as db:
             run = db.execute("select form, medium, reached from run where form = 'broadcast'"
                              ).fetchall()
             actions = [r[0] for r in db.execute("select action from audit_log order by id")]
@@ -195,7 +203,7 @@ async def test_second_officer_approval_then_delivery_to_the_audience_only(loa):
 
 async def test_two_thousand_recipients_with_flood_blocks_and_errors(loa):
     api, url, settings = loa
-    chats = seed_contacts(settings, 2000)
+    chats = await seed_contacts(settings, 2000)
     for chat in chats[:40]:
         api.block(chat)
     api.limit(global_per_s=30, per_chat_per_s=1, retry_after=1)
@@ -230,7 +238,7 @@ async def test_two_thousand_recipients_with_flood_blocks_and_errors(loa):
 
 async def test_stop_and_retract(loa):
     api, url, settings = loa
-    seed_contacts(settings, 300)
+    await seed_contacts(settings, 300)
     editor, approver, sessions = await officers_pair(settings, url)
     try:
         _, page = await editor.post("/admin/broadcasts", {"kind": "message", "text": "Tin sai"})
@@ -260,7 +268,7 @@ async def test_stop_and_retract(loa):
 
 async def test_poll_answers_are_stored_once_per_citizen(loa):
     api, url, settings = loa
-    chats = seed_contacts(settings, 3)
+    chats = await seed_contacts(settings, 3)
     editor, approver, sessions = await officers_pair(settings, url)
     try:
         _, page = await editor.post("/admin/broadcasts", {"kind": "poll", "text": ""})
@@ -277,7 +285,7 @@ async def test_poll_answers_are_stored_once_per_citizen(loa):
     api.push_update(callback_update(chats[1], f"poll:{broadcast_id}:planning"))
     await api.wait_for_calls("sendMessage", 2, chat_id=chats[0])
     await api.wait_for_calls("sendMessage", 1, chat_id=chats[1])
-    with sqlite3.connect(settings.sqlite_path) as db:
+    with sql_connect(settings) as db:
         answers = sorted(db.execute("select answer from poll_answer").fetchall())
     assert answers == [("planning",), ("switched",)]
 
@@ -290,13 +298,14 @@ async def test_quiet_hours_hold_announcements(settings):
         s = replace(settings, telegram_token=api.token, telegram_api_url=api.base_url,
                     port=port, public_url=f"http://127.0.0.1:{port}", quiet_hours=window,
                     telegram_webhook_secret="q" * 20)
-        seed_contacts(settings, 5)
+        await seed_contacts(settings, 5)
         runner, _ = await start_server(build_app(s), port)
         try:
-            result = subprocess.run(
+            result = await asyncio.to_thread(   # the loop must run: Loa lives in it
+                subprocess.run,
                 [sys.executable, "-m", "bot", "broadcast", "send", "--text", "Ban đêm"],
                 cwd=ROOT, capture_output=True, text=True, timeout=60,
-                env={**os.environ, "BOT_DATA_DIR": str(settings.data_dir),
+                env={**os.environ, **database_env(settings),
                      "BOT_SECRET_KEY": settings.secret_key})
             assert "queued for 5 recipients" in result.stdout
             api.push_update(text_update(999, "1"))       # replies are not held
@@ -312,8 +321,8 @@ async def test_a_killed_process_loses_no_recipient(settings):
     """SIGKILL mid-broadcast, restart: everyone ends in one final state; repeats are flagged."""
     async with FakeBotApi(token="557:KILL") as api:
         api.delay = 0.01
-        chats = seed_contacts(settings, 400)
-        env = {**os.environ, "BOT_DATA_DIR": str(settings.data_dir),
+        chats = await seed_contacts(settings, 400)
+        env = {**os.environ, **database_env(settings),
                "BOT_SECRET_KEY": settings.secret_key, "BOT_TELEGRAM_TOKEN": api.token,
                "BOT_TELEGRAM_API_URL": api.base_url, "BOT_QUIET_HOURS": "off",
                "BOT_PORT": str(free_port()), "BOT_LOG_LEVEL": "WARNING"}
@@ -338,7 +347,7 @@ async def test_a_killed_process_loses_no_recipient(settings):
         finally:
             proc.terminate()
             proc.wait(timeout=15)
-        with sqlite3.connect(settings.sqlite_path) as db:
+        with sql_connect(settings) as db:
             ambiguous = {int(a) for (a,) in db.execute(
                 "select address from outbox where broadcast_id = 1 and ambiguous")}
         assert outbox_states(settings, 1) == {"sent": 400}
@@ -357,18 +366,18 @@ async def test_preview_tells_how_many_zalo_oa_citizens_are_reachable_free(settin
     from bot.core.i18n import GettextTranslator
     from bot.store.db import Database, make_engine
     now = utcnow()
-    with sqlite3.connect(settings.sqlite_path) as db:
+    with sql_connect(settings) as db:
         # window 1 h old, 7 used, 8 used (full), 60 h old (closed), never wrote (no window)
         for i, (opened_hours_ago, used) in enumerate([(1, 0), (2, 7), (3, 8), (60, 0),
                                                       (None, 0)]):
             db.execute("insert into contact (channel, pseudonym, address, lang, state, status, "
                        "created_at, last_seen_at, subscribed) values ('zalo_oa', ?, ?, 'vi', "
-                       "'{}', 'active', ?, ?, 1)", (f"z{i}", f"u{i}", now.isoformat(" "),
-                                                    now.isoformat(" ")))
+                       "'{}', 'active', ?, ?, ?)", (f"z{i}", f"u{i}", now.isoformat(" "),
+                                                    now.isoformat(" "), True))
             if opened_hours_ago is not None:
                 db.execute("insert into zalo_window (pseudonym, opened_at, used, paid) values "
-                           "(?, ?, ?, 0)", (f"z{i}", (now - dt.timedelta(
-                               hours=opened_hours_ago)).isoformat(" "), used))
+                           "(?, ?, ?, ?)", (f"z{i}", (now - dt.timedelta(
+                               hours=opened_hours_ago)).isoformat(" "), used, 0))
     translator = GettextTranslator(ROOT / "locales")
     service = Broadcasts(translator, ("vi",), ("telegram", "zalo_oa"))
     database = Database(make_engine(settings.database_url))
@@ -424,7 +433,7 @@ async def test_approve_in_telegram_watch_progress_and_stop_with_the_button(loa):
     from bot import officers
     from bot.store.db import Database, make_engine
     api, url, settings = loa
-    seed_contacts(settings, 400)
+    await seed_contacts(settings, 400)
     api.delay = 0.005
     database = Database(make_engine(settings.database_url))
     codes = {}

@@ -2,10 +2,9 @@
 officer approves in another browser, and the progress shows the delivery."""
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import replace
 
-from conftest import free_port, start_server
+from conftest import free_port, sql_connect, start_server
 from fakebotapi import FakeBotApi
 from officer_helpers import make_officer
 from playwright.async_api import expect
@@ -24,8 +23,8 @@ async def test_compose_preview_submit_approve_and_watch_progress(settings, brows
         s = replace(settings, telegram_token=api.token, telegram_api_url=api.base_url,
                     port=port, public_url=f"http://127.0.0.1:{port}", quiet_hours="",
                     telegram_webhook_secret="b" * 20)
-        seed_contacts(settings, 12, commune="24175")
-        seed_contacts(settings, 5, 900_000, commune="24133")
+        await seed_contacts(settings, 12, commune="24175")
+        await seed_contacts(settings, 5, 900_000, commune="24133")
         _, editor_token = await make_officer(settings, "xa-24175", "editor", "Chị Biên")
         _, approver_token = await make_officer(settings, "xa-24175", "approver", "Anh Duyệt")
         runner, url = await start_server(build_app(s), port)
@@ -56,6 +55,6 @@ async def test_compose_preview_submit_approve_and_watch_progress(settings, brows
             await expect(approver.locator("td[data-status=sent]")).to_have_text("12")
         finally:
             await runner.cleanup()
-    with sqlite3.connect(settings.sqlite_path) as db:
+    with sql_connect(settings) as db:
         assert db.execute("select count(*) from outbox where broadcast_id = 1 and "
                           "status = 'sent'").fetchone() == (12,)

@@ -46,10 +46,11 @@ def test_shell_chats_through_the_same_core(tmp_path):
     assert result.stdout.count("Cập nhật ngày") >= 2     # typed 1, then pressed a button
 
 
-def test_report_counts_runs_by_medium_topic_and_language(tmp_path):
+def test_report_counts_runs_by_medium_topic_and_language(tmp_path, database_url):
     # Use the web chat through the real server process, then report from the same database.
     port = free_port()
-    env = {**os.environ, "BOT_DATA_DIR": str(tmp_path), "BOT_PORT": str(port)}
+    db_env = {"BOT_DATABASE_URL": database_url}
+    env = {**os.environ, "BOT_DATA_DIR": str(tmp_path), "BOT_PORT": str(port), **db_env}
     env.pop("BOT_TELEGRAM_TOKEN", None)
     server = subprocess.Popen([sys.executable, "-m", "bot", "run"], cwd=ROOT, env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -73,14 +74,16 @@ def test_report_counts_runs_by_medium_topic_and_language(tmp_path):
     finally:
         server.send_signal(signal.SIGINT)
         server.wait(timeout=15)
-    assert (tmp_path / "loa.db").exists()
+    if database_url.startswith("sqlite"):
+        assert (tmp_path / "loa.db").exists()
     month = time.strftime("%Y-%m", time.gmtime(time.time() + 7 * 3600))
     data = json.loads(bot("report", "--month", month, "--format", "json",
-                          tmp_path=tmp_path).stdout)
+                          tmp_path=tmp_path, env=db_env).stdout)
     assert data["total"] == 3 and data["by_medium"] == {"web": 3}
     assert data["by_topic"] == {"timeline": 2, "keep_number": 1}
     assert data["by_form"] == {"chatbot_qa": 3} and data["by_language"] == {"vi": 3}
-    csv_out = bot("report", "--month", month, "--format", "csv", tmp_path=tmp_path).stdout
+    csv_out = bot("report", "--month", month, "--format", "csv", tmp_path=tmp_path,
+                  env=db_env).stdout
     # the official table: the total row has 3 runs and 1 person reached (one web chat session)
     assert csv_out.splitlines()[-1] == f"{month[5:]}/{month[:4]},,Tổng cộng,,,3,,1,"
 
@@ -105,14 +108,16 @@ def test_bad_configuration_is_reported_by_name(tmp_path, env, message):
     assert result.returncode == 2 and message in result.stderr
 
 
-def test_secret_key_is_created_once_and_kept(tmp_path):
-    bot("migrate", tmp_path=tmp_path)
+def test_secret_key_is_created_once_and_kept(tmp_path, database_url):
+    db_env = {"BOT_DATABASE_URL": database_url}
+    assert bot("migrate", tmp_path=tmp_path, env=db_env).returncode == 0
     key = (tmp_path / "secret.key").read_text()
-    bot("migrate", tmp_path=tmp_path)
+    assert bot("migrate", tmp_path=tmp_path, env=db_env).returncode == 0
     assert (tmp_path / "secret.key").read_text() == key and len(key) == 64
     assert oct((tmp_path / "secret.key").stat().st_mode)[-3:] == "600"
 
 
+@pytest.mark.sqlite_only          # `bot backup`/`restore` copy the SQLite file (pg_dump otherwise)
 def test_backup_while_running_and_restore(tmp_path):
     bot("migrate", tmp_path=tmp_path)
     db = tmp_path / "loa.db"

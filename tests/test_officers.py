@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import re
-import sqlite3
 import subprocess
 import sys
 from dataclasses import replace
@@ -10,7 +9,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from conftest import free_port, start_server
+from conftest import database_env, free_port, sql_connect, start_server
 from fakebotapi import FakeBotApi, command_update
 from officer_helpers import login_as, make_officer
 
@@ -20,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def cli(settings, *args: str):
-    env = {"BOT_DATA_DIR": str(settings.data_dir), "PATH": "/usr/bin:/bin",
+    env = {**database_env(settings), "PATH": "/usr/bin:/bin",
            "BOT_SECRET_KEY": settings.secret_key}
     return subprocess.run([sys.executable, "-m", "bot", "officers", *args], capture_output=True,
                           text=True, cwd=ROOT, env=env, timeout=60)
@@ -85,7 +84,7 @@ async def test_register_with_invite_then_get_a_working_login_link(settings, tele
     api.push_update(command_update(chat + 2, "/quantri"))
     (citizen,) = await api.wait_for_calls("sendMessage", 1, chat_id=chat + 2)
     assert "/admin/login" not in citizen.params["text"]
-    with sqlite3.connect(settings.sqlite_path) as db:
+    with sql_connect(settings) as db:
         actions = [r[0] for r in db.execute("select action from audit_log order by id")]
     assert actions == ["invite.create", "officer.register"]
 
@@ -108,7 +107,7 @@ async def test_admin_needs_login_and_logout_needs_csrf(client, settings):
 
 async def test_expired_or_unknown_login_links_are_refused(client, settings):
     _, token = await make_officer(settings, "tinh", "viewer")
-    with sqlite3.connect(settings.sqlite_path) as db:
+    with sql_connect(settings) as db:
         db.execute("update admin_session set expires_at = '2020-01-01 00:00:00.000000'")
     assert (await client.get(f"/admin/login?token={token}", allow_redirects=False)).status == 403
     assert (await client.get("/admin/login?token=nonsense", allow_redirects=False)).status == 403

@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import sqlite3
 from dataclasses import replace
 from pathlib import Path
 
 import openpyxl
 import pytest
-from conftest import free_port, start_server
+from conftest import free_port, sql_connect, start_server
 from fakebotapi import FakeBotApi, callback_update, command_update, text_update
 from test_outreach_helpers import database, tr
 
@@ -125,7 +124,7 @@ async def register(api: FakeBotApi, settings, chat: int, unit: str,  # type: ign
 
 
 def entries(settings) -> list[tuple]:  # type: ignore[no-untyped-def, type-arg]
-    with sqlite3.connect(settings.sqlite_path) as db:
+    with sql_connect(settings) as db:
         return db.execute("select day, form, medium, runs, reached, communes, languages, note, "
                           "source from outreach_entry where deleted_at is null").fetchall()
 

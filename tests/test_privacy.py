@@ -1,7 +1,7 @@
 """Privacy: the notice at first contact, and "xóa dữ liệu" erasing a citizen's data."""
 from __future__ import annotations
 
-import sqlite3
+from conftest import sql_connect
 
 SESSION = "privacy-session-0123456789"
 
@@ -21,14 +21,14 @@ async def test_notice_once_then_erase_keeps_only_anonymous_counts(client, settin
     await post(client, "pv000003", choice="sub")
     await post(client, "pv000004", text="hoa phu")
     await post(client, "pv000005", text="thoi tiet hom nay the nao")   # kept for review
-    with sqlite3.connect(settings.sqlite_path) as db:
+    with sql_connect(settings) as db:
         pseudonym = db.execute("select pseudonym from contact").fetchone()[0]
         assert db.execute("select count(*) from question").fetchone()[0] >= 1
     ask = await post(client, "pv000006", text="xóa dữ liệu")
     assert [b["choice"] for row in ask[0]["buttons"] for b in row] == ["forget:yes", "forget:no"]
     done = await post(client, "pv000007", choice="forget:yes")
     assert "Đã xóa" in done[0]["text"]
-    with sqlite3.connect(settings.sqlite_path) as db:
+    with sql_connect(settings) as db:
         dump = "\n".join(db.iterdump())
         runs = db.execute("select count(*) from run").fetchone()[0]
         contact = db.execute("select subscribed, commune_code, state, address from contact "
@@ -47,5 +47,5 @@ async def test_saying_no_erases_nothing(client, settings):
     await post(client, "pn000003", text="xoa du lieu")
     kept = await post(client, "pn000004", choice="forget:no")
     assert "Không xóa" in kept[0]["text"]
-    with sqlite3.connect(settings.sqlite_path) as db:
+    with sql_connect(settings) as db:
         assert db.execute("select count(*) from contact where address != ''").fetchone()[0] == 1

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import sqlite3
 
 import pytest
+from conftest import sql_connect
 from officer_helpers import login_as
 
 from bot import questions
@@ -28,7 +28,7 @@ async def ask(client, text: str, message_id: str, session: str = SESSION) -> dic
 
 
 def rows(settings: Settings, sql: str) -> list[tuple]:
-    with sqlite3.connect(settings.sqlite_path) as db:
+    with sql_connect(settings) as db:
         return db.execute(sql).fetchall()
 
 
@@ -91,7 +91,7 @@ async def test_erase_removes_one_citizens_questions_only(client, settings):
     finally:
         await db.dispose()
     assert rows(settings, "select contact_pseudonym from question") == [(theirs,)]
-    with sqlite3.connect(settings.sqlite_path) as raw:
+    with sql_connect(settings) as raw:
         assert WEATHER not in "\n".join(raw.iterdump())
 
 

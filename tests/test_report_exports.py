@@ -15,6 +15,7 @@ import sys
 
 import docx
 import openpyxl
+from conftest import database_env
 from PIL import Image
 from sqlalchemy import update
 from test_outreach_helpers import (
@@ -253,7 +254,7 @@ async def test_chart_png_shows_twelve_months(settings):
 
 
 def _cli(settings, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {"BOT_DATA_DIR": str(settings.data_dir), "PATH": "/usr/bin:/bin",
+    env = {**database_env(settings), "PATH": "/usr/bin:/bin",
            "BOT_SECRET_KEY": settings.secret_key}
     return subprocess.run([sys.executable, "-m", "bot", "report", *args], capture_output=True,
                           text=True, cwd=ROOT, env=env, timeout=120)

@@ -118,8 +118,8 @@ async def test_concurrent_writers_on_postgres_neither_deadlock_nor_lose_counts(p
         await db.dispose()
 
 
-async def test_migration_backfills_rollups_of_runs_stored_before_it(tmp_path):
-    url = f"sqlite+aiosqlite:///{tmp_path / 'old.db'}"
+async def test_migration_backfills_rollups_of_runs_stored_before_it(database_url):
+    url = database_url
     await asyncio.to_thread(command.upgrade, alembic_config(url), "0003")   # before issue 7
     runs = _random_runs(3, 300)
     db = Database(make_engine(url))

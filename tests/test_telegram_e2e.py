@@ -4,12 +4,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import sqlite3
 from dataclasses import replace
 
 import aiohttp
 import pytest
-from conftest import free_port, start_server
+from conftest import free_port, sql_connect, start_server
 from fakebotapi import FakeBotApi, callback_update, command_update, payload, text_update
 from helpers import wait_for
 
@@ -95,7 +94,7 @@ async def test_blocked_user_is_marked_stopped(loa, api, settings):
     await api.wait_for_calls("sendMessage", 1, chat_id=CHAT)
 
     def stopped() -> bool:
-        with sqlite3.connect(settings.sqlite_path) as db:
+        with sql_connect(settings) as db:
             row = db.execute("select status from contact").fetchone()
             out = db.execute("select status from outbox").fetchone()
         return bool(row and row[0] == "stopped" and out and out[0] == "blocked")
@@ -111,8 +110,8 @@ async def test_flood_wait_is_respected(loa, api):
     assert second.at - first.at >= 1.0        # not re-sent before retry_after passed
     async with aiohttp.ClientSession() as http:
         metrics = await (await http.get(f"{loa}/metrics")).text()
-    assert 'loa_flood_waits_total{channel="telegram"} 1' in metrics
-    assert 'loa_sent_total{channel="telegram"} 1' in metrics
+    assert 'loa_flood_waits_total{channel="telegram"} 1.0' in metrics
+    assert 'loa_sent_total{channel="telegram"} 1.0' in metrics
 
 
 async def test_runs_hold_no_raw_telegram_ids(loa, api, settings):
@@ -120,11 +119,11 @@ async def test_runs_hold_no_raw_telegram_ids(loa, api, settings):
     await api.wait_for_calls("sendMessage", 1, chat_id=CHAT)
 
     def logged() -> bool:
-        with sqlite3.connect(settings.sqlite_path) as db:
+        with sql_connect(settings) as db:
             return db.execute("select count(*) from run").fetchone()[0] == 1
 
     await wait_for(logged)
-    with sqlite3.connect(settings.sqlite_path) as db:
+    with sql_connect(settings) as db:
         runs = [dict(zip([c[0] for c in db.execute("select * from run").description], r,
                              strict=True))
                 for r in db.execute("select * from run")]
@@ -145,9 +144,9 @@ async def test_webhook_refuses_forged_requests_and_dedupes(settings, api, caplog
         async with aiohttp.ClientSession() as http:
             forged = await http.post(f"{url}/telegram/webhook", data=body,
                                      headers={"X-Telegram-Bot-Api-Secret-Token": "wrong"})
-            assert forged.status == 403
+            assert forged.status == 401
             missing = await http.post(f"{url}/telegram/webhook", data=body)
-            assert missing.status == 403
+            assert missing.status == 401
             good = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
             for _ in range(3):   # Telegram may deliver the same update more than once
                 response = await http.post(f"{url}/telegram/webhook", data=body, headers=good)
@@ -157,7 +156,7 @@ async def test_webhook_refuses_forged_requests_and_dedupes(settings, api, caplog
         await api.wait_for_calls("sendMessage", 1, chat_id=CHAT)
         await asyncio.sleep(0.3)
         assert len(api.sent_messages(chat_id=CHAT)) == 1
-        with sqlite3.connect(settings.sqlite_path) as db:
+        with sql_connect(settings) as db:
             assert db.execute("select count(*) from inbox").fetchone()[0] == 1
     finally:
         await runner.cleanup()
@@ -171,7 +170,7 @@ async def test_polling_stores_before_confirming(settings, api):
         api.push_update(text_update(CHAT, "2"))
         await api.wait_for_calls("sendMessage", 1, chat_id=CHAT)
         polls = [c for c in api.calls if c.method == "getUpdates"]
-        with sqlite3.connect(settings.sqlite_path) as db:
+        with sql_connect(settings) as db:
             stored = db.execute("select external_id, status, payload from inbox").fetchall()
         assert len(stored) == 1 and stored[0][1] == "done"
         assert stored[0][2] is None            # the citizen's words are not kept
@@ -192,7 +191,7 @@ async def test_server_errors_are_retried_and_bad_requests_recorded(loa, api, set
     await api.wait_for_calls("sendMessage", 1, chat_id=other)
 
     def recorded() -> bool:
-        with sqlite3.connect(settings.sqlite_path) as db:
+        with sql_connect(settings) as db:
             rows = dict(db.execute("select status, last_error from outbox where status "
                                    "in ('failed')").fetchall())
         return "failed" in rows and "chat not found" in rows["failed"].lower()
@@ -206,14 +205,14 @@ async def test_replies_caught_mid_send_by_a_crash_go_out_again_flagged(settings,
     api.push_update(text_update(CHAT, "1"))
     await api.wait_for_calls("sendMessage", 1, chat_id=CHAT)
     await runner.cleanup()
-    with sqlite3.connect(settings.sqlite_path) as db:
+    with sql_connect(settings) as db:
         db.execute("update outbox set status = 'sending'")
     runner, _ = await start_loa(settings, api, webhook=False)
     try:
         await api.wait_for_calls("sendMessage", 2, chat_id=CHAT)
 
         def resent() -> bool:
-            with sqlite3.connect(settings.sqlite_path) as db:
+            with sql_connect(settings) as db:
                 return db.execute("select status, ambiguous from outbox").fetchone() == \
                     ("sent", 1)
 
@@ -226,7 +225,7 @@ async def test_webhook_answers_503_when_the_update_cannot_be_stored(settings, ap
     runner, url = await start_loa(settings, api, webhook=True)
     try:
         await api.wait_for_calls("setWebhook", 1)
-        with sqlite3.connect(settings.sqlite_path) as db:
+        with sql_connect(settings) as db:
             db.execute("alter table inbox rename to inbox_gone")
         async with aiohttp.ClientSession() as http:
             response = await http.post(f"{url}/telegram/webhook",

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import itertools
 import re
-import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from conftest import sql_connect
 from officer_helpers import make_officer
 from test_translation_helpers import (
     copy_tree,
@@ -98,7 +98,7 @@ async def chat(client: TestClient, *steps: dict[str, str]) -> list[dict]:
 
 
 def reviews(s: Settings) -> list[tuple]:
-    with sqlite3.connect(s.sqlite_path) as db:
+    with sql_connect(s) as db:
         return db.execute("select lang, unit, decision, reviewer, organisation, at, "
                           "source_hash, target_hash, note from translation_review "
                           "order by id").fetchall()
@@ -162,7 +162,7 @@ async def test_approval_is_recorded_serves_citizens_at_once_and_survives_restart
                                                         REVIEWER, STATION[1])
     assert at and source_hash == digest(vi_sources(s.content_dir)["timeline"])
     assert target_hash == unit.target_hash and note is None
-    with sqlite3.connect(s.sqlite_path) as db:
+    with sql_connect(s) as db:
         assert db.execute("select actor, action, target from audit_log where action like "
                           "'translation.%'").fetchall()[-1][1:] == ("translation.approved",
                                                                     "rad:t:timeline")
@@ -297,7 +297,7 @@ async def test_clip_upload_approval_and_web_chat_audio(client, s):
     assert ok.status == 303
     again = await client.post("/admin/translations/rad/clips", data=clip_form(csrf, data, "a.ogg"))
     assert again.status == 400 and "đã được tải lên" in await again.text()
-    with sqlite3.connect(s.sqlite_path) as db:
+    with sql_connect(s) as db:
         (path, speaker, editor, recorded, licence, source_hash, seconds), = db.execute(
             "select path, speaker, editor, recorded, licence, source_hash, duration_s "
             "from voice_clip").fetchall()
@@ -361,7 +361,7 @@ async def test_runs_count_the_chosen_and_the_served_language(s):
     try:
         await chat(client, {"choice": "lang:rad"}, {"choice": "topic:timeline"},
                    {"choice": "topic:cost"})
-        with sqlite3.connect(s.sqlite_path) as db:
+        with sql_connect(s) as db:
             rows = db.execute("select kind, topic, language, served_language from run "
                               "order by id").fetchall()
         assert rows == [("menu", None, "rad", "vi"), ("answer", "timeline", "rad", "rad"),
@@ -434,3 +434,12 @@ async def test_a_reviewer_approves_an_interface_string_from_the_language_page(s)
         assert any(b["label"] == "RAD-TEST menu" for r in after[0]["buttons"] for b in r)
     finally:
         await client.close()
+
+
+async def test_uploads_sent_as_a_plain_form_get_400_not_500(client, s):
+    """A script (or an old browser) posting the upload forms urlencoded gets a clear 400."""
+    csrf = await login(client, s, "editor", name="Test editor (test data)")
+    for path in ("/admin/translations/rad/clips", "/admin/translations/rad/import"):
+        response = await client.post(path, data={"csrf": csrf, "topic": "timeline"})
+        assert response.status == 400, (path, response.status)
+        assert "multipart/form-data" in await response.text()

@@ -1,9 +1,8 @@
 """The web chat API through the real aiohttp app and a real SQLite file."""
 from __future__ import annotations
 
-import sqlite3
-
 import pytest
+from conftest import sql_connect
 from officer_helpers import login_as
 
 SESSION = "s" * 10 + "webchat-session-1234"
@@ -39,21 +38,21 @@ async def test_a_retried_message_gets_the_same_answer_and_one_run(client, settin
     first = await (await post(client, "retry0001", text="khi nao tat song 2g")).json()
     again = await (await post(client, "retry0001", text="khi nao tat song 2g")).json()
     assert first == again
-    with sqlite3.connect(settings.sqlite_path) as db:
+    with sql_connect(settings) as db:
         assert db.execute("select count(*) from run").fetchone()[0] == 1
         assert db.execute("select count(*) from inbox").fetchone()[0] == 1
 
 
 async def test_runs_are_logged_under_a_pseudonym_without_the_session_or_words(client, settings):
     await post(client, "priv0001", text="khi nào tắt sóng 2g")
-    with sqlite3.connect(settings.sqlite_path) as db:
+    with sql_connect(settings) as db:
         run = db.execute("select medium, form, topic, language, contact_pseudonym, unit "
                          "from run").fetchone()
         dump = "\n".join(db.iterdump())
     assert run[:4] == ("web", "chatbot_qa", "timeline", "vi")
     assert run[4] and run[4] != SESSION and run[5]
     assert "tắt sóng 2g" not in dump and "khi nào" not in dump   # the question is not kept
-    with sqlite3.connect(settings.sqlite_path) as db:
+    with sql_connect(settings) as db:
         runs = "\n".join(str(row) for row in db.execute("select * from run"))
         inbox = "\n".join(str(row) for row in db.execute("select * from inbox"))
     assert SESSION not in runs and SESSION not in inbox
@@ -106,5 +105,5 @@ async def test_health_admin_and_metrics(client, settings):
     admin = await (await client.get("/admin")).text()
     assert "Lượt truyền thông tháng" in admin and 'id="total">1<' in admin
     metrics = await (await client.get("/metrics")).text()
-    assert 'loa_queue_rows{queue="outbox",channel="web",status="sent"} 1' in metrics
-    assert 'loa_queue_rows{queue="inbox",channel="web",status="done"} 1' in metrics
+    assert 'loa_queue_rows{channel="web",queue="outbox",status="sent"} 1.0' in metrics
+    assert 'loa_queue_rows{channel="web",queue="inbox",status="done"} 1.0' in metrics

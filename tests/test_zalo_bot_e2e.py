@@ -4,13 +4,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import sqlite3
 import sys
 from dataclasses import replace
 
 import aiohttp
 import pytest
-from conftest import ROOT, free_port, start_server
+from conftest import ROOT, database_env, free_port, sql_connect, start_server
 from fakezalo import FakeZaloBot, bot_update, payload
 from helpers import wait_for
 
@@ -27,13 +26,13 @@ SECRET = "zalo-webhook-secret_123"
 
 def rows(settings, sql: str) -> list[tuple]:
     """Reads only: in WAL mode they never wait for Loa's writers."""
-    with sqlite3.connect(settings.sqlite_path, timeout=30) as db:
+    with sql_connect(settings) as db:
         return db.execute(sql).fetchall()
 
 
 def write(settings, sql: str, *args: object) -> None:
     """Run in a thread: blocking the event loop would stall Loa's own open transaction."""
-    db = sqlite3.connect(settings.sqlite_path, timeout=30)
+    db = sql_connect(settings)
     try:
         with db:
             db.execute(sql, args)
@@ -154,7 +153,7 @@ async def test_webhook_refuses_forged_requests_and_dedupes(settings, api, caplog
             hook_url = f"{url}/zalo/bot/webhook"
             for headers in ({"X-Bot-Api-Secret-Token": "wrong-secret"}, {}):
                 forged = await http.post(hook_url, data=body, headers=headers)
-                assert forged.status == 403
+                assert forged.status == 401
             good = {"X-Bot-Api-Secret-Token": SECRET}
             for _ in range(3):   # Zalo may deliver the same update more than once
                 response = await http.post(hook_url, data=body, headers=good)
@@ -215,7 +214,7 @@ async def test_sends_are_paced_to_the_configured_rate(settings, api):
 
 
 async def test_operator_commands_against_the_fake(settings, api):
-    env = {"BOT_DATA_DIR": str(settings.data_dir), "BOT_SECRET_KEY": "test-secret-key",
+    env = {**database_env(settings), "BOT_SECRET_KEY": "test-secret-key",
            "BOT_ZALO_BOT_TOKEN": api.token, "BOT_ZALO_API_URL": api.base_url,
            "BOT_ZALO_WEBHOOK_URL": "https://loa.example.gov.vn/zalo/bot/webhook",
            "BOT_ZALO_WEBHOOK_SECRET": SECRET, "PATH": "/usr/bin:/bin"}

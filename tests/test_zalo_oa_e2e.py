@@ -6,13 +6,12 @@ import asyncio
 import datetime as dt
 import json
 import logging
-import sqlite3
 import time
 from dataclasses import replace
 
 import aiohttp
 import pytest
-from conftest import free_port, start_server
+from conftest import free_port, sql_connect, start_server
 from fakezalo import FakeZaloOA, oa_event, signed
 from helpers import wait_for as _wait_for
 
@@ -37,13 +36,13 @@ async def wait_for(predicate, timeout: float = 10.0) -> None:
 
 def rows(settings, sql: str, *args: object) -> list[tuple]:
     """Reads only: in WAL mode they never wait for Loa's writers."""
-    with sqlite3.connect(settings.sqlite_path, timeout=30) as db:
+    with sql_connect(settings) as db:
         return db.execute(sql, args).fetchall()
 
 
 def write(settings, sql: str, *args: object) -> None:
     """Run in a thread: blocking the event loop would stall Loa's own open transaction."""
-    db = sqlite3.connect(settings.sqlite_path, timeout=30)
+    db = sql_connect(settings)
     try:
         with db:
             db.execute(sql, args)
@@ -100,16 +99,16 @@ async def test_forged_stale_and_replayed_webhooks(loa, oa, settings, caplog):
     caplog.set_level(logging.INFO)
     event = oa_event("user_send_text", USER, "2")
     body, headers = signed(event, APP_ID, OA_SECRET)
-    assert await post(loa, event, secret="not-the-secret") == 403                # bad
-    assert await post(loa, event, headers={}) == 403                              # missing
+    assert await post(loa, event, secret="not-the-secret") == 401                # bad
+    assert await post(loa, event, headers={}) == 401                              # missing
     old = oa_event("user_send_text", USER, "2", timestamp_ms=int(time.time() * 1000) - 3600_000)
-    assert await post(loa, old) == 403                                            # stale
+    assert await post(loa, old) == 401                                            # stale
     for _ in range(3):                                                            # replayed
         assert await post(loa, event) == 200
     async with aiohttp.ClientSession() as http:
         tampered = await http.post(f"{loa}/zalo/oa/webhook", data=body.replace(b'"2"', b'"3"'),
                                    headers=headers)
-        assert tampered.status == 403
+        assert tampered.status == 401
     await oa.wait_for_calls("cs", 1)
     await asyncio.sleep(0.3)
     assert len(oa.sends(USER)) == 1
@@ -150,7 +149,7 @@ async def test_the_ninth_reply_of_a_window_is_failed_not_sent(loa, oa, settings)
         await asyncio.to_thread(
             write, settings, "insert into outbox (contact_id, channel, address, lane, payload, "
             "status, attempts, not_before, ambiguous, created_at) values (?, 'zalo_oa', ?, "
-            "'reply', ?, 'pending', 0, ?, 0, ?)", contact_id, address, payload, now, now)
+            "'reply', ?, 'pending', 0, ?, ?, ?)", contact_id, address, payload, now, False, now)
     await wait_for(lambda: rows(settings, "select count(*) from outbox where status in "
                                 "('sent', 'failed')")[0][0] == 9, timeout=20)
     assert len(oa.sends(USER)) == 8

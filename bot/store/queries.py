@@ -5,7 +5,7 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Row, bindparam, func, select, update
+from sqlalchemy import Row, bindparam, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -145,8 +145,9 @@ async def insert_outbox_returning(conn: AsyncConnection,
 
 
 async def claim_due(conn: AsyncConnection, channel: str, limit: int,
-                    lane: str = "reply") -> list[Row[Any]]:
-    """Mark up to `limit` due messages of a lane as being sent and return them, oldest first."""
+                    lane: str = "reply", claimed_by: int | None = None) -> list[Row[Any]]:
+    """Mark up to `limit` due messages of a lane as being sent by process `claimed_by` and
+    return them, oldest first."""
     due = (select(OUTBOX.c.id)
            .where(OUTBOX.c.channel == channel, OUTBOX.c.lane == lane,
                   OUTBOX.c.status.in_([OutboxStatus.PENDING, OutboxStatus.RETRY]),
@@ -156,7 +157,7 @@ async def claim_due(conn: AsyncConnection, channel: str, limit: int,
         due = due.with_for_update(skip_locked=True)
     result = await conn.execute(
         update(OUTBOX).where(OUTBOX.c.id.in_(due.scalar_subquery()))
-        .values(status=OutboxStatus.SENDING)
+        .values(status=OutboxStatus.SENDING, claimed_by=claimed_by, claimed_at=utcnow())
         .returning(OUTBOX.c.id, OUTBOX.c.contact_id, OUTBOX.c.address, OUTBOX.c.payload,
                    OUTBOX.c.attempts, OUTBOX.c.broadcast_id))
     return sorted(result.all(), key=lambda row: row.id)
@@ -193,12 +194,40 @@ async def forget_erased_addresses(conn: AsyncConnection, ids: list[int]) -> None
                            .values(address=""))
 
 
-async def recover_in_flight(conn: AsyncConnection, channel: str) -> int:
-    """After a crash: messages caught mid-send go out again, flagged as possibly doubled."""
+def _lost_in_flight(live: set[int] | None, channel: str | None,
+                    stuck_before: dt.datetime | None) -> list[Any]:
+    where: list[Any] = [OUTBOX.c.status == OutboxStatus.SENDING]
+    if channel is not None:
+        where.append(OUTBOX.c.channel == channel)
+    if live is not None:
+        lost = or_(OUTBOX.c.claimed_by.is_(None), OUTBOX.c.claimed_by.not_in(sorted(live)))
+        if stuck_before is not None:
+            lost = or_(lost, OUTBOX.c.claimed_at < stuck_before)
+        where.append(lost)
+    elif stuck_before is not None:
+        where.append(OUTBOX.c.claimed_at < stuck_before)
+    return where
+
+
+async def has_lost_in_flight(conn: AsyncConnection, live: set[int] | None = None,
+                             channel: str | None = None,
+                             stuck_before: dt.datetime | None = None) -> bool:
+    """A read before recover_in_flight, so a healthy system never takes the write lock."""
+    return (await conn.execute(select(OUTBOX.c.id).where(
+        *_lost_in_flight(live, channel, stuck_before)).limit(1))).first() is not None
+
+
+async def recover_in_flight(conn: AsyncConnection, live: set[int] | None = None,
+                            channel: str | None = None,
+                            stuck_before: dt.datetime | None = None) -> int:
+    """Messages caught mid-send by a process that is gone go out again, flagged as possibly
+    doubled. `live`: the ids of the processes still running (their messages are left alone);
+    None treats every message in flight as interrupted (a single process starting).
+    `stuck_before`: also messages claimed before then by anyone (no send takes that long:
+    their record was lost, e.g. to a database failure at the moment of commit)."""
     result = await conn.execute(
-        update(OUTBOX).where(OUTBOX.c.status == OutboxStatus.SENDING,
-                             OUTBOX.c.channel == channel)
-        .values(status=OutboxStatus.RETRY, ambiguous=True))
+        update(OUTBOX).where(*_lost_in_flight(live, channel, stuck_before))
+        .values(status=OutboxStatus.RETRY, ambiguous=True, claimed_by=None))
     return result.rowcount or 0
 
 

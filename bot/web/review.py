@@ -5,6 +5,7 @@ marks it out of scope. The matcher is rebuilt at once, and the action goes to th
 """
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import AsyncIterator
 from typing import Any
@@ -90,6 +91,8 @@ async def review_action(request: web.Request) -> web.Response:
                                  {"questions": changed, "sample": text}, officer.unit_id)
     if changed:
         await questions.refresh_matcher(services.db, services.conversation)
+        if services.cluster is not None:   # and in the other Loa processes
+            services.cluster.notify("loa_learned", str(services.cluster.instance_id))
     raise web.HTTPSeeOther("/admin/questions?done=" + ("attached" if target else "out_of_scope"))
 
 
@@ -97,6 +100,17 @@ async def _retention(app: web.Application) -> AsyncIterator[None]:
     from bot.app import SERVICES
     services = app[SERVICES]
     assert services.db is not None
+    cluster, refreshes = services.cluster, set()
+
+    def learned_elsewhere(sender: str) -> None:   # another process attached a sample
+        if cluster is not None and sender != str(cluster.instance_id):
+            task = asyncio.create_task(questions.refresh_matcher(services.db,
+                                                                 services.conversation))
+            refreshes.add(task)
+            task.add_done_callback(refreshes.discard)
+
+    if cluster is not None:
+        cluster.on("loa_learned", learned_elsewhere)
     async for _ in questions.retention_context(services.db, services.conversation,
                                                services.settings.question_retention_days):
         yield

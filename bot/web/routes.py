@@ -1,12 +1,14 @@
 """HTTP routes: the web chat page and API, the Telegram webhook, admin, health and metrics."""
 from __future__ import annotations
 
+import asyncio
 import functools
 import hashlib
 import json
 import logging
 import time
 from collections import OrderedDict
+from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -18,6 +20,8 @@ from bot.channels import telegram as tg
 from bot.channels.base import ParseError, reply_from_json
 from bot.channels.web import NAME as WEB
 from bot.channels.web import BadRequest, validate
+from bot.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from bot.metrics import METRICS, Metrics, lag_problems, read_lag, timing_middleware
 from bot.store import queries
 from bot.store.models import OutboxStatus
 from bot.web.admin import setup_admin
@@ -29,6 +33,7 @@ log = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"
 RATE_PER_MINUTE = 30
 WEBHOOK_PATH = "/telegram/webhook"
+HEALTH_TIMEOUT_S = 5.0
 
 
 class RateLimiter:
@@ -89,6 +94,7 @@ async def chat(request: web.Request) -> web.Response:
     if not limiter.allow(message.session):
         return _json({"error": errors["rate"]}, status=429)
     assert services.db is not None and services.handler is not None
+    started = time.monotonic()
     external_id = hashlib.sha256(f"{message.session}:{message.message_id}".encode()).hexdigest()
     try:
         async with services.db.begin() as conn:
@@ -100,7 +106,8 @@ async def chat(request: web.Request) -> web.Response:
         await services.handler.handle(inbox_id)
         async with services.db.begin() as conn:
             rows = await queries.outbox_for_inbox(conn, inbox_id)
-            await queries.mark_sent(conn, [r.id for r in rows if r.status != OutboxStatus.SENT])
+            fresh = [r.id for r in rows if r.status != OutboxStatus.SENT]   # not a retry's
+            await queries.mark_sent(conn, fresh)
             out = []
             for row in rows:
                 reply, _ = reply_from_json(row.payload)
@@ -111,6 +118,7 @@ async def chat(request: web.Request) -> web.Response:
     except SQLAlchemyError:
         log.exception("web chat: database error")
         return _json({"error": errors["busy"]}, status=503)
+    request.app[METRICS].observe_web_replies(WEB, len(fresh), time.monotonic() - started)
     return _json({"messages": out})
 
 
@@ -122,14 +130,14 @@ async def telegram_webhook(request: web.Request) -> web.Response:
     body = await request.read()
     if not channel.verify(dict(request.headers), body):
         log.warning("telegram webhook: request with a wrong secret refused")
-        return _json({"ok": False, "error": "forbidden"}, status=403)
+        return _json({"ok": False, "error": "unauthorized"}, status=401)
     try:
         update_id = tg.update_id(body)
     except ParseError as exc:
         return _json({"ok": False, "error": str(exc)}, status=400)
     assert services.db is not None and services.worker is not None
     try:
-        async with services.db.begin() as conn:
+        async with services.db.store() as conn:
             inbox_id = await queries.insert_inbox(conn, tg.NAME, update_id,
                                                   body.decode("utf-8"))
     except (SQLAlchemyError, UnicodeDecodeError):
@@ -141,40 +149,50 @@ async def telegram_webhook(request: web.Request) -> web.Response:
 
 
 async def healthz(request: web.Request) -> web.Response:
+    """200 when the database answers, every worker of this process is alive and nothing waits
+    too long; otherwise 503 with `problems` saying what (bot/metrics.py)."""
     services = request.app[SERVICES]
     assert services.db is not None
+    observed = request.app[METRICS]
+    observed.attach(services.senders)
     try:
-        async with services.db.connect() as conn:
+        async with asyncio.timeout(HEALTH_TIMEOUT_S), services.db.connect() as conn:
             queues = await queries.count_by_status(conn)
-    except SQLAlchemyError:
+            lag = await read_lag(conn, _intake_channels(services), services.senders)
+    except (SQLAlchemyError, OSError, TimeoutError) as exc:
+        log.warning("healthz: database unreachable (%s)", exc.__class__.__name__)
         return _json({"status": "error", "database": "unreachable"}, status=503)
     telegram = "off" if services.telegram_bot is None else (
         "ready" if services.telegram_ready.is_set() else "connecting")
-    return _json({"status": "ok", "database": "ok", "telegram": telegram,
-                              "queues": queues})
+    problems = observed.workers.problems() + lag_problems(lag)
+    cluster = services.cluster
+    return _json({"status": "degraded" if problems else "ok", "database": "ok",
+                  "telegram": telegram, "queues": queues, "workers": observed.workers.states(),
+                  "lag_s": lag, "problems": problems, "role": services.settings.role,
+                  "instance": cluster.instance_id if cluster else None,
+                  "leader": bool(cluster and cluster.is_leader)},
+                 status=503 if problems else 200)
 
 
 async def metrics(request: web.Request) -> web.Response:
+    """Prometheus text format; the list of metrics is in the README."""
     services = request.app[SERVICES]
     assert services.db is not None
-    async with services.db.connect() as conn:
-        queues = await queries.count_by_channel(conn)
-        contacts = await queries.count_contacts(conn)
-    lines = ["# HELP loa_queue_rows Inbox and outbox rows by channel and state.",
-             "# TYPE loa_queue_rows gauge"]
-    for queue, channel, status, count in queues:
-        lines.append(f'loa_queue_rows{{queue="{queue}",channel="{channel}",status="{status}"}} '
-                     f'{count}')
-    lines += ["# HELP loa_sent_total Messages sent by this process since it started.",
-              "# TYPE loa_sent_total counter"]
-    lines += [f'loa_sent_total{{channel="{name}"}} {sender.sent}'
-              for name, sender in sorted(services.senders.items())]
-    lines += ["# HELP loa_flood_waits_total Flood-control waits (HTTP 429) since start.",
-              "# TYPE loa_flood_waits_total counter"]
-    lines += [f'loa_flood_waits_total{{channel="{name}"}} {sender.flood_waits}'
-              for name, sender in sorted(services.senders.items())]
-    lines += ["# TYPE loa_contacts gauge", f"loa_contacts {contacts}"]
-    return web.Response(text="\n".join(lines) + "\n", content_type="text/plain")
+    body = await request.app[METRICS].render(services.db, _intake_channels(services),
+                                             services.senders)
+    return web.Response(body=body, headers={"Content-Type": METRICS_CONTENT_TYPE})
+
+
+def _intake_channels(services: Services) -> list[str]:
+    """Channels whose updates wait in the inbox for a worker (web chat: answered at once)."""
+    return [name for name in services.channels if name != WEB]
+
+
+async def _observe(app: web.Application) -> AsyncIterator[None]:
+    """After every sender exists (the last cleanup_ctx): their outcomes feed the metrics."""
+    app[METRICS].attach(app[SERVICES].senders)
+    yield
+    await app[METRICS].close()
 
 
 LIMITER = web.AppKey("limiter", RateLimiter)
@@ -195,8 +213,23 @@ async def errors_middleware(request: web.Request, handler):  # type: ignore[no-u
         return web.Response(status=500, text="500: internal error")
 
 
+WORKER_PATHS = ("/healthz", "/metrics")
+
+
+@web.middleware
+async def workers_only_middleware(request: web.Request, handler):  # type: ignore[no-untyped-def]
+    """`run --workers-only`: only health and metrics answer; the rest is another process's."""
+    if request.path not in WORKER_PATHS:
+        raise web.HTTPNotFound(text="404: this Loa process runs workers only")
+    return await handler(request)
+
+
 def setup_routes(app: web.Application) -> None:
+    app[METRICS] = Metrics()
+    app.middlewares.append(timing_middleware)   # outermost: times every answer, errors too
     app.middlewares.append(errors_middleware)
+    if app[SERVICES].settings.role == "workers":   # handling and sending only
+        app.middlewares.append(workers_only_middleware)
     app[LIMITER] = RateLimiter(RATE_PER_MINUTE)
     app.router.add_get("/", index)
     app.router.add_get("/embed.js", embed_js)
@@ -219,3 +252,4 @@ def setup_routes(app: web.Application) -> None:
     setup_translations(app)           # /admin/translations; installs approved translations
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
+    app.cleanup_ctx.append(_observe)

@@ -6,7 +6,9 @@ decides on them; editors and admins see states, upload clips and exchange files.
 """
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -24,6 +26,8 @@ from bot.translations import MENU_UNIT, TAGS, Clip, Kind, State, Unit, base_tag,
 from bot.translations_io import TranslationImportError, all_units, export_catalog, import_catalog
 from bot.web import auth
 from bot.web.admin import NAV, render
+
+log = logging.getLogger(__name__)
 
 TRANSLATIONS = web.AppKey("translations", Translations)
 VN = dt.timezone(dt.timedelta(hours=7))
@@ -75,12 +79,15 @@ def _local(moment: dt.datetime | None) -> str:
     return aware.astimezone(VN).strftime("%d/%m/%Y %H:%M")
 
 
-async def _reinstall(request: web.Request) -> None:
+async def _reinstall(request: web.Request, changed: bool = False) -> None:
+    """Apply the reviewers' decisions here; `changed`: also in the other Loa processes."""
     services = _services(request)
     service = request.app[TRANSLATIONS]
     async with services.db.connect() as conn:
         await refresh(conn, service)
     service.install(services.conversation, services.translator)
+    if changed and services.cluster is not None:
+        services.cluster.notify("loa_content", str(services.cluster.instance_id))
 
 
 # -- pages -------------------------------------------------------------------------------------
@@ -238,7 +245,7 @@ async def review(request: web.Request) -> web.StreamResponse:
     async with _services(request).db.begin() as conn:
         await record_decision(conn, officer, lang, key, label, decision, current, source_hash,
                               note)
-    await _reinstall(request)
+    await _reinstall(request, changed=True)
     path, hash_, fragment = back.partition("#")
     sep = "&" if "?" in path else "?"
     raise web.HTTPSeeOther(f"{path}{sep}done={decision}{hash_}{fragment}")
@@ -248,6 +255,8 @@ async def _read_multipart(request: web.Request, limit: int) -> tuple[dict[str, s
     """Text fields and the one file of a multipart form, refusing files over `limit`."""
     fields: dict[str, str] = {}
     data: bytes | None = None
+    if not request.content_type.startswith("multipart/"):
+        raise web.HTTPBadRequest(text="400: send the form as multipart/form-data")
     reader = await request.multipart()
     while (part := await reader.next()) is not None:
         if not isinstance(part, aiohttp.BodyPartReader) or not part.name:
@@ -303,7 +312,7 @@ async def upload_clip(request: web.Request) -> web.StreamResponse:
                 digest(service.sources[values["topic"]]), duration_s=info.seconds)
     async with _services(request).db.begin() as conn:
         await add_clip(conn, officer, clip, info.size)
-    await _reinstall(request)
+    await _reinstall(request, changed=True)
     raise web.HTTPSeeOther(f"/admin/translations/{lang}?done=clip#clips")
 
 
@@ -340,7 +349,7 @@ async def import_po(request: web.Request) -> web.StreamResponse:
         await officers.audit(conn, officer.actor, "translation.import", f"lang:{lang}", None,
                              {"changed": len(result.changed), "translator": translator,
                               "method": method}, officer.unit_id)
-    await _reinstall(request)
+    await _reinstall(request, changed=True)
     raise web.HTTPSeeOther(f"/admin/translations/{lang}?done=imported")
 
 
@@ -355,6 +364,24 @@ async def _database_state(app: web.Application) -> AsyncIterator[None]:
     async with services.db.connect() as conn:
         await refresh(conn, service)
     service.install(services.conversation, services.translator)
+    reloads: set[asyncio.Task[None]] = set()
+
+    async def reload() -> None:   # another process recorded a decision
+        try:
+            async with services.db.connect() as conn:
+                await refresh(conn, service)
+            service.install(services.conversation, services.translator)
+        except Exception as exc:
+            log.warning("translations not reloaded (%s)", exc.__class__.__name__)
+
+    def changed_elsewhere(sender: str) -> None:
+        if services.cluster is not None and sender != str(services.cluster.instance_id):
+            task = asyncio.create_task(reload())
+            reloads.add(task)
+            task.add_done_callback(reloads.discard)
+
+    if services.cluster is not None:
+        services.cluster.on("loa_content", changed_elsewhere)
     yield
 
 
