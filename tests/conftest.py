@@ -208,6 +208,20 @@ def database_env(settings: Settings) -> dict[str, str]:
 
 # -- direct SQL on the test's database ----------------------------------------------------------
 
+async def sql_write(settings: Settings, sql: str, *args: object) -> None:
+    """Plant or change rows while Loa runs in this event loop: from a thread, because a
+    blocking write on the loop would wait for Loa's own open transaction, which cannot finish
+    while the loop is blocked."""
+    def write() -> None:
+        db = sql_connect(settings)
+        try:
+            with db:
+                db.execute(sql, args)
+        finally:
+            db.close()
+    await asyncio.to_thread(write)
+
+
 def sql_connect(target: Settings | str, timeout: float = 30) -> Any:
     """A DB-API-like connection to the test's database, for checking or planting rows.
 

@@ -9,7 +9,7 @@ from dataclasses import replace
 
 import aiohttp
 import pytest
-from conftest import ROOT, database_env, free_port, sql_connect, start_server
+from conftest import ROOT, database_env, free_port, sql_connect, sql_write, start_server
 from fakezalo import FakeZaloBot, bot_update, payload
 from helpers import wait_for
 
@@ -28,16 +28,6 @@ def rows(settings, sql: str) -> list[tuple]:
     """Reads only: in WAL mode they never wait for Loa's writers."""
     with sql_connect(settings) as db:
         return db.execute(sql).fetchall()
-
-
-def write(settings, sql: str, *args: object) -> None:
-    """Run in a thread: blocking the event loop would stall Loa's own open transaction."""
-    db = sql_connect(settings)
-    try:
-        with db:
-            db.execute(sql, args)
-    finally:
-        db.close()
 
 
 @pytest.fixture
@@ -175,7 +165,7 @@ async def test_webhook_answers_503_when_the_update_cannot_be_stored(settings, ap
     runner, url = await start_loa(settings, api, webhook=True)
     try:
         await api.wait_for_calls("setWebhook", 1)
-        await asyncio.to_thread(write, settings, "alter table inbox rename to inbox_gone")
+        await sql_write(settings, "alter table inbox rename to inbox_gone")
         async with aiohttp.ClientSession() as http:
             response = await http.post(f"{url}/zalo/bot/webhook",
                                        json=bot_update(CHAT, "1"),

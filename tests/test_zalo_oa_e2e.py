@@ -11,7 +11,7 @@ from dataclasses import replace
 
 import aiohttp
 import pytest
-from conftest import free_port, sql_connect, start_server
+from conftest import free_port, sql_connect, sql_write, start_server
 from fakezalo import FakeZaloOA, oa_event, signed
 from helpers import wait_for as _wait_for
 
@@ -38,16 +38,6 @@ def rows(settings, sql: str, *args: object) -> list[tuple]:
     """Reads only: in WAL mode they never wait for Loa's writers."""
     with sql_connect(settings) as db:
         return db.execute(sql, args).fetchall()
-
-
-def write(settings, sql: str, *args: object) -> None:
-    """Run in a thread: blocking the event loop would stall Loa's own open transaction."""
-    db = sql_connect(settings)
-    try:
-        with db:
-            db.execute(sql, args)
-    finally:
-        db.close()
 
 
 @pytest.fixture
@@ -146,8 +136,8 @@ async def test_the_ninth_reply_of_a_window_is_failed_not_sent(loa, oa, settings)
     payload = json.dumps({"text": "Thông báo", "buttons": [], "audio": None, "ack_id": None})
     now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
     for _ in range(8):                    # 8 more, as a broadcast would queue them
-        await asyncio.to_thread(
-            write, settings, "insert into outbox (contact_id, channel, address, lane, payload, "
+        await sql_write(
+            settings, "insert into outbox (contact_id, channel, address, lane, payload, "
             "status, attempts, not_before, ambiguous, created_at) values (?, 'zalo_oa', ?, "
             "'reply', ?, 'pending', 0, ?, ?, ?)", contact_id, address, payload, now, False, now)
     await wait_for(lambda: rows(settings, "select count(*) from outbox where status in "
