@@ -132,10 +132,11 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
                                            ForgetCommand(services.translator)])
     services.handler.claimed_by = cluster.instance_id
     services.worker = InboxWorker(services.db, services.handler)
-    cluster.on("loa_inbox", lambda _payload: services.worker.wake() if services.worker
-               else None)
     if services.settings.role == "web":
         services.worker = RemoteInbox(cluster)   # type: ignore[assignment]
+    else:   # stored by a web-only process: handle it here
+        worker = services.worker
+        cluster.on("loa_inbox", lambda _payload: worker.wake())
     yield
     await cluster.stop()
     await services.db.dispose()

@@ -461,3 +461,32 @@ async def test_a_sample_taught_on_one_process_is_used_by_the_others(settings, po
         while not await taught():
             assert asyncio.get_running_loop().time() < deadline, answers[-1]
             await asyncio.sleep(0.2)
+
+
+async def test_a_web_only_process_wakes_the_workers_once_per_update(settings, postgres_url):
+    """A web-only process tells the workers by NOTIFY and must not answer its own notice
+    (it hears what it sends): that would be an endless storm of notifications."""
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from bot.app import SERVICES, build_app
+    await upgrade_database_async(postgres_url)
+    web_only = replace(settings, database_url=postgres_url, role="web",
+                       telegram_token="1:WEBONLY", telegram_api_url="http://127.0.0.1:9/bot",
+                       telegram_webhook_secret=SECRET)
+    app = build_app(web_only)
+    async with TestClient(TestServer(app)) as client:
+        cluster = app[SERVICES].cluster
+        sent: list[str] = []
+        original = cluster.notify
+        cluster.notify = lambda topic, payload="": (sent.append(topic),  # type: ignore
+                                                    original(topic, payload))
+        heard: list[str] = []
+        cluster.on("loa_inbox", heard.append)
+        update = text_update(400_000, "1")
+        update["update_id"] = 400_000
+        response = await client.post("/telegram/webhook", json=update,
+                                     headers={"X-Telegram-Bot-Api-Secret-Token": SECRET})
+        assert response.status == 200
+        await wait_for(lambda: heard, timeout=5)    # the notice went out through PostgreSQL
+        await asyncio.sleep(1.0)
+        assert sent.count("loa_inbox") == 1
