@@ -148,12 +148,13 @@ async def _workers(app: web.Application) -> AsyncIterator[None]:
         yield
         return
     assert services.db is not None and services.worker is not None
+    assert services.handler is not None
     cluster, runner = services.cluster, services.broadcast_runner
     assert cluster is not None and runner is not None
     tasks = [asyncio.create_task(services.worker.run(), name="inbox-worker")]
     tasks.append(asyncio.create_task(recover_loop(
-        services.db, cluster, lambda: [s.wake() for s in services.senders.values()]),
-        name="recover-in-flight"))
+        services.db, cluster, lambda: [s.wake() for s in services.senders.values()],
+        services.handler.in_flight), name="recover-in-flight"))
     # Once per bot, in whichever process leads (bot/cluster.py).
     tasks.append(asyncio.create_task(cluster.lead("broadcasts", runner.run),
                                      name="broadcasts"))
@@ -165,7 +166,8 @@ async def _workers(app: web.Application) -> AsyncIterator[None]:
                              services.settings.send_concurrency,
                              rate=services.settings.telegram_rate,
                              quiet=parse_quiet_hours(services.settings.quiet_hours),
-                             on_sent=lambda rows: runner.wake(), cluster=cluster)
+                             on_sent=lambda rows: runner.wake(), cluster=cluster,
+                             in_flight=services.handler.in_flight)
         services.senders[TELEGRAM] = sender
         services.handler.direct[TELEGRAM] = sender.take
         tasks.append(asyncio.create_task(sender.run(), name="telegram-sender"))

@@ -13,10 +13,8 @@ import datetime as dt
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
-
-from sqlalchemy.exc import SQLAlchemyError
 
 from bot.channels.base import (
     Blocked,
@@ -76,6 +74,29 @@ class TokenBucket:
         return max(1, int(self.rate))
 
 
+class InFlight:
+    """The outbox rows this process holds in state 'sending': claimed (or handed over by the
+    handler) and not yet recorded. Ids are held before the transaction that marks them commits
+    and let go when their outcome is recorded, or when that transaction fails.
+
+    A transaction whose COMMIT reached the database but whose answer was lost (the connection
+    died at that moment) leaves rows 'sending' under this process that nothing here will send:
+    they are exactly the rows 'sending' under this process's id and not held, and
+    `recover_loop` hands them back within seconds, not flagged (they were never sent)."""
+
+    def __init__(self) -> None:
+        self.ids: set[int] = set()
+
+    def hold(self, ids: Iterable[int]) -> None:
+        self.ids.update(ids)
+
+    def release(self, ids: Iterable[int]) -> None:
+        self.ids.difference_update(ids)
+
+    def __contains__(self, outbox_id: object) -> bool:
+        return outbox_id in self.ids
+
+
 def parse_quiet_hours(text: str) -> tuple[dt.time, dt.time] | None:
     """'21:00-07:00' -> (21:00, 07:00); '' -> None (no quiet hours)."""
     text = text.strip()
@@ -108,8 +129,9 @@ class ReplySender:
     def __init__(self, db: Database, channel: Channel, concurrency: int = 8,
                  rate: float | None = None, quiet: tuple[dt.time, dt.time] | None = None,
                  on_sent: Callable[[list[Any]], None] | None = None,
-                 cluster: Cluster | None = None) -> None:
+                 cluster: Cluster | None = None, in_flight: InFlight | None = None) -> None:
         self.db = db
+        self.in_flight = in_flight if in_flight is not None else InFlight()
         self.cluster = cluster             # several processes: leader-only bulk lane etc.
         self.claimed_by = cluster.instance_id if cluster is not None else None
         self._reports = 0
@@ -214,9 +236,10 @@ class ReplySender:
             return True
         if self._paused_until > time.monotonic():
             return False
-        async with self.db.begin() as conn:
+        async with self._claiming() as held, self.db.begin() as conn:
             rows = await queries.claim_due(conn, self.channel.name, BATCH, "reply",
                                            self.claimed_by)
+            held(rows)
         if not rows:
             return False
         await self._send_rows(rows, priority=True)
@@ -232,10 +255,11 @@ class ReplySender:
         async with self.db.connect() as conn:
             if not await queries.has_due(conn, self.channel.name, "bulk"):
                 return False
-        async with self.db.begin() as conn:
+        async with self._claiming() as held, self.db.begin() as conn:
             rows = await queries.claim_due(conn, self.channel.name, min(budget, BATCH), "bulk",
                                            self.claimed_by)
             rows, later = _one_per_chat(rows)
+            held(rows)
             if later:   # a chat's second message waits for the next round, a second later
                 await queries.update_many(conn, queries.OUTBOX, [
                     {"id": r.id, "status": OutboxStatus.PENDING,
@@ -250,6 +274,22 @@ class ReplySender:
         if self.on_sent is not None:
             self.on_sent(rows)
         return True
+
+    @contextlib.asynccontextmanager
+    async def _claiming(self) -> AsyncIterator[Callable[[list[Any]], None]]:
+        """Rows claimed inside the block are held before the claim commits, and let go again
+        if the block fails (the claim may have committed all the same: recover_loop)."""
+        held: list[int] = []
+
+        def hold(rows: list[Any]) -> None:
+            held.extend(row.id for row in rows)
+            self.in_flight.hold(held)
+
+        try:
+            yield hold
+        except BaseException:
+            self.in_flight.release(held)
+            raise
 
     async def _send_rows(self, rows: list[Any], priority: bool) -> None:
         chats: OrderedDict[int, list[Any]] = OrderedDict()
@@ -339,11 +379,12 @@ class ReplySender:
                     if stopped:
                         await queries.stop_contacts(conn, stopped)
                 break
-            except SQLAlchemyError as exc:
+            except Exception as exc:   # SQLAlchemy's errors, and OSErrors while reconnecting
                 log.warning("%s: could not record %d outcomes (%s); retrying in %.1f s",
                             self.channel.name, len(changes), exc.__class__.__name__, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
+        self.in_flight.release(row.id for row in rows)   # recorded: no longer ours to send
         if stopped:
             log.info("%d contact(s) blocked the bot; marked stopped", len(stopped))
         if self.on_outcome is not None:   # bot/metrics.py: outcomes and reply latency
@@ -358,18 +399,28 @@ def _fields(payload: str, n: int) -> list[str]:
 STUCK_S = 120.0   # a message 'sending' this long lost its record (no send takes so long)
 
 
-async def recover_loop(db: Database, cluster: Cluster,
-                       on_recovered: Callable[[], None], every_s: float = 5.0) -> None:
+async def recover_loop(db: Database, cluster: Cluster, on_recovered: Callable[[], None],
+                       in_flight: InFlight | None = None, every_s: float = 5.0) -> None:
     """Hand back what dead processes had in flight (at once, and every few seconds after),
-    and what any process has had 'sending' for minutes."""
+    what any process has had 'sending' for minutes, and what this process marked 'sending' in
+    a transaction whose answer it lost (`InFlight`)."""
     while True:
         live = await cluster.live_instances()
         if live is not None and (cluster.instance_id not in live or not cluster.settled()):
             live = None   # reconnecting, or others may be: only the stuck ones are sure
         stuck_before = utcnow() - dt.timedelta(seconds=STUCK_S)
         try:
+            orphans = 0
             async with db.connect() as conn:   # usually nothing: no write lock taken
                 lost = await queries.has_lost_in_flight(conn, live, stuck_before=stuck_before)
+                if in_flight is not None:
+                    mine = await queries.in_flight_of(conn, cluster.instance_id)
+                    own = [i for i in mine if i not in in_flight]
+            if in_flight is not None and own:
+                async with db.begin() as conn:
+                    orphans = await queries.hand_back(conn, own, cluster.instance_id)
+                log.warning("%d messages of this process were left 'sending' by a transaction "
+                            "whose answer was lost; sending them now", orphans)
             recovered = 0
             if lost:
                 async with db.begin() as conn:
@@ -383,6 +434,7 @@ async def recover_loop(db: Database, cluster: Cluster,
             if recovered:
                 log.warning("%d messages were in flight in a process that stopped (or lost "
                             "their record); resending, flagged ambiguous", recovered)
+            if recovered or orphans:
                 on_recovered()
         await asyncio.sleep(every_s)
 

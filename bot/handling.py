@@ -20,6 +20,7 @@ from bot import questions
 from bot.channels.base import Channel, Envelope, ParseError, reply_to_json
 from bot.core.conversation import Conversation
 from bot.core.messages import ConversationState, Reply
+from bot.delivery import InFlight
 from bot.pseudonym import pseudonymize
 from bot.reports.rollup import add_runs
 from bot.store import queries
@@ -94,6 +95,7 @@ class Handler:
         # channel -> callable taking freshly committed reply rows (see ReplySender.take)
         self.direct: dict[str, Callable[[list[Any]], None]] = {}
         self.claimed_by: int | None = None   # this process (bot/cluster.py), for direct rows
+        self.in_flight = InFlight()          # shared with this process's senders
         self.conversation = conversation
         self.channels = channels
         self.secret = secret
@@ -138,6 +140,22 @@ class Handler:
                                             MAX_ATTEMPTS)
 
     async def _batch(self, inbox_ids: Sequence[int]) -> set[str]:
+        held: list[int] = []   # replies marked 'sending' for this process's senders
+        try:
+            handed, turns = await self._write_batch(inbox_ids, held)
+        except BaseException:
+            # The commit may have reached the database all the same: those rows are then
+            # 'sending' under this process with nobody to send them; recover_loop hands them
+            # back (bot/delivery.py: InFlight).
+            self.in_flight.release(held)
+            raise
+        for channel in {row.channel for row in handed}:   # committed: now they may go out
+            self.direct[channel]([row for row in handed if row.channel == channel])
+        return {t.channel for t in turns if t.outbox} - set(self.direct)
+
+    async def _write_batch(self, inbox_ids: Sequence[int], held: list[int]
+                           ) -> tuple[Sequence[Any], list[_Turn]]:
+        """One transaction: inbox rows done, contacts saved, replies, runs and questions."""
         async with self.db.begin() as conn:
             rows = await queries.new_inbox_rows(conn, inbox_ids)
             now = utcnow()
@@ -177,11 +195,11 @@ class Handler:
             await queries.insert_outbox(conn, [o for o in outbox
                                                if o["channel"] not in self.direct])
             handed = await queries.insert_outbox_returning(conn, direct)
+            held.extend(row.id for row in handed)
+            self.in_flight.hold(held)   # before the commit: never taken for an orphan
             await add_runs(conn, [r for t in turns for r in t.runs])   # runs + rollups
             await questions.insert_questions(conn, [q for t in turns for q in t.questions])
-        for channel in {row.channel for row in handed}:   # committed: now they may go out
-            self.direct[channel]([row for row in handed if row.channel == channel])
-        return {t.channel for t in turns if t.outbox} - set(self.direct)
+        return handed, turns
 
     def _pseudo(self, channel: str, env: Envelope) -> str:
         return pseudonymize(self.secret, channel, env.user_key)

@@ -125,7 +125,9 @@ def zalo_context(key: web.AppKey[Services]
                                      settings.send_concurrency, rate=settings.zalo_rate,
                                      quiet=parse_quiet_hours(settings.quiet_hours),
                                      on_sent=lambda rows, r=runner: r.wake() if r else None,
-                                     cluster=services.cluster)
+                                     cluster=services.cluster,
+                                     in_flight=services.handler.in_flight
+                                     if services.handler is not None else None)
                 services.senders[name] = sender
                 if services.handler is not None:
                     services.handler.direct[name] = sender.take

@@ -231,6 +231,22 @@ async def recover_in_flight(conn: AsyncConnection, live: set[int] | None = None,
     return result.rowcount or 0
 
 
+async def in_flight_of(conn: AsyncConnection, claimed_by: int) -> list[int]:
+    """Ids of the messages marked as being sent by process `claimed_by`."""
+    return list((await conn.execute(select(OUTBOX.c.id).where(
+        OUTBOX.c.status == OutboxStatus.SENDING, OUTBOX.c.claimed_by == claimed_by))).scalars())
+
+
+async def hand_back(conn: AsyncConnection, ids: list[int], claimed_by: int) -> int:
+    """Messages of process `claimed_by` that it never sent go back to the queue (not flagged:
+    they did not go out), if they are still its and still 'sending'."""
+    result = await conn.execute(
+        update(OUTBOX).where(OUTBOX.c.id.in_(ids), OUTBOX.c.status == OutboxStatus.SENDING,
+                             OUTBOX.c.claimed_by == claimed_by)
+        .values(status=OutboxStatus.RETRY, claimed_by=None, not_before=utcnow()))
+    return result.rowcount or 0
+
+
 # -- runs and health ---------------------------------------------------------------------------
 
 async def insert_runs(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
