@@ -78,8 +78,10 @@ def start_loa(data_dir: Path, log: Path, **env: str) -> LoaProcess:
     return LoaProcess(proc, f"http://127.0.0.1:{port}", log)
 
 
-async def wait_healthy(http: aiohttp.ClientSession, loa: LoaProcess, timeout: float = 60,
+async def wait_healthy(http: aiohttp.ClientSession, loa: LoaProcess, timeout: float = 240,
                        telegram: bool = False) -> None:
+    """Wait for /healthz 200 (a bound, not a speed check: a start-up that takes 5 s of CPU
+    takes a minute or more on a saturated 2-core machine)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert loa.proc.poll() is None, f"Loa exited:\n{loa.log_text()[-3000:]}"
@@ -243,8 +245,10 @@ async def test_database_restart_mid_run(pg_cluster: PgCluster, tmp_path: Path,  
                 missing = sorted(chats - set(ok_sends()))
                 raise AssertionError(f"not answered: {missing[:20]}\n"
                                      f"{await explain(pg_cluster, missing, loa)}") from None
-            await asyncio.sleep(1.5)                   # a late duplicate would show up here
-            answered = ok_sends()
+            # A late duplicate would go out before the answer to one more update, sent last.
+            telegram.send(text_update(599_999, "menu", update_id=7_000_000 + sent))
+            await wait_for(lambda: 599_999 in ok_sends(), timeout=60, every=0.1)
+            answered = [chat for chat in ok_sends() if chat != 599_999]
             assert len(answered) == len(set(answered)) == sent, "an update answered twice"
             assert loa.proc.poll() is None and loa.proc.pid == pid     # no restart
         finally:
@@ -263,7 +267,9 @@ async def test_database_restart_mid_run(pg_cluster: PgCluster, tmp_path: Path,  
                     if s == 200 and start >= up_again) - up_again
     print(f"stop {mode}: {len(inside)} answers while down, first 200 {recovered:.2f} s after "
           f"the start, {sent} updates, drained {drained - up_again:.1f} s after the start")
-    assert recovered < 5.0, f"webhook answered 200 only {recovered:.1f} s after the restart"
+    # A bound, not a speed check: each request connects anew, so the first 200 comes as soon
+    # as the database answers; a Loa waiting out a long back-off (or a restart) would not.
+    assert recovered < 30.0, f"webhook answered 200 only {recovered:.1f} s after the restart"
     # Every update that got a 200 is stored and handled (nothing lost), once.
     import asyncpg
     conn = await asyncpg.connect(host="127.0.0.1", port=pg_cluster.port, user="postgres",
@@ -275,9 +281,9 @@ async def test_database_restart_mid_run(pg_cluster: PgCluster, tmp_path: Path,  
     finally:
         await conn.close()
     assert sorted(int(r["external_id"]) for r in inbox) == \
-        [7_000_000 + i for i in range(sent)]
+        [7_000_000 + i for i in range(sent + 1)]   # and the last one
     assert {r["status"] for r in inbox} == {"done"}
-    assert {r["status"]: r["count"] for r in outbox} == {"sent": sent}
+    assert {r["status"]: r["count"] for r in outbox} == {"sent": sent + 1}
     log = loa.log_text()
     assert "ERROR bot.web.routes: unhandled error" not in log, "a 500 was answered"
 
@@ -339,7 +345,9 @@ async def test_429_storm_during_an_announcement_and_replies(settings) -> None:
                 api.push_update(text_update(chat, "doi may co mat so khong"))
             await wait_for(lambda: len(ok(bulk_chats)) == 100 and len(ok(reply_chats)) == 40,
                            timeout=90)
-            await asyncio.sleep(1.0)                          # a late duplicate would show
+            # A late duplicate would go out before the answer to one more question, sent last.
+            api.push_update(text_update(829_999, "menu"))
+            await wait_for(lambda: ok(range(829_999, 830_000)), timeout=60)
             flood_waits = app[SERVICES].senders["telegram"].flood_waits
         finally:
             await runner.cleanup()
@@ -376,11 +384,11 @@ async def test_429_storm_during_an_announcement_and_replies(settings) -> None:
           f"already on the wire when a 429 came back, {len(sends)} sendMessage calls")
     # Delivered, once each.
     delivered = [c.params["chat_id"] for c in sends if c.ok]
-    assert sorted(delivered) == sorted([*bulk_chats, *reply_chats])
+    assert sorted(delivered) == sorted([*bulk_chats, *reply_chats, 829_999])
     with sql_connect(settings) as db:
         states = dict(db.execute("select status, count(*) from outbox group by status"
                                  ).fetchall())
-    assert states == {"sent": 140}
+    assert states == {"sent": 141}
 
 
 # -- 3. many writers on one SQLite file --------------------------------------------------------
