@@ -33,6 +33,7 @@ from bot.store.models import OutboxStatus, utcnow
 log = logging.getLogger(__name__)
 
 MAX_SEND_ATTEMPTS = 8
+RECORD_ON_STOP_S = 10.0   # how long a stopping sender waits to record what it sent
 BATCH = 200
 VN = dt.timezone(dt.timedelta(hours=7))   # Asia/Ho_Chi_Minh, no daylight saving
 
@@ -338,7 +339,15 @@ class ReplySender:
             self._reports += 1
             self.cluster.notify("loa_sent", f"{self.claimed_by}:{self.channel.name}:"
                                 f"{len(attempted)}:{self._reports}")
-        await self._record(rows, outcomes, attempted)
+        # What was sent is recorded even when Loa is stopping (SIGTERM cancels this task):
+        # an unrecorded send would go out again, as a duplicate, after the restart.
+        record = asyncio.ensure_future(self._record(rows, outcomes, attempted))
+        try:
+            await asyncio.shield(record)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(record, RECORD_ON_STOP_S)
+            raise
 
     async def _record(self, rows: list[Any], outcomes: dict[int, SendResult],
                       attempted: set[int]) -> None:

@@ -250,6 +250,15 @@ async def test_database_restart_mid_run(pg_cluster: PgCluster, tmp_path: Path,  
             await wait_for(lambda: 599_999 in ok_sends(), timeout=60, every=0.1)
             answered = [chat for chat in ok_sends() if chat != 599_999]
             assert len(answered) == len(set(answered)) == sent, "an update answered twice"
+
+            def all_recorded() -> bool:   # while Loa runs: no reply left 'sending'
+                db = sql_connect(db_url)
+                try:
+                    return db.execute("select count(*) from outbox where status <> 'sent'"
+                                      ).fetchone()[0] == 0
+                finally:
+                    db.close()
+            await wait_for(all_recorded, timeout=60, every=0.2)
             assert loa.proc.poll() is None and loa.proc.pid == pid     # no restart
         finally:
             await telegram.close()
