@@ -328,7 +328,8 @@ class Handler:
                 "reached": 1, "score": event.score})
         question = questions.review_row(self.conversation.matcher, env.inbound, turn.events,
                                         channel=channel, language=turn.state.lang or "vi",
-                                        pseudonym=contact.pseudonym, at=now)
+                                        pseudonym=contact.pseudonym, at=now,
+                                        commune=contact.commune_code)   # who may see it
         if question is not None:      # unanswered or unsure: the text is kept for review
             result.questions.append(question)
         return result

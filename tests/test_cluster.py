@@ -424,45 +424,6 @@ async def test_a_flood_wait_one_process_gets_pauses_the_others(postgres_url, tmp
         assert senders == {0, 1}     # both processes' citizens were answered after the wait
 
 
-async def test_a_sample_taught_on_one_process_is_used_by_the_others(settings, postgres_url):
-    """An editor teaches Loa on one process's admin page; a citizen whose message another
-    process handles gets the taught answer at once, with no restart."""
-    from aiohttp.test_utils import TestClient, TestServer
-    from officer_helpers import login_as
-    from test_questions import form_of
-
-    from bot.app import build_app
-    await upgrade_database_async(postgres_url)
-    shared = replace(settings, database_url=postgres_url)
-    question = "máy tôi kêu tít tít rồi mất sóng luôn"
-
-    async def ask(client, message_id: str, session: str) -> str:
-        response = await client.post("/api/chat", json={"session": session, "id": message_id,
-                                                        "text": question})
-        assert response.status == 200
-        return (await response.json())["messages"][0]["text"]
-
-    async with TestClient(TestServer(build_app(shared))) as one, \
-            TestClient(TestServer(build_app(shared))) as two:
-        assert not (await ask(two, "teach000", "s" * 20 + "cluster-2")).startswith("Sau khi")
-        assert not (await ask(one, "teach001", "s" * 20 + "cluster-1")).startswith("Sau khi")
-        await login_as(one, shared, "tinh", "editor")
-        fields = form_of(await (await one.get("/admin/questions")).text(), question)
-        response = await one.post("/admin/questions", data={
-            **fields, "action": "attach", "topic": "after_shutdown", "text": question},
-            allow_redirects=False)
-        assert response.status == 303
-        answers: list[str] = []
-
-        async def taught() -> bool:
-            answers.append(await ask(two, f"teach{len(answers) + 2:03d}", "t" * 20 + "other"))
-            return answers[-1].startswith("Sau khi tắt sóng 2G")
-        deadline = asyncio.get_running_loop().time() + 10
-        while not await taught():
-            assert asyncio.get_running_loop().time() < deadline, answers[-1]
-            await asyncio.sleep(0.2)
-
-
 async def test_a_web_only_process_wakes_the_workers_once_per_update(settings, postgres_url):
     """A web-only process tells the workers by NOTIFY and must not answer its own notice
     (it hears what it sends): that would be an endless storm of notifications."""

@@ -1,5 +1,6 @@
 """The review log: unanswered questions kept (pseudonymised, limited in time, erasable), and the
-admin page where an editor teaches Loa from them, taking effect without a restart."""
+admin page where an editor proposes samples from them (approval, the evaluation guard and unit
+isolation: tests/test_learned_samples.py)."""
 from __future__ import annotations
 
 import datetime as dt
@@ -149,61 +150,76 @@ async def test_similar_questions_are_grouped_newest_first_with_counts(client, se
     assert "Được hỏi 3 lần, bởi 2 người" in html
     assert len(form_of(html, "Tiền điện tháng này bao nhiêu?")["ids"].split(",")) == 3
     assert SESSION not in html and OTHER not in html
-    assert '<label for="q1-text">' in html and '<label for="q1-topic">' in html
+    assert '<label for="q1-topic">' in html and 'name="text"' not in html
 
 
-async def test_attach_teaches_loa_at_once_and_records_who(client, settings):
-    question = "máy tôi kêu tít tít rồi mất sóng luôn"
-    first = await ask(client, question, "teach001")
+async def test_attach_is_proposed_then_approved_and_records_who(client, settings):
+    first = await ask(client, UNKNOWN, "teach001")
     assert "Cập nhật ngày" not in first["messages"][0]["text"]      # not answered yet
     officer_id = await login_as(client, settings, "tinh", "editor")
     html = await (await client.get("/admin/questions")).text()
-    fields = form_of(html, question)
     response = await client.post("/admin/questions", data={
-        **fields, "action": "attach", "topic": "after_shutdown", "text": question},
+        **form_of(html, UNKNOWN), "action": "attach", "topic": "after_shutdown"},
         allow_redirects=False)
     assert response.status == 303
-    assert response.headers["Location"] == "/admin/questions?done=attached"
+    assert response.headers["Location"] == "/admin/questions?done=proposed"
     assert rows(settings, "select status, reviewed_by, reviewed_topic from question") == [
-        ("attached", f"officer:{officer_id}", "after_shutdown")]
-    assert rows(settings, "select topic, text, created_by from learned_sample") == [
-        ("after_shutdown", question, f"officer:{officer_id}")]
+        ("proposed", f"officer:{officer_id}", "after_shutdown")]
+    assert rows(settings, "select topic, text, created_by, status from learned_sample") == [
+        ("after_shutdown", UNKNOWN, f"officer:{officer_id}", "pending")]
     audit = rows(settings, "select actor, action, target from audit_log "
-                           "where action like 'question.%'")
-    assert audit == [(f"officer:{officer_id}", "question.attach", "topic:after_shutdown")]
-    again = await ask(client, question, "teach002", session=OTHER)    # no restart in between
+                           "where action like 'learned.%'")
+    assert audit == [(f"officer:{officer_id}", "learned.propose", "learned:1")]
+    client.session.cookie_jar.clear()
+    approver = await login_as(client, settings, "tinh", "approver")
+    page = await (await client.get("/admin/questions")).text()
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page)[1]
+    approved = await client.post("/admin/questions/samples/1", data={
+        "csrf": csrf, "action": "approve"}, allow_redirects=False)
+    assert approved.status == 303
+    assert rows(settings, "select status, decided_by from learned_sample") == [
+        ("active", f"officer:{approver}")]
+    assert rows(settings, "select status from question") == [("attached",)]
+    again = await ask(client, UNKNOWN, "teach002", session=OTHER)    # no restart in between
     assert again["messages"][0]["text"].startswith("Sau khi tắt sóng 2G")
-    page = await (await client.get("/admin/questions?done=attached")).text()
-    assert "Đã lưu" in page and "Không còn câu hỏi nào đang chờ." in page
-    assert f"officer:{officer_id}" in page                             # "recently taught"
+    page = await (await client.get("/admin/questions?done=approved")).text()
+    assert "Đã duyệt" in page and "Không còn câu hỏi nào đang chờ." in page
 
 
-async def test_out_of_scope_is_learned_too(client, settings):
-    question = "đăng ký 4g cho xe ô tô ở đâu"
-    await ask(client, question, "oos00001")
+async def test_a_rejected_proposal_goes_back_to_the_queue(client, settings):
+    await ask(client, UNKNOWN, "reject01")
     await login_as(client, settings, "tinh", "editor")
-    fields = form_of(await (await client.get("/admin/questions")).text(), question)
-    response = await client.post("/admin/questions", data={
-        **fields, "action": "out_of_scope", "topic": "switch", "text": question},
-        allow_redirects=False)
+    fields = form_of(await (await client.get("/admin/questions")).text(), UNKNOWN)
+    response = await client.post("/admin/questions", data={**fields, "action": "out_of_scope"},
+                                 allow_redirects=False)
     assert response.status == 303
-    assert rows(settings, "select topic, text from learned_sample") == [(None, question)]
-    again = await ask(client, question, "oos00002", session=OTHER)
-    assert "chỉ trả lời về việc tắt sóng 2G" in again["messages"][0]["text"]
+    assert rows(settings, "select topic, text, status from learned_sample") == [
+        (None, UNKNOWN, "pending")]
+    client.session.cookie_jar.clear()
+    await login_as(client, settings, "tinh", "approver")
+    page = await (await client.get("/admin/questions")).text()
+    rejected = await client.post("/admin/questions/samples/1", data={
+        "csrf": re.search(r'name="csrf" value="([^"]+)"', page)[1], "action": "reject"},
+        allow_redirects=False)
+    assert rejected.status == 303
+    assert rows(settings, "select status from learned_sample") == [("rejected",)]
+    assert rows(settings, "select status, sample_id from question") == [("new", None)]
+    page = await (await client.get("/admin/questions")).text()
+    assert f"“{UNKNOWN}”" in page and "bị từ chối" in page
 
 
 @pytest.mark.parametrize("change, message", [
     ({"csrf": "wrong"}, None),
     ({"topic": "no_such_topic"}, "Hãy chọn chủ đề"),
-    ({"text": "  "}, "Câu hỏi phải dài từ 1 đến 300 ký tự"),
     ({"ids": "1,x"}, "Biểu mẫu chưa đủ thông tin"),
+    ({"action": "approve"}, "Biểu mẫu chưa đủ thông tin"),
 ])
 async def test_bad_forms_change_nothing(client, settings, change, message):
     await ask(client, UNKNOWN, "bad00001")
     await login_as(client, settings, "tinh", "editor")
     fields = form_of(await (await client.get("/admin/questions")).text(), UNKNOWN)
     response = await client.post("/admin/questions", data={
-        **fields, "action": "attach", "topic": "switch", "text": UNKNOWN, **change})
+        **fields, "action": "attach", "topic": "switch", **change})
     assert response.status in (400, 403)
     if message:
         assert message in await response.text()
@@ -211,22 +227,26 @@ async def test_bad_forms_change_nothing(client, settings, change, message):
     assert rows(settings, "select count(*) from learned_sample") == [(0,)]
 
 
-async def test_taught_samples_survive_a_restart(settings):
+async def test_approved_samples_survive_a_restart_and_pending_ones_are_not_used(settings):
     from aiohttp.test_utils import TestClient, TestServer
 
     from bot.app import build_app
-    question = "máy tôi kêu tít tít rồi mất sóng luôn"
+    pending = "có nên mua iphone không"           # answered today; a pending mark changes nothing
     db = Database(make_engine(settings.database_url))
     try:
         async with db.begin() as conn:
-            await conn.execute(questions.LEARNED.insert().values(
-                topic="after_shutdown", text=question, created_by="officer:1",
-                created_at=dt.datetime.now(dt.UTC)))
+            for topic, text, status in (("after_shutdown", UNKNOWN, "active"),
+                                        (None, pending, "pending")):
+                await conn.execute(questions.LEARNED.insert().values(
+                    topic=topic, text=text, created_by="officer:1",
+                    created_at=dt.datetime.now(dt.UTC), status=status))
     finally:
         await db.dispose()
     async with TestClient(TestServer(build_app(settings))) as client:
-        reply = await ask(client, question, "restart1")
+        reply = await ask(client, UNKNOWN, "restart1")
+        held = await ask(client, pending, "restart2")
     assert reply["messages"][0]["text"].startswith("Sau khi tắt sóng 2G")
+    assert "Cập nhật ngày" in held["messages"][0]["text"]
 
 
 async def test_attach_without_a_topic_is_refused(client, settings):
@@ -236,7 +256,7 @@ async def test_attach_without_a_topic_is_refused(client, settings):
     html = await (await client.get("/admin/questions")).text()
     assert '<option value="" selected>' in html                      # no guess, no default
     response = await client.post("/admin/questions", data={
-        **form_of(html, gibberish), "action": "attach", "topic": "", "text": gibberish})
+        **form_of(html, gibberish), "action": "attach", "topic": ""})
     assert response.status == 400 and "Hãy chọn chủ đề" in await response.text()
 
 
