@@ -171,8 +171,9 @@ def cmd_backup(args: argparse.Namespace) -> int:
             size = backup.backup(settings, Path(args.file))
             print(f"backup written: {args.file} ({size} bytes)")
         else:
-            backup.restore(settings, Path(args.file))
-            print(f"database restored from {args.file}")
+            ended = backup.restore(settings, Path(args.file))
+            print(f"database restored from {args.file}; {ended} admin session(s) and login "
+                  "link(s) ended: officers log in again")
     except backup.BackupError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -214,6 +215,10 @@ def cmd_retention(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import os
+    # Everything Loa writes (database, -wal/-shm, backups, evidence, exports, the processes'
+    # lock files) is its own user's only: they hold tokens, password hashes and chat ids.
+    os.umask(0o077)
     parser = argparse.ArgumentParser(prog="python -m bot", description="Loa, the 2G outreach bot")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="start the web chat, admin page and (with a token) "
@@ -257,6 +262,11 @@ def main(argv: list[str] | None = None) -> int:
     from bot import cli_translations
     cli_translations.add_parser(sub)
     args = parser.parse_args(argv)
+    try:
+        from bot.store.db import secure_data_dir
+        secure_data_dir(_settings().data_dir)
+    except SettingsError:
+        pass        # reported below by the command itself
     handlers = {"run": cmd_run, "migrate": cmd_migrate, "shell": cmd_shell, "ask": cmd_ask,
                 "check-content": cmd_check_content, "report": cmd_report, "eval": cmd_eval}
     handlers["officers"] = lambda a: cli_officers.run(a, _settings())

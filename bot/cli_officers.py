@@ -44,6 +44,9 @@ def add_parser(sub: Any) -> None:
     password.add_argument("--login", help="login name (needed if the officer has none yet)")
     password.add_argument("--password-stdin", action="store_true",
                           help="read the password from the first line of standard input")
+    remove = actions.add_parser(
+        "remove", help="remove an officer: sessions and login links end, audit log kept")
+    remove.add_argument("--officer", type=int, required=True)
     unlock = actions.add_parser("unlock", help="lift a password-login lock")
     who = unlock.add_mutually_exclusive_group(required=True)
     who.add_argument("--officer", type=int, help="forget this officer's failed logins")
@@ -67,7 +70,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         "invite": lambda c: _invite(c, args), "add": lambda c: _add(c, args, settings),
         "list": _list, "units": lambda c: _units(c, args),
         "login-link": lambda c: _login_link(c, args, settings),
-        "unlock": lambda c: _unlock(c, args, settings)}
+        "unlock": lambda c: _unlock(c, args, settings), "remove": lambda c: _remove(c, args)}
 
     async def main() -> int:
         db = Database(make_engine(settings.database_url))
@@ -167,6 +170,24 @@ async def _password(conn: AsyncConnection, args: argparse.Namespace, login_name:
     await passwords.store_password(conn, args.officer, login_name, password_hash, OPERATOR)
     print(f"officer {args.officer} can now log in at /admin/login as '{login_name}'; "
           "their other browser sessions were logged out")
+    return 0
+
+
+REMOVE_REFUSED = {
+    "not_found": "no active officer {id} (see: python -m bot officers list)",
+    "last_admin": "officer {id} is the last administrator of the province; add another "
+                  "administrator first",
+}
+
+
+async def _remove(conn: AsyncConnection, args: argparse.Namespace) -> int:
+    try:
+        officer = await officers.remove_officer(conn, args.officer, OPERATOR)
+    except officers.OfficerError as exc:
+        reason = REMOVE_REFUSED.get(str(exc), str(exc)).format(id=args.officer)
+        raise officers.OfficerError(reason) from None
+    print(f"officer {officer.id} ({officer.name}, {officer.role}, {officer.unit_code}) removed; "
+          "their sessions and login links no longer work")
     return 0
 
 

@@ -9,7 +9,7 @@ import secrets
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Row, select, update
+from sqlalchemy import Row, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.store.models import utcnow
@@ -112,12 +112,14 @@ async def redeem_invite(conn: AsyncConnection, code: str, channel: str, pseudony
         raise OfficerError("used")
     if _aware(invite.expires_at) < utcnow():
         raise OfficerError("expired")
-    existing = await officer_for(conn, channel, pseudonym)
+    # Also a removed officer of this chat: a new invite registers them again (one row per chat).
+    existing = (await conn.execute(select(OFFICER).where(
+        OFFICER.c.channel == channel, OFFICER.c.pseudonym == pseudonym))).first()
     now = utcnow()
     if existing is not None:
         await conn.execute(update(OFFICER).where(OFFICER.c.id == existing.id).values(
             unit_id=invite.unit_id, role=invite.role, language=invite.language, active=True,
-            address=address))
+            address=address, removed_at=None, removed_by=None))
         officer_id = existing.id
     else:
         officer_id = (await conn.execute(OFFICER.insert().values(
@@ -215,6 +217,56 @@ async def session_officer(conn: AsyncConnection, session_token: str) -> tuple[Ro
     if officer is None or not officer.active:
         return None
     return officer, row.csrf
+
+
+async def remove_officer(conn: AsyncConnection, officer_id: int, actor: str,
+                         actor_officer: Row[Any] | Any | None = None) -> Row[Any]:
+    """Deactivate an officer: their browser sessions and login links end at once (deleted),
+    their password login and chat commands stop, their past actions stay in the audit log.
+
+    `actor_officer` is the officer asking (None: the operator): an administrator of the
+    province removes anyone, an administrator of a unit only the unit's officers. Nobody
+    removes themselves, and the province keeps at least one administrator.
+    """
+    if conn.dialect.name == "sqlite":
+        # Take SQLite's write lock first, so that what is read below cannot change before
+        # the write (another process could otherwise remove an administrator meanwhile).
+        await conn.execute(update(OFFICER).where(OFFICER.c.id == officer_id)
+                           .values(active=OFFICER.c.active))
+    target = await officer_by_id(conn, officer_id)
+    if target is None or not target.active or (
+            actor_officer is not None and actor_officer.unit_code != PROVINCE_UNIT
+            and target.unit_id != actor_officer.unit_id):
+        raise OfficerError("not_found")
+    if actor_officer is not None and actor_officer.id == target.id:
+        raise OfficerError("self")
+    if target.role == Role.ADMIN and target.unit_code == PROVINCE_UNIT:
+        # Lock the province's administrators in one order (PostgreSQL), so that two of them
+        # removing each other at once cannot both succeed, nor deadlock.
+        admins = (await conn.execute(
+            select(OFFICER.c.id).where(OFFICER.c.unit_id == target.unit_id,
+                                       OFFICER.c.role == Role.ADMIN,
+                                       OFFICER.c.active.is_(True))
+            .order_by(OFFICER.c.id).with_for_update())).scalars().all()
+        if len(admins) <= 1 or officer_id not in admins:
+            raise OfficerError("last_admin" if officer_id in admins else "not_found")
+    if actor_officer is not None:
+        actor_now = await officer_by_id(conn, actor_officer.id)
+        if actor_now is None or not actor_now.active:   # removed meanwhile
+            raise OfficerError("not_found")
+    done = await conn.execute(update(OFFICER).where(
+        OFFICER.c.id == officer_id, OFFICER.c.active.is_(True)).values(
+        active=False, removed_at=utcnow(), removed_by=actor[:80], login_name=None,
+        password_hash=None))
+    if not done.rowcount:     # removed by someone else meanwhile
+        raise OfficerError("not_found")
+    ended = (await conn.execute(delete(SESSION).where(SESSION.c.officer_id == officer_id))
+             ).rowcount or 0
+    await audit(conn, actor, "officer.remove", f"officer:{officer_id}",
+                {"name": target.name, "role": target.role, "unit": target.unit_code,
+                 "login_name": target.login_name, "active": True},
+                {"active": False, "sessions_ended": ended}, target.unit_id)
+    return target
 
 
 async def close_session(conn: AsyncConnection, session_token: str) -> None:

@@ -10,6 +10,7 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+import os
 import re
 import uuid
 from collections.abc import Callable, Iterable, Mapping
@@ -269,8 +270,11 @@ def store_evidence(data_dir: Path, filename: str, content: bytes, tr: Tr) -> tup
     ext = check_evidence(filename, len(content), tr)
     relative = f"evidence/{uuid.uuid4().hex}{ext}"
     path = data_dir / relative
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(content)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    # 600 whatever the umask: evidence may show people's faces, names and phone numbers
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(content)
     name = re.sub(r"[^\w .()-]", "_", Path(filename).name)[:120] or f"evidence{ext}"
     return relative, name
 

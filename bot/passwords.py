@@ -141,37 +141,6 @@ def as_utc(value: dt.datetime | None) -> dt.datetime | None:
     return value if value is None or value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
-async def locked_until(conn: AsyncConnection, key: str, now: dt.datetime) -> dt.datetime | None:
-    until = as_utc((await conn.execute(select(THROTTLE.c.locked_until).where(
-        THROTTLE.c.key == key))).scalar_one_or_none())
-    return until if until is not None and until > now else None
-
-
-async def record_failure(conn: AsyncConnection, key: str, limit: int,
-                         now: dt.datetime) -> dt.datetime | None:
-    """Count one failure in one atomic statement (safe across processes); at `limit` within
-    WINDOW the key is locked for LOCK. Returns the end of a lock that starts now."""
-    from bot.store.queries import _insert
-    ts = THROTTLE.c.window_start.type
-    stale = THROTTLE.c.window_start < literal(now - WINDOW, ts)
-    stmt = _insert(conn)(THROTTLE).values(key=key, failures=1, window_start=now,
-                                          locked_until=None)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["key"],
-        set_={"failures": case((stale, 1), else_=THROTTLE.c.failures + 1),
-              "window_start": case((stale, literal(now, ts)), else_=THROTTLE.c.window_start)})
-    failures = (await conn.execute(stmt.returning(THROTTLE.c.failures))).scalar_one()
-    await conn.execute(delete(THROTTLE).where(     # forget old windows of other keys
-        THROTTLE.c.window_start < now - WINDOW - LOCK,
-        or_(THROTTLE.c.locked_until.is_(None), THROTTLE.c.locked_until < now)))
-    if failures < limit:
-        return None
-    until = now + LOCK
-    await conn.execute(update(THROTTLE).where(THROTTLE.c.key == key).values(
-        failures=0, window_start=now, locked_until=until))
-    return until
-
-
 async def clear_throttle(conn: AsyncConnection, key: str | None = None) -> int:
     """Forget failures and locks of one key (all keys when None); returns how many rows."""
     stmt = delete(THROTTLE)
@@ -227,32 +196,96 @@ async def store_password(conn: AsyncConnection, officer_id: int, login_name: str
                          row.unit_id)
 
 
+@dataclass(frozen=True)
+class Attempt:
+    """One login attempt counted against a key before its password is checked."""
+
+    allowed: bool                  # within the limit: the password may be checked
+    until: dt.datetime | None      # end of the lock that refuses it, or that it starts
+    sets_lock: bool = False        # the last allowed attempt: locked unless it succeeds
+
+
+async def reserve_attempt(conn: AsyncConnection, key: str, limit: int,
+                          now: dt.datetime) -> Attempt:
+    """Count an attempt BEFORE the password is checked, in one upsert (atomic: PostgreSQL
+    locks the row until the transaction ends, SQLite has one writer), so parallel requests
+    each get their own number and at most `limit` per WINDOW are ever checked. The attempt
+    that reaches the limit locks the key at once (a success lifts it again); later ones are
+    refused without a check. An expired lock or window starts a new count."""
+    from bot.store.queries import _insert
+    ts = THROTTLE.c.window_start.type
+    lock_over = and_(THROTTLE.c.locked_until.is_not(None),
+                     THROTTLE.c.locked_until <= literal(now, ts))
+    fresh = or_(lock_over, and_(THROTTLE.c.locked_until.is_(None),
+                                THROTTLE.c.window_start < literal(now - WINDOW, ts)))
+    stmt = _insert(conn)(THROTTLE).values(key=key, failures=1, window_start=now,
+                                          locked_until=None)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["key"],
+        set_={"failures": case((fresh, 1), else_=THROTTLE.c.failures + 1),
+              "window_start": case((fresh, literal(now, ts)), else_=THROTTLE.c.window_start),
+              "locked_until": case((fresh, None), else_=THROTTLE.c.locked_until)})
+    count, until = (await conn.execute(
+        stmt.returning(THROTTLE.c.failures, THROTTLE.c.locked_until))).one()
+    until = as_utc(until)
+    if until is not None and until > now:
+        return Attempt(False, until)
+    if count < limit:
+        return Attempt(True, None)
+    lock = now + LOCK
+    await conn.execute(update(THROTTLE).where(THROTTLE.c.key == key).values(locked_until=lock))
+    return Attempt(count == limit, lock, sets_lock=count == limit)
+
+
+async def _forget_old_windows(conn: AsyncConnection, now: dt.datetime) -> None:
+    """Delete rows whose window and lock are long over. SKIP LOCKED: never wait for (or
+    deadlock with) a row another login is counting on PostgreSQL; SQLite ignores it."""
+    old = select(THROTTLE.c.key).where(
+        THROTTLE.c.window_start < now - WINDOW - LOCK,
+        or_(THROTTLE.c.locked_until.is_(None), THROTTLE.c.locked_until < now)
+    ).with_for_update(skip_locked=True)
+    await conn.execute(delete(THROTTLE).where(THROTTLE.c.key.in_(old)))
+
+
+async def _undo_client_attempt(conn: AsyncConnection, key: str, attempt: Attempt) -> None:
+    """A success is not a failure of its address: take its count back (and the lock it set)."""
+    values: dict[str, Any] = {"failures": case((THROTTLE.c.failures > 0,
+                                                THROTTLE.c.failures - 1), else_=0)}
+    if attempt.sets_lock:
+        values["locked_until"] = None
+    await conn.execute(update(THROTTLE).where(THROTTLE.c.key == key).values(**values))
+
+
 async def attempt_login(db: Any, secret: str, login: str, password: str,
                         client: str) -> LoginResult:
-    """Check a login name and password, counting failures. Every outcome is audited, except
-    attempts from an address that is locked (its lock was)."""
+    """Check a login name and password. The attempt is counted against the address and the
+    name first, in one transaction, and the password is checked only within the limits, so
+    parallel requests cannot get more guesses than the lockout allows. Every outcome is
+    audited, except attempts from an address that is locked (its lock was)."""
     name = normalize_login_name(login)[:80]
     name_key = throttle_key(secret, "name", name)
     client_key = throttle_key(secret, "client", client)
     now = utcnow()
     async with db.connect() as conn:
-        client_until = await locked_until(conn, client_key, now)
-        name_until = await locked_until(conn, name_key, now)
         officer = await officer_by_login(conn, name) if LOGIN_NAME.fullmatch(name) else None
     target = f"officer:{officer.id}" if officer is not None else "login:unknown"
     unit_id = officer.unit_id if officer is not None else None
     client_tag = {"client": client_key[7:19]}
-    if client_until is not None:        # its lock was audited; a flood here writes nothing
-        return LoginResult(Outcome.CLIENT_LOCKED, None, client_until)
-    if name_until is not None:
-        # Refusals count against the address too, so no address can fill the audit log.
-        async with db.begin() as conn:
-            client_lock = await record_failure(conn, client_key, CLIENT_FAILURES, now)
+    async with db.begin() as conn:   # client first, then name: one order, no deadlock
+        by_client = await reserve_attempt(conn, client_key, CLIENT_FAILURES, now)
+        by_name = await reserve_attempt(conn, name_key, ACCOUNT_FAILURES, now) \
+            if by_client.allowed else None
+        await _forget_old_windows(conn, now)
+        if by_name is not None and not by_name.allowed:
+            # Refusals count against the address too, so no address can fill the audit log.
             await officers.audit(conn, "anonymous", "login.refused", target, None,
                                  {"reason": Outcome.LOCKED.value, **client_tag}, unit_id)
-            if client_lock is not None:
-                await _audit_client_lock(conn, client_tag["client"], client_lock)
-        return LoginResult(Outcome.LOCKED, None, name_until)
+            if by_client.sets_lock:
+                await _audit_client_lock(conn, client_tag["client"], by_client.until)
+    if by_name is None:                 # its lock was audited; a flood here writes no audit
+        return LoginResult(Outcome.CLIENT_LOCKED, None, by_client.until)
+    if not by_name.allowed:
+        return LoginResult(Outcome.LOCKED, None, by_name.until)
     stored = officer.password_hash if officer is not None else None
     ok = 0 < len(password) <= MAX_LENGTH and await asyncio.to_thread(
         verify_password, stored, password)
@@ -260,35 +293,36 @@ async def attempt_login(db: Any, secret: str, login: str, password: str,
         upgraded = await asyncio.to_thread(hash_password, password) \
             if needs_rehash(officer.password_hash) else None
         async with db.begin() as conn:
+            await _undo_client_attempt(conn, client_key, by_client)
+            await clear_throttle(conn, name_key)      # a success forgets the name's failures
             if upgraded is not None:
                 await conn.execute(update(OFFICER).where(OFFICER.c.id == officer.id)
                                    .values(password_hash=upgraded))
-            await clear_throttle(conn, name_key)
             await officers.audit(conn, f"officer:{officer.id}", "login.success", target, None,
                                  {"method": "password", "rehashed": upgraded is not None,
                                   **client_tag}, unit_id)
         return LoginResult(Outcome.OK, officer.id)
     async with db.begin() as conn:
-        name_lock = await record_failure(conn, name_key, ACCOUNT_FAILURES, now)
-        client_lock = await record_failure(conn, client_key, CLIENT_FAILURES, now)
         await officers.audit(conn, "anonymous", "login.failure", target, None, client_tag,
                              unit_id)
-        if name_lock is not None:
+        if by_name.sets_lock:
             await officers.audit(conn, "anonymous", "login.lockout", target, None,
-                                 {"until": name_lock.isoformat(timespec="seconds"),
+                                 {"until": by_name.until.isoformat(timespec="seconds")
+                                  if by_name.until else None,
                                   "failures": ACCOUNT_FAILURES}, unit_id)
-        if client_lock is not None:
-            await _audit_client_lock(conn, client_tag["client"], client_lock)
-    if client_lock is not None:
-        return LoginResult(Outcome.CLIENT_LOCKED, None, client_lock)
-    if name_lock is not None:
-        return LoginResult(Outcome.LOCKED, None, name_lock)
+        if by_client.sets_lock:
+            await _audit_client_lock(conn, client_tag["client"], by_client.until)
+    if by_client.sets_lock:
+        return LoginResult(Outcome.CLIENT_LOCKED, None, by_client.until)
+    if by_name.sets_lock:
+        return LoginResult(Outcome.LOCKED, None, by_name.until)
     return LoginResult(Outcome.FAILED)
 
 
-async def _audit_client_lock(conn: AsyncConnection, client: str, until: dt.datetime) -> None:
+async def _audit_client_lock(conn: AsyncConnection, client: str,
+                             until: dt.datetime | None) -> None:
     await officers.audit(conn, "anonymous", "login.lockout", f"client:{client}", None,
-                         {"until": until.isoformat(timespec="seconds"),
+                         {"until": until.isoformat(timespec="seconds") if until else None,
                           "failures": CLIENT_FAILURES}, None)
 
 

@@ -1,6 +1,7 @@
 """Officers: invite codes, registration in Telegram, admin login links, CSRF, the audit log."""
 from __future__ import annotations
 
+import asyncio
 import re
 import subprocess
 import sys
@@ -51,8 +52,10 @@ async def telegram_loa(settings):
 
 async def test_register_with_invite_then_get_a_working_login_link(settings, telegram_loa):
     api, url = telegram_loa
-    code = re.search(r"/dangky ([0-9A-F]{8})",
-                     cli(settings, "invite", "--unit", "tinh", "--role", "approver").stdout)[1]
+    # In a thread: the Loa under test keeps serving (a blocked loop can hold its write lock).
+    invite = await asyncio.to_thread(cli, settings, "invite", "--unit", "tinh", "--role",
+                                     "approver")
+    code = re.search(r"/dangky ([0-9A-F]{8})", invite.stdout)[1]
     chat = 9001
     api.push_update(command_update(chat, "/dangky"))
     api.push_update(command_update(chat, "/dangky WRONG123"))

@@ -355,6 +355,91 @@ async def test_cli_sets_the_first_password_and_unlocks(client, settings):
     assert actor == "operator"
 
 
+async def login_csrf(client) -> str:
+    html = await (await client.get("/admin/login")).text()
+    return re.search(r'id="login-form">\s*<input type="hidden" name="csrf" value="([^"]+)"',
+                     html)[1]
+
+
+async def parallel_logins(client, attempts: list[tuple[str, str]]) -> list[int]:
+    """Send every (login, password) at once, as an attacker's script would."""
+    token = await login_csrf(client)
+
+    async def one(login: str, password: str) -> int:
+        response = await client.post("/admin/login", data={
+            "csrf": token, "login": login, "password": password}, allow_redirects=False)
+        await response.read()
+        return response.status
+
+    return list(await asyncio.gather(*(one(login, pw) for login, pw in attempts)))
+
+
+async def test_parallel_wrong_passwords_get_no_more_tries_than_the_lockout(client, settings):
+    """40 wrong passwords for one name sent at once: only 5 are checked (before the fix 32
+    were), the rest are refused as locked, and the right password is refused afterwards."""
+    officer_id, _ = await make_officer(settings, "xa-24175", "editor")
+    await give_password(settings, officer_id, "hoa.phu")
+    statuses = await parallel_logins(client, [("hoa.phu", f"đoán thử số {i}") for i in range(40)])
+    actions = audit_actions(settings)
+    assert actions.count("login.failure") == passwords.ACCOUNT_FAILURES      # checked
+    assert statuses.count(401) == passwords.ACCOUNT_FAILURES - 1
+    assert statuses.count(429) == 40 - (passwords.ACCOUNT_FAILURES - 1)
+    assert actions.count("login.lockout") == 2          # the name, and at 20 the address
+    right = await password_login(client, "hoa.phu", GOOD)
+    assert right.status == 429 and "loa_session" not in right.cookies
+
+
+async def test_parallel_guesses_from_one_address_stop_at_its_limit(client, settings,
+                                                                   fast_hashes):
+    """40 names tried at once from one address: at most 20 passwords are checked."""
+    officer_id, _ = await make_officer(settings, "xa-24175", "editor")
+    await give_password(settings, officer_id, "hoa.phu")
+    statuses = await parallel_logins(client, [(f"ten.{i}", "sai mật khẩu") for i in range(40)])
+    assert audit_actions(settings).count("login.failure") == passwords.CLIENT_FAILURES
+    assert statuses.count(401) == passwords.CLIENT_FAILURES - 1
+    right = await password_login(client, "hoa.phu", GOOD)
+    assert right.status == 429 and "loa_session" not in right.cookies
+
+
+async def test_a_batch_with_the_right_password_checks_at_most_five(client, settings):
+    """20 passwords at once, the right one last (before the fix: 16 failures recorded, then
+    it logged in). Whichever order the server takes them in, at most 5 are checked."""
+    officer_id, _ = await make_officer(settings, "xa-24175", "editor")
+    await give_password(settings, officer_id, "hoa.phu")
+    batch = await parallel_logins(
+        client, [("hoa.phu", f"lại sai {i}") for i in range(19)] + [("hoa.phu", GOOD)])
+    actions = audit_actions(settings)
+    checked = actions.count("login.failure") + actions.count("login.success")
+    assert checked <= passwords.ACCOUNT_FAILURES
+    assert batch.count(429) >= 20 - passwords.ACCOUNT_FAILURES
+
+
+async def test_a_stolen_session_cannot_guess_the_current_password_in_parallel(client,
+                                                                             settings):
+    """The password page asks for the current password; 10 guesses sent at once through a
+    (stolen) session check at most 5, then the account is locked."""
+    officer_id, _ = await make_officer(settings, "xa-24175", "editor")
+    await give_password(settings, officer_id, "hoa.phu")      # (ends earlier sessions, links)
+    assert (await password_login(client, "hoa.phu", GOOD)).status == 303
+    csrf = await page_csrf(client, "/admin/password")
+    new = "Cà phê Buôn Ma Thuột"
+
+    async def guess(i: int) -> int:
+        response = await client.post("/admin/password", data={
+            "csrf": csrf, "login_name": "hoa.phu", "current": f"đoán {i}", "new": new,
+            "confirm": new}, allow_redirects=False)
+        await response.read()
+        return response.status
+
+    statuses = await asyncio.gather(*(guess(i) for i in range(10)))
+    assert audit_actions(settings).count("password.change_refused") == \
+        passwords.ACCOUNT_FAILURES
+    assert statuses.count(429) == 10 - passwords.ACCOUNT_FAILURES
+    right = await save_password(client, login_name="hoa.phu", current=GOOD, new=new,
+                                confirm=new)
+    assert right.status == 429
+
+
 # -- PostgreSQL ----------------------------------------------------------------------------------
 
 async def test_migration_and_lockout_on_postgresql(postgres_url, fast_hashes):

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -12,10 +13,63 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 ROOT = Path(__file__).resolve().parent.parent.parent
+PRIVATE_DIR = 0o700    # the data folder: tokens, password hashes and chat ids live there
+PRIVATE_FILE = 0o600
+
+
+def secure_sqlite_files(db_path: Path) -> None:
+    """Make the SQLite file and its -wal/-shm readable by Loa's user only, whatever the umask
+    or an older Loa left (SQLite gives new -wal/-shm files the mode of the database file)."""
+    for path in (db_path, Path(f"{db_path}-wal"), Path(f"{db_path}-shm"),
+                 Path(f"{db_path}-journal")):
+        with contextlib.suppress(FileNotFoundError):
+            if path.stat().st_mode & 0o777 != PRIVATE_FILE:
+                os.chmod(path, PRIVATE_FILE)
+
+
+def prepare_sqlite_file(url: str) -> None:
+    """Create the data folder (700) and an empty database file (600) before SQLite does (it
+    would use the umask, usually 644), and fix the modes of existing ones."""
+    if not url.startswith("sqlite"):
+        return
+    path = url.split("///", 1)[-1]
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return
+    db_path = Path(path)
+    folder = db_path.parent
+    if not folder.exists():
+        folder.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
+        os.chmod(folder, PRIVATE_DIR)     # mkdir's mode is cut by the umask
+    if not db_path.exists():
+        with contextlib.suppress(FileExistsError):
+            os.close(os.open(db_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE))
+    secure_sqlite_files(db_path)
+
+
+def secure_data_dir(folder: Path) -> None:
+    """Close Loa's data folder to other users at start-up (fixing what an older Loa or a
+    careless umask left): folders in it 700, the database and every other file 600.
+    A shared folder (sticky bit, like /tmp) or one owned by someone else is left alone."""
+    try:
+        info = folder.stat()
+    except FileNotFoundError:
+        return
+    if info.st_mode & 0o1000 or info.st_uid != os.getuid():
+        return
+    uid = os.getuid()
+    for root, dirs, files in os.walk(folder):    # evidence/, reports/, *.processes/ ...
+        for name in ["", *dirs, *files]:
+            path = Path(root, name) if name else Path(root)
+            with contextlib.suppress(OSError):
+                st = path.lstat()
+                if path.is_symlink() or st.st_uid != uid or not st.st_mode & 0o077:
+                    continue
+                os.chmod(path, st.st_mode & (PRIVATE_DIR if path.is_dir() else PRIVATE_FILE))
 
 
 def make_engine(url: str) -> AsyncEngine:
     if url.startswith("sqlite"):
+        prepare_sqlite_file(url)
         # hide_parameters: an SQL error in the log must not carry citizens' words or tokens
         engine = create_async_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
 
@@ -55,12 +109,11 @@ def alembic_config(url: str) -> Config:
 
 def upgrade_database(url: str) -> None:
     """Create or migrate the schema to the newest revision (blocking; runs its own loop)."""
-    if url.startswith("sqlite"):
-        path = url.split("///", 1)[-1]
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+    prepare_sqlite_file(url)
     # "heads": feature branches of the migration tree may each start from the same parent.
     command.upgrade(alembic_config(url), "heads")
+    if url.startswith("sqlite"):
+        prepare_sqlite_file(url)     # -wal/-shm the migration created
 
 
 async def upgrade_database_async(url: str) -> None:

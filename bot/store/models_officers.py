@@ -48,6 +48,9 @@ class Officer(SQLModel, table=True):
     login_name: str | None = Field(default=None, max_length=40)
     password_hash: str | None = Field(default=None, max_length=255)
     password_changed_at: dt.datetime | None = None
+    # Removal (migration 0014) deactivates: the row stays for the audit log's references.
+    removed_at: dt.datetime | None = None
+    removed_by: str | None = Field(default=None, max_length=80)
 
 
 class Invite(SQLModel, table=True):

@@ -58,12 +58,82 @@ async def admin_page(request: web.Request) -> web.Response:
         everything = officer.can() and officer.unit_code == officers.PROVINCE_UNIT
         audit = await officers.audit_entries(conn, None if everything else officer.unit_id,
                                              limit=20)
+        staff = await _removable_officers(conn, officer)
     return render(request, "admin.html", month=month, counts=counts, queues=queues,
                   unit=services.settings.unit, telegram=services.telegram_bot is not None,
-                  audit=audit)
+                  audit=audit, staff=staff)
+
+
+# -- removing an officer -----------------------------------------------------------------------
+
+async def _removable_officers(conn: Any, officer: auth.OfficerInfo) -> list[Any]:
+    """The officers an administrator manages: every unit's for the province's, else the unit's
+    own; nothing for other roles."""
+    if officer.role != officers.Role.ADMIN:
+        return []
+    province = officer.unit_code == officers.PROVINCE_UNIT
+    return await officers.officers(conn, None if province else officer.unit_id)
+
+
+def _officer_id(request: web.Request) -> int:
+    raw = request.match_info["officer_id"]
+    if not raw.isdigit() or len(raw) > 9:
+        raise web.HTTPNotFound(text="404: no such officer")
+    return int(raw)
+
+
+async def _target(request: web.Request, officer: auth.OfficerInfo) -> Any:
+    """The officer to remove, if this administrator manages them (else 404, as for an
+    officer that does not exist: another unit's staff is not shown)."""
+    from bot.app import SERVICES
+    async with request.app[SERVICES].db.connect() as conn:
+        target = await officers.officer_by_id(conn, _officer_id(request))
+    if target is None or not target.active or (
+            officer.unit_code != officers.PROVINCE_UNIT and target.unit_id != officer.unit_id):
+        raise web.HTTPNotFound(text="404: no such officer")
+    return target
+
+
+async def remove_page(request: web.Request) -> web.Response:
+    """GET /admin/officers/{id}/remove: the confirmation step."""
+    officer = await auth.require_officer(request, officers.Role.ADMIN)
+    target = await _target(request, officer)
+    return render(request, "officer_remove.html", target=target,
+                  error=None if target.id != officer.id else _refusal(request, "self"),
+                  status=200 if target.id != officer.id else 400)
+
+
+def _refusal(request: web.Request, code: str) -> str:
+    from bot.app import SERVICES
+    t = request.app[SERVICES].translator.gettext
+    messages = {"self": lambda: t("vi", "You cannot remove yourself. Ask another "
+                                  "administrator."),
+                "last_admin": lambda: t("vi", "This is the province's last administrator. "
+                                        "Add another administrator first.")}
+    return messages[code]() if code in messages else t("vi", "This officer no longer exists.")
+
+
+async def remove_officer(request: web.Request) -> web.StreamResponse:
+    """POST /admin/officers/{id}/remove: remove after confirmation (audited)."""
+    from bot.app import SERVICES
+    officer = await auth.require_officer(request, officers.Role.ADMIN)
+    auth.check_csrf(officer, await request.post())
+    target = await _target(request, officer)
+    try:
+        async with request.app[SERVICES].db.begin() as conn:
+            actor = await officers.officer_by_id(conn, officer.id)
+            await officers.remove_officer(conn, target.id, officer.actor, actor)
+    except officers.OfficerError as exc:
+        if str(exc) == "not_found":
+            raise web.HTTPNotFound(text="404: no such officer") from None
+        return render(request, "officer_remove.html", status=400, target=target,
+                      error=_refusal(request, str(exc)))
+    raise web.HTTPSeeOther(f"/admin?removed={target.id}#officers")
 
 
 def setup_admin(app: web.Application, translator: Any) -> None:
     app[_ENV] = _environment(translator)
     app.router.add_get("/admin", admin_page)
+    app.router.add_get("/admin/officers/{officer_id}/remove", remove_page)
+    app.router.add_post("/admin/officers/{officer_id}/remove", remove_officer)
     auth.setup(app)     # /admin/login (link or password), /admin/logout, /admin/password
