@@ -18,7 +18,8 @@ from typing import Any
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot import questions
+from bot import questions, webchat_limits
+from bot.channels.web import NAME as WEB
 from bot.settings import Settings
 from bot.store import queries
 from bot.store.db import Database
@@ -81,9 +82,11 @@ RULES = (
 
 async def apply_retention(db: Database, days: int, question_days: int | None = None, *,
                           now: dt.datetime | None = None, dry_run: bool = False,
-                          batch: int = BATCH) -> RetentionReport:
+                          batch: int = BATCH,
+                          webchat_days: int | None = None) -> RetentionReport:
     """Blank or delete free text older than `days` (questions: the shorter of `days` and
-    `question_days`). Idempotent; each batch is its own short transaction."""
+    `question_days`); drop web chat contacts idle for `webchat_days`. Idempotent; each batch
+    is its own short transaction."""
     now = now or utcnow()
     cutoff = now - dt.timedelta(days=days)
     question_cutoff = now - dt.timedelta(days=min(days, question_days or days))
@@ -103,7 +106,42 @@ async def apply_retention(db: Database, days: int, question_days: int | None = N
         async with db.begin() as conn:
             report.counts["questions"] = await questions.purge_questions(
                 conn, (now - question_cutoff).days, now)
+    if webchat_days is not None:
+        report.counts.update(await _drop_idle_web_contacts(
+            db, now - dt.timedelta(days=webchat_days), dry_run, batch))
+        if not dry_run:
+            async with db.begin() as conn:
+                report.counts.update(await webchat_limits.purge(conn, now))
     return report
+
+
+async def _drop_idle_web_contacts(db: Database, cut: dt.datetime, dry_run: bool,
+                                  batch: int) -> dict[str, int]:
+    """Web chat contacts (one per browser session, anyone can make thousands) not seen since
+    `cut` go with their state, replies and session record. Their runs stay, pseudonymous, so
+    the report does not change; a session that comes back starts afresh."""
+    c = queries.CONTACT.c
+    idle = (c.channel == WEB) & (c.last_seen_at < cut)
+    if dry_run:
+        return {"web_contacts": await _count(db, queries.CONTACT, idle)}
+    total = sessions = 0
+    while True:
+        async with db.begin() as conn:
+            found = (await conn.execute(select(c.id, c.pseudonym).where(idle).order_by(c.id)
+                                        .limit(batch))).all()
+            ids = [row.id for row in found]
+            if ids:
+                await conn.execute(delete(OUTBOX).where(OUTBOX.c.contact_id.in_(ids)))
+                sessions += (await conn.execute(delete(webchat_limits.SESSION).where(
+                    webchat_limits.SESSION.c.pseudonym.in_([row.pseudonym for row in found])))
+                ).rowcount or 0
+                await conn.execute(delete(queries.CONTACT).where(c.id.in_(ids)))
+        total += len(ids)
+        if len(ids) < batch:
+            break
+    sessions += await _apply(db, webchat_limits.SESSION,
+                            webchat_limits.SESSION.c.last_seen_at < cut, None, batch)
+    return {"web_contacts": total, "web_sessions": sessions}
 
 
 async def _count(db: Database, table: Any, where: Any) -> int:
@@ -149,7 +187,8 @@ async def run_retention(db: Database, settings: Settings, dry_run: bool = False,
                         now: dt.datetime | None = None) -> RetentionReport:
     """One pass with the configured limits; logs counts only."""
     report = await apply_retention(db, settings.retention_days,
-                                   settings.question_retention_days, now=now, dry_run=dry_run)
+                                   settings.question_retention_days, now=now, dry_run=dry_run,
+                                   webchat_days=settings.webchat_retention_days)
     log.info("retention (%d days, before %s)%s: %s", settings.retention_days,
              report.cutoff.strftime("%Y-%m-%d %H:%M UTC"), " dry run" if dry_run else "",
              report.summary())

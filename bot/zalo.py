@@ -25,6 +25,7 @@ from bot.channels.zalo_common import (
     ReplyRenderer,
     TransportError,
     build_shortcuts,
+    check_unicode,
 )
 from bot.channels.zalo_oa import NAME as ZALO_OA
 from bot.channels.zalo_oa import ZaloOAChannel, read_event
@@ -279,6 +280,7 @@ def setup_zalo_routes(app: web.Application, key: web.AppKey[Services]) -> None:
             log.warning("zalo bot webhook: request with a wrong secret refused")
             return _answer({"ok": False, "error": "unauthorized"}, 401)
         try:
+            check_unicode(body)
             external = update_id(body)
         except ParseError as exc:
             return _answer({"ok": False, "error": str(exc)}, 400)
@@ -295,6 +297,7 @@ def setup_zalo_routes(app: web.Application, key: web.AppKey[Services]) -> None:
             log.warning("zalo OA webhook: bad, missing or stale signature refused")
             return _answer({"ok": False, "error": "unauthorized"}, 401)
         try:
+            check_unicode(body)
             event = read_event(body)
         except ParseError as exc:
             return _answer({"ok": False, "error": str(exc)}, 400)

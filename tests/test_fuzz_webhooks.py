@@ -11,7 +11,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_fuzz_routes import json_values
+from test_fuzz_routes import json_values, odd_numbers, odd_text, odd_values
 
 from bot.app import build_app
 
@@ -19,7 +19,7 @@ TG_SECRET = "fuzz-secret-token-123"
 ZALO_SECRET = "zalo-fuzz-secret-123"
 APP_ID, OA_SECRET = "4242", "oa-secret-key-for-fuzz"
 FUZZ = dict(max_examples=200, deadline=None,
-            suppress_health_check=[HealthCheck.function_scoped_fixture])
+            suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
 zalo_bot_bodies = st.one_of(
     st.binary(max_size=300),
@@ -31,6 +31,23 @@ oa_events = st.fixed_dictionaries(
     {"timestamp": st.just(None)},
     optional={"event_name": json_values, "app_id": json_values, "sender": json_values,
               "recipient": json_values, "message": json_values, "user_id_by_app": json_values})
+
+
+odd_oa_events = st.fixed_dictionaries(
+    {"timestamp": odd_numbers},
+    optional={"event_name": st.one_of(st.just("user_send_text"), odd_values),
+              "sender": st.fixed_dictionaries({"id": odd_values}),
+              "message": st.fixed_dictionaries({}, optional={"text": odd_text,
+                                                             "msg_id": odd_values})})
+odd_zalo_bot_bodies = st.fixed_dictionaries(
+    {"ok": st.just(True)},
+    optional={"result": st.fixed_dictionaries(
+        {"event_name": st.one_of(st.just("message.text.received"), odd_values)},
+        optional={"message": st.fixed_dictionaries({}, optional={
+            "text": odd_text, "message_id": odd_values, "date": odd_numbers,
+            "from": st.fixed_dictionaries({"id": odd_values}),
+            "chat": st.fixed_dictionaries({"id": odd_values})})})},
+).map(lambda d: json.dumps(d).encode())
 
 
 def deep(levels: int, opener: str = "[", closer: str = "]") -> str:
@@ -81,6 +98,40 @@ async def test_zalo_oa_webhook_never_fails_on_garbage(loa, event):
                               headers={"X-ZEvent-Signature": oa_sign(body, stamp)})
     assert response.status in (200, 400), response.status
     assert "Traceback" not in await response.text()
+
+
+@settings(**FUZZ)
+@given(event=odd_oa_events)
+async def test_zalo_oa_odd_timestamps_and_unicode_get_a_4xx(loa, event, caplog):
+    """`"timestamp": "²"` passed str.isdigit() and crashed int() before the signature check."""
+    caplog.clear()
+    body = json.dumps(event).encode()
+    stamp = event["timestamp"] if isinstance(event["timestamp"], str) else str(event["timestamp"])
+    for signature in ("mac=" + "0" * 64, oa_sign(body, stamp)):
+        response = await loa.post("/zalo/oa/webhook", data=body,
+                                  headers={"X-ZEvent-Signature": signature})
+        assert response.status in (200, 400, 401), (response.status, body[:200])
+        assert "Traceback" not in await response.text()
+    assert not [r for r in caplog.records if r.exc_info], body[:200]
+
+
+async def test_a_superscript_timestamp_is_refused_not_a_500(loa):
+    for stamp in ("²", "1²", "٣", "１２３"):
+        body = json.dumps({"timestamp": stamp, "event_name": "user_send_text"}).encode()
+        response = await loa.post("/zalo/oa/webhook", data=body,
+                                  headers={"X-ZEvent-Signature": oa_sign(body, stamp)})
+        assert response.status == 401, (stamp, response.status)
+
+
+@settings(**FUZZ)
+@given(body=odd_zalo_bot_bodies)
+async def test_zalo_bot_odd_unicode_and_numbers_get_a_4xx(loa, body, caplog):
+    caplog.clear()
+    response = await loa.post("/zalo/bot/webhook", data=body,
+                              headers={"X-Bot-Api-Secret-Token": ZALO_SECRET})
+    assert response.status in (200, 400), (response.status, body[:200])
+    assert "Traceback" not in await response.text()
+    assert not [r for r in caplog.records if r.exc_info], body[:200]
 
 
 async def test_deeply_nested_json_is_refused_everywhere(loa):

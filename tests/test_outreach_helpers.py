@@ -131,7 +131,10 @@ def expected_official(data: Dataset, unit_names: set[str] | None = None,
         if not in_month(r["at"]) or (unit_names is not None and r["unit"] not in unit_names):
             continue
         out[r["form"]][0] += 1
-        if r["contact_pseudonym"]:
+        if r["medium"] == "web" and r["form"] == "chatbot_qa" \
+                and r["kind"] not in ("answer", "verdict"):
+            pass    # a web chat session is a person only once Loa answered it
+        elif r["contact_pseudonym"]:
             reach[r["form"]].add((r["unit"], r["medium"], r["contact_pseudonym"]))
         else:
             out[r["form"]][1] += r["reached"]

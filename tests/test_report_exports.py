@@ -67,8 +67,8 @@ def _check_numbers(data, province, ward, sở) -> None:  # type: ignore[no-untyp
     assert [r.form for r in province.totals] == ORDER
     assert {r.form: (r.runs, r.people) for r in province.totals} == expected
     assert expected == {"meeting": (2, 140), "leaflet": (3, 900), "loudspeaker": (6, 0),
-                        "chatbot_qa": (5, 4), "broadcast": (2, 6200), "other": (1, 300)}
-    assert province.total_runs == 19 and province.total_people == 7544
+                        "chatbot_qa": (5, 3), "broadcast": (2, 6200), "other": (1, 300)}
+    assert province.total_runs == 19 and province.total_people == 7543
     by_form = {r.form: r for r in province.totals}
     assert by_form["chatbot_qa"].media == "Telegram (3); Trò chuyện trên trang web (2)"
     assert by_form["loudspeaker"].notes == ("Phát sáng và chiều; Có 1 lần ghi không rõ số "
@@ -88,10 +88,10 @@ def _check_numbers(data, province, ward, sở) -> None:  # type: ignore[no-untyp
         ("", "Không theo chủ đề (menu, hướng dẫn, khác)", 3), ("timeline", "Lịch", 2),
         ("affected", "affected", 1), ("contact", "contact", 1)]
     assert [(x.key, x.runs, x.people) for x in province.by_channel] == [
-        ("chatbot_qa:telegram", 3, 2), ("broadcast:telegram", 2, 6200), ("chatbot_qa:web", 2, 2)]
+        ("chatbot_qa:telegram", 3, 2), ("broadcast:telegram", 2, 6200), ("chatbot_qa:web", 2, 1)]
     trend = {x.key: (x.runs, x.people) for x in province.trend}
     assert len(province.trend) == 12 and province.trend[-1].key == MONTH
-    assert trend["2026-09"] == (2, 51) and trend[MONTH] == (19, 7544)
+    assert trend["2026-09"] == (2, 51) and trend[MONTH] == (19, 7543)
     assert "2026-11" not in trend
     statuses = {s.code: s.status for s in province.statuses}
     assert len(statuses) == 103 and statuses["xa-24175"] == "submitted"
@@ -125,7 +125,7 @@ async def test_csv_opens_in_excel_and_matches_cell_by_cell(settings):
         ("Phường Buôn Ma Thuột", "Tờ rơi / pa-nô / áp phích", 3, "Tờ rơi", 900, "Phát tại chợ"),
         ("Phường Buôn Ma Thuột", "Tin nhắn thông báo", 1, "Telegram", 1200,
          "Số người: số tin nhắn đã gửi tới.")]
-    assert rows[-1] == ["10/2026", "", "Tổng cộng", "", "", "19", "", "7544", ""]
+    assert rows[-1] == ["10/2026", "", "Tổng cộng", "", "", "19", "", "7543", ""]
     unit_csv = list(csv.reader(io.StringIO(exports.to_csv(ward, tr).decode("utf-8-sig"))))
     assert [r[4] for r in unit_csv[1:-1]] == [LABELS["leaflet"], LABELS["broadcast"]]
     assert unit_csv[-1][5] == "4" and unit_csv[-1][7] == "2100"
@@ -147,7 +147,7 @@ async def test_xlsx_has_one_sheet_per_table_with_vietnamese_headers(settings):
         assert row[:3] == [i + 1, LABELS[form], expected[form][0]]
         assert row[4] == expected[form][1]
     total = [c.value for c in ws[4 + len(ORDER)]]
-    assert total[1:5] == ["Tổng cộng", 19, None, 7544] and ws.cell(4 + len(ORDER), 2).font.b
+    assert total[1:5] == ["Tổng cộng", 19, None, 7543] and ws.cell(4 + len(ORDER), 2).font.b
     switched = 4 + len(ORDER) + 2
     assert ws.cell(switched, 2).value == "Số người dân cho biết đã chuyển sang 4G"
     assert ws.cell(switched, 3).value == 0
@@ -159,7 +159,7 @@ async def test_xlsx_has_one_sheet_per_table_with_vietnamese_headers(settings):
     assert [c.value for c in units[3]] == ["Đơn vị", *HEADERS]
     unit_rows = [[c.value for c in r] for r in units.iter_rows(min_row=4)]
     assert [(r[0], r[2], r[3], r[5]) for r in unit_rows] == [
-        (PROVINCE_NAME, "Hỏi đáp qua chatbot", 5, 4),
+        (PROVINCE_NAME, "Hỏi đáp qua chatbot", 5, 3),
         (PROVINCE_NAME, "Tin nhắn thông báo", 1, 5000),
         ("Xã Hòa Phú", "Hội nghị / họp dân", 2, 140),
         ("Xã Hòa Phú", "Loa truyền thanh cơ sở", 6, 0),
@@ -184,9 +184,9 @@ async def test_xlsx_has_one_sheet_per_table_with_vietnamese_headers(settings):
     assert list(wb["Theo kênh"].iter_rows(min_row=4, values_only=True)) == [
         (1, "Hỏi đáp qua chatbot – Telegram", 3, 2),
         (2, "Tin nhắn thông báo – Telegram", 2, 6200),
-        (3, "Hỏi đáp qua chatbot – Trò chuyện trên trang web", 2, 2)]
+        (3, "Hỏi đáp qua chatbot – Trò chuyện trên trang web", 2, 1)]
     months = list(wb["Theo tháng"].iter_rows(min_row=4, values_only=True))
-    assert len(months) == 12 and months[-1] == (12, "10/2026", 19, 7544)
+    assert len(months) == 12 and months[-1] == (12, "10/2026", 19, 7543)
     assert months[-2] == (11, "09/2026", 2, 51)
     assert len(wb["Theo tháng"]._charts) == 1
 
@@ -210,7 +210,7 @@ async def test_docx_is_an_administrative_report_ready_to_sign(settings):
         number = lambda n: f"{n:,}".replace(",", ".")  # noqa: E731
         assert cells[i][:3] == [str(i), LABELS[form], number(expected[form][0])]
         assert cells[i][4] == number(expected[form][1])
-    assert cells[-1][1:5] == ["Tổng cộng", "19", "", "7.544"]
+    assert cells[-1][1:5] == ["Tổng cộng", "19", "", "7.543"]
     status_rows = [[c.text for c in row.cells] for row in statuses.rows]
     assert status_rows[0] == ["STT", "Đơn vị", "Trạng thái", "Số lượt thực hiện",
                               "Số người tiếp cận"] and len(status_rows) == 104

@@ -11,13 +11,21 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import insert, select, update
 from test_outreach_helpers import add_officer, tr
 
-from bot import questions
+from bot import questions, webchat_limits
 from bot.app import build_app
 from bot.cli import main
 from bot.jobs import LEASE, JobScheduler
 from bot.reports.model import build_report
 from bot.reports.monthly import TZ, monthly_counts
-from bot.retention import BLANK_REPLY, DIALOG, EXPIRED, WINDOW, apply_retention, retention_job
+from bot.retention import (
+    BLANK_REPLY,
+    DIALOG,
+    EXPIRED,
+    WINDOW,
+    apply_retention,
+    retention_job,
+    run_retention,
+)
 from bot.store import queries
 from bot.store.db import Database, make_engine
 from bot.store.models import utcnow
@@ -190,3 +198,50 @@ def test_the_setting():
     for bad in ("0", "3651", "ninety"):
         with pytest.raises(SettingsError, match="BOT_RETENTION_DAYS"):
             Settings.from_env({"BOT_SECRET_KEY": "k", "BOT_RETENTION_DAYS": bad})
+
+
+async def test_idle_web_chat_contacts_go_after_their_own_limit_and_counts_stay(settings):
+    """Anyone can open thousands of web chat sessions: each is a contact with its state. Those
+    idle for BOT_WEBCHAT_RETENTION_DAYS go, with their replies; runs and the report stay."""
+    idle, active = "idle-web-session-0123456789", "active-web-session-0123456789"
+    async with TestClient(TestServer(build_app(settings))) as client:
+        for sid in (idle, active):
+            for index, text in enumerate(["1", "khi nao tat song 2g"]):
+                response = await client.post("/api/chat", json={
+                    "session": sid, "id": f"{sid[:4]}{index:05d}", "text": text})
+                assert response.status == 200
+    db = Database(make_engine(settings.database_url))
+    try:
+        c = queries.CONTACT.c
+        async with db.begin() as conn:
+            contacts = dict((await conn.execute(select(c.id, c.last_seen_at).where(
+                c.channel == "web").order_by(c.id))).all())
+            idle_id = min(contacts)
+            await conn.execute(update(queries.CONTACT).where(c.id == idle_id).values(
+                last_seen_at=utcnow() - dt.timedelta(days=31)))
+            await conn.execute(update(webchat_limits.SESSION).where(
+                webchat_limits.SESSION.c.last_seen_at < utcnow()).values(
+                last_seen_at=utcnow() - dt.timedelta(days=31)).where(
+                webchat_limits.SESSION.c.pseudonym == select(c.pseudonym).where(
+                    c.id == idle_id).scalar_subquery()))
+        before = await report_figures(db)
+        assert settings.webchat_retention_days == 30
+        dry = await run_retention(db, settings, dry_run=True)
+        assert dry.counts["web_contacts"] == 1
+        done = await run_retention(db, settings)
+        assert done.counts["web_contacts"] == 1 and done.counts["web_sessions"] == 1
+        assert await report_figures(db) == before              # runs, rollups, people: same
+        async with db.connect() as conn:
+            left = (await conn.execute(select(c.id).where(c.channel == "web"))).scalars().all()
+            replies = (await conn.execute(select(queries.OUTBOX.c.contact_id))).scalars().all()
+            sessions = (await conn.execute(select(webchat_limits.SESSION))).all()
+        assert left == [max(contacts)] and set(replies) == {max(contacts)}
+        assert len(sessions) == 1
+        assert (await run_retention(db, settings)).counts["web_contacts"] == 0
+    finally:
+        await db.dispose()
+    async with TestClient(TestServer(build_app(settings))) as client:   # it may come back
+        response = await client.post("/api/chat", json={"session": idle, "id": "back00001",
+                                                        "text": "khi nao tat song 2g"})
+        assert response.status == 200
+        assert "Cập nhật ngày" in (await response.json())["messages"][0]["text"]

@@ -54,7 +54,8 @@ def update_id(payload: bytes) -> str:
     except (ValueError, UnicodeDecodeError, RecursionError):   # RecursionError: [[[[…]]]]
         raise ParseError("body is not JSON") from None
     if not isinstance(data, dict) or not isinstance(data.get("update_id"), int) \
-            or isinstance(data.get("update_id"), bool):
+            or isinstance(data.get("update_id"), bool) or not 0 <= data["update_id"] < 2**63:
+        # a 300-digit id overflowed the dedup key column on PostgreSQL (503 and a traceback)
         raise ParseError("update has no integer update_id")
     return str(data["update_id"])
 
@@ -93,6 +94,14 @@ class TelegramChannel:
             given.encode(), self.webhook_secret.encode())
 
     def parse(self, payload: bytes) -> list[Envelope]:
+        envelopes = self._parse(payload)
+        # Telegram ids have at most 16 digits; a 300-digit one overflowed the contact's
+        # address column on PostgreSQL, so handling failed (with a traceback) three times.
+        if any(len(e.user_key) > 32 or len(e.address) > 32 for e in envelopes):
+            raise ParseError("chat or user id out of range")
+        return envelopes
+
+    def _parse(self, payload: bytes) -> list[Envelope]:
         try:
             data = json.loads(payload)
             update = Update.de_json(data, None)

@@ -30,6 +30,16 @@ class WebMessage:
     payload: str   # normalised JSON stored in the inbox
 
 
+def storable(text: str) -> bool:
+    """False for what no database column takes: a lone surrogate (valid JSON as "\\ud800",
+    not encodable as UTF-8; it was a 500) or NUL (refused by PostgreSQL text)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return "\x00" not in text
+
+
 def validate(body: bytes, messages: dict[str, str]) -> WebMessage:
     """Check a POST /api/chat body; raises BadRequest with a user-facing message."""
     try:
@@ -44,6 +54,8 @@ def validate(body: bytes, messages: dict[str, str]) -> WebMessage:
     if not (isinstance(message_id, str) and 8 <= len(message_id) <= 64 and _ID.match(message_id)):
         raise BadRequest(400, messages["bad"])
     text, choice, command = data.get("text"), data.get("choice"), data.get("command")
+    if any(isinstance(v, str) and not storable(v) for v in (text, choice)):
+        raise BadRequest(400, messages["bad"])
     if isinstance(text, str):
         if len(text) > MAX_TEXT:
             raise BadRequest(413, messages["too_long"])

@@ -127,7 +127,7 @@ class ZaloBotChannel:
         update = _load(payload)
         event = update.get("event_name")
         message = update.get("message")
-        if event not in _EVENTS or not isinstance(event, str):
+        if not isinstance(event, str) or event not in _EVENTS:   # a list is unhashable
             return []                 # unknown events need no answer
         if not isinstance(message, dict):
             raise ParseError("event without a message object")

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import aiohttp
 
+from bot.channels.base import ParseError
 from bot.core.content import CHECK_ID, ContentSet
 from bot.core.conversation import Conversation
 from bot.core.messages import Button, ConversationState, Inbound, InboundKind, Reply, Turn
@@ -264,6 +265,19 @@ class ReplyRenderer:
             link = f"{self.media_url}/{reply.audio.lstrip('/')}"
             text += "\n\n" + self.t("🔊 Listen: {url}").format(url=link)
         return chunk_text(text)
+
+
+def check_unicode(body: bytes) -> None:
+    """Refuse a body whose JSON strings hold what cannot be stored: a lone surrogate (legal
+    JSON as "\\ud800", but not encodable as UTF-8) or NUL (refused by PostgreSQL text)."""
+    try:
+        data = json.loads(body)
+        canonical = json.dumps(data, ensure_ascii=False)
+        canonical.encode("utf-8")
+    except (ValueError, UnicodeError, RecursionError):
+        raise ParseError("body is not valid UTF-8 JSON") from None
+    if "\\u0000" in canonical:
+        raise ParseError("body holds a NUL character")
 
 
 def text_inbound(text: str) -> Inbound:

@@ -95,7 +95,8 @@ def _json(body: bytes) -> dict[str, object]:
 def _timestamp_ms(data: dict[str, object]) -> tuple[str, int]:
     raw = data.get("timestamp")
     text = str(raw) if isinstance(raw, str | int) and not isinstance(raw, bool) else ""
-    if not text.isdigit() or len(text) > 16:
+    # ASCII digits only: "²" passes str.isdigit() but int() refuses it (that was a 500).
+    if not (text.isascii() and text.isdigit()) or len(text) > 16:
         raise ParseError("event has no numeric timestamp")
     return text, int(text)
 

@@ -26,7 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot import officers
+from bot import officers, webchat_limits
 from bot.reports import forms
 from bot.reports.rollup import ROLLUP
 from bot.store.models_outreach import OutreachEntry, ReportSubmission
@@ -107,6 +107,8 @@ class MonthReport:
     by_channel: tuple[Line, ...]
     switched_to_4g: int
     trend: tuple[Line, ...]       # key = month, oldest first
+    # web chat runs from addresses refused by a limit that day (bot/webchat_limits.py)
+    webchat_limited_runs: int = 0
     generated_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(TZ))
 
     @property
@@ -147,7 +149,8 @@ class MonthReport:
             "by_commune": lines(self.by_commune), "by_language": lines(self.by_language),
             "by_served_language": lines(self.by_served_language),
             "by_topic": lines(self.by_topic), "by_channel": lines(self.by_channel),
-            "switched_to_4g": self.switched_to_4g, "trend": lines(self.trend)}
+            "switched_to_4g": self.switched_to_4g, "trend": lines(self.trend),
+            "webchat_limited_runs": self.webchat_limited_runs}
 
 
 # -- citizens who switched ---------------------------------------------------------------------
@@ -351,7 +354,10 @@ async def build_report(conn: AsyncConnection, month: str, tr: Tr, *, unit_code: 
                          for (f, m), v in sorted(channel.items(), key=lambda kv: -kv[1][0])),
         switched_to_4g=await switched_to_4g(conn, start, end,
                                             unit.id if unit is not None else None),
-        trend=trend)
+        trend=trend,
+        # Web chat runs are the operating unit's: shown where its runs are (all, or its unit).
+        webchat_limited_runs=await webchat_limits.limited_runs(conn, month)
+        if names is None or province_name in names else 0)
 
 
 def _month_bounds(month: str) -> tuple[dt.datetime, dt.datetime]:

@@ -15,6 +15,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bot import webchat_limits
 from bot.store.models import CommunicationRun
 from bot.store.models_outreach import RunReach, RunRollup
 
@@ -26,6 +27,9 @@ VN_OFFSET = dt.timedelta(hours=7)    # Asia/Ho_Chi_Minh, no daylight saving
 DIMS = (("topic", "topic"), ("language", "language"), ("commune", "commune_code"),
         ("kind", "kind"), ("served", "served_language"))
 ROLLUP_KEY = ("month", "dim", "unit", "form", "medium", "value")
+WEB, CHATBOT = "web", "chatbot_qa"
+WEB_PEOPLE_KINDS = ("answer", "verdict")   # RunKind values of a real answer (a topic, a verdict)
+_PEOPLE_SQL = f"(medium <> '{WEB}' OR form <> '{CHATBOT}' OR kind IN {WEB_PEOPLE_KINDS!r})"
 
 
 def _insert(conn: AsyncConnection):  # type: ignore[no-untyped-def]
@@ -52,9 +56,9 @@ async def add_runs(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
         total = sums[(month, "total", *base, "")]
         total[0] += 1
         pseudonym = row.get("contact_pseudonym")
-        if pseudonym:
+        if pseudonym and counts_people(row):
             reach.add((month, *base, pseudonym))
-        else:
+        elif counts_people(row):
             total[1] += int(row.get("reached") or 0)
         for dim, column in DIMS:
             if dim == "served" and not row.get(column):
@@ -77,6 +81,14 @@ async def add_runs(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
         set_={"runs": ROLLUP.c.runs + stmt.excluded.runs,
               "people": ROLLUP.c.people + stmt.excluded.people})
     await conn.execute(stmt, params)
+    await webchat_limits.count_runs(conn, rows)   # web runs per address and day (the report)
+
+
+def counts_people(row: dict[str, Any]) -> bool:
+    """A web chat session is a person reached only once Loa answered it something: opening
+    the chat, the menu or a greeting costs a script nothing and tells nobody anything."""
+    return row.get("medium") != WEB or row.get("form") != CHATBOT \
+        or row.get("kind") in WEB_PEOPLE_KINDS
 
 
 def _month_sql(dialect: str) -> str:
@@ -109,11 +121,12 @@ async def rebuild_rollups(conn: AsyncConnection, months: list[str] | None = None
 
     await run_sql(f"INSERT INTO run_reach (month, unit, form, medium, pseudonym) "
                   f"SELECT DISTINCT m, unit, form, medium, contact_pseudonym FROM {runs} "
-                  "WHERE contact_pseudonym IS NOT NULL")
+                  f"WHERE contact_pseudonym IS NOT NULL AND {_PEOPLE_SQL}")
     await run_sql(f"INSERT INTO run_rollup (month, dim, unit, form, medium, value, runs, people) "
                   f"SELECT m, 'total', unit, form, medium, '', count(*), "
-                  f"coalesce(sum(CASE WHEN contact_pseudonym IS NULL THEN reached ELSE 0 END), 0)"
-                  f" + count(DISTINCT contact_pseudonym) FROM {runs} "
+                  f"coalesce(sum(CASE WHEN contact_pseudonym IS NULL AND {_PEOPLE_SQL} "
+                  f"THEN reached ELSE 0 END), 0) + count(DISTINCT CASE WHEN {_PEOPLE_SQL} "
+                  f"THEN contact_pseudonym END) FROM {runs} "
                   "GROUP BY m, unit, form, medium")
     for dim, column in DIMS:
         only = f"WHERE {column} IS NOT NULL " if dim == "served" else ""

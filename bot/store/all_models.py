@@ -9,4 +9,5 @@ import bot.store.models_officers  # noqa: F401
 import bot.store.models_outreach  # noqa: F401
 import bot.store.models_questions  # noqa: F401
 import bot.store.models_translations  # noqa: F401
+import bot.store.models_webchat  # noqa: F401
 import bot.store.models_zalo  # noqa: F401
