@@ -27,7 +27,7 @@ def secrets_of(settings: Settings) -> list[str]:
     values = [settings.telegram_token, settings.telegram_webhook_secret, settings.secret_key,
               settings.zalo_bot_token, settings.zalo_webhook_secret, settings.zalo_oa_secret_key,
               settings.zalo_app_secret_key, settings.zalo_oa_access_token,
-              settings.zalo_oa_refresh_token]
+              settings.zalo_oa_refresh_token, settings.metrics_token]
     return [v for v in values if v]
 
 

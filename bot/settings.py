@@ -82,6 +82,20 @@ def _addresses(env: dict[str, str], name: str) -> tuple[str, ...]:
     return tuple(out)
 
 
+def _eval_sets(env: dict[str, str]) -> tuple[Path, ...]:
+    """BOT_EVAL_SETS: comma-separated JSON Lines files; each must exist (a learned sample is
+    refused when the sets cannot be read, so a typo would block every sample)."""
+    raw = env.get("BOT_EVAL_SETS", "")
+    if not raw.strip():
+        return Settings.eval_sets
+    paths = tuple(Path(p.strip()) for p in raw.split(",") if p.strip())
+    for path in paths:
+        if not path.is_file():
+            raise SettingsError(f"BOT_EVAL_SETS: {str(path)!r} is not a file (labelled "
+                                "questions, one JSON object a line)")
+    return paths
+
+
 def _role(raw: str) -> str:
     role = raw.strip().lower() or "all"
     if role not in ROLES:
@@ -133,7 +147,16 @@ class Settings:
     trusted_proxies: tuple[str, ...] = ()   # load balancers whose X-Forwarded-For is believed
     quiet_hours: str = "21:00-07:00"   # announcements wait outside these (Vietnam time)
     question_retention_days: int = 90  # unanswered questions kept for review this long
+    # Labelled question sets a learned sample must not change the replies to (bot/questions.py)
+    eval_sets: tuple[Path, ...] = (ROOT / "tests" / "data" / "questions.jsonl",)
     retention_days: int = 90           # free text (inbox, outbox) kept this long (bot/retention)
+    # Web chat limits (bot/webchat_limits.py), counted in the database for all processes.
+    webchat_session_per_minute: int = 30    # messages of one chat session
+    webchat_address_per_minute: int = 60    # messages from one client address (IPv6: its /64)
+    webchat_address_per_day: int = 600      # ... within 24 hours from its first
+    webchat_new_sessions_per_hour: int = 30   # new chat sessions one address may open
+    webchat_new_sessions_per_day: int = 100
+    webchat_retention_days: int = 30        # idle web chat contacts are dropped after this
     log_format: str = "text"           # text or json (one object per line; bot/logging_setup)
     report_reminder_days: tuple[int, ...] = (10, 14)   # monthly report reminders (day of month)
     report_deadline_day: int = 15      # reports are due before this day of the next month
@@ -153,6 +176,9 @@ class Settings:
     zalo_oa_max_age: int = 300
     zalo_rate: int = 10
     zalo_media_url: str = ""
+    # Who reads /healthz detail and /metrics (bot/web/security.py): addresses/CIDRs, a token.
+    metrics_allow: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
+    metrics_token: str = field(default="", repr=False)
 
     @property
     def sqlite_path(self) -> Path:
@@ -195,10 +221,21 @@ class Settings:
             trusted_proxies=_addresses(env, "BOT_TRUSTED_PROXIES"),
             quiet_hours=_quiet_hours(env.get("BOT_QUIET_HOURS", "21:00-07:00")),
             question_retention_days=_int(env, "BOT_QUESTION_RETENTION_DAYS", 90, 1, 3650),
+            eval_sets=_eval_sets(env),
             retention_days=_int(env, "BOT_RETENTION_DAYS", 90, 1, 3650),
+            webchat_session_per_minute=_int(env, "BOT_WEBCHAT_SESSION_PER_MINUTE", 30, 1, 1000),
+            webchat_address_per_minute=_int(env, "BOT_WEBCHAT_ADDRESS_PER_MINUTE", 60, 1,
+                                            100_000),
+            webchat_address_per_day=_int(env, "BOT_WEBCHAT_ADDRESS_PER_DAY", 600, 1, 10_000_000),
+            webchat_new_sessions_per_hour=_int(env, "BOT_WEBCHAT_NEW_SESSIONS_PER_HOUR", 30, 1,
+                                               100_000),
+            webchat_new_sessions_per_day=_int(env, "BOT_WEBCHAT_NEW_SESSIONS_PER_DAY", 100, 1,
+                                              1_000_000),
+            webchat_retention_days=_int(env, "BOT_WEBCHAT_RETENTION_DAYS", 30, 1, 3650),
             log_format=_log_format(env.get("BOT_LOG_FORMAT", "")),
             report_reminder_days=_days(env, "BOT_REPORT_REMINDER_DAYS", (10, 14)),
             report_deadline_day=_int(env, "BOT_REPORT_DEADLINE_DAY", 15, 2, 28),
+            **_metrics_settings(env),
             **_zalo_settings(env),
         )
         return settings.resolved()
@@ -226,6 +263,24 @@ class Settings:
                                hashlib.sha256).hexdigest()
             out = replace(out, zalo_webhook_secret=derived)
         return out
+
+
+def _metrics_settings(env: dict[str, str]) -> dict[str, object]:
+    """BOT_METRICS_ALLOW (default: loopback only) and BOT_METRICS_TOKEN."""
+    import ipaddress
+    raw = env.get("BOT_METRICS_ALLOW", "")
+    allow: tuple[str, ...] = Settings.metrics_allow
+    if raw.strip():
+        try:
+            allow = tuple(str(ipaddress.ip_network(p.strip(), strict=False))
+                          for p in raw.split(",") if p.strip())
+        except ValueError:
+            raise SettingsError(f"BOT_METRICS_ALLOW={raw!r} must be IP addresses or networks "
+                                "separated by commas, like 127.0.0.1/8,10.0.0.5") from None
+    token = env.get("BOT_METRICS_TOKEN", "").strip()
+    if token and len(token) < 16:
+        raise SettingsError("BOT_METRICS_TOKEN must have at least 16 characters")
+    return {"metrics_allow": allow, "metrics_token": token}
 
 
 def _zalo_settings(env: dict[str, str]) -> dict[str, object]:
@@ -272,7 +327,7 @@ def _load_or_create_secret(path: Path) -> str:
     """A random key kept in the data folder so pseudonyms stay stable across restarts."""
     if path.exists():
         return path.read_text(encoding="utf-8").strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)   # Loa's user only
     key = secrets.token_hex(32)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:

@@ -15,6 +15,7 @@ import datetime as dt
 import functools
 import hashlib
 import re
+import string
 import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -277,11 +278,26 @@ def text_problems(text: str, placeholders: Iterable[str] | None = None) -> list[
         problems.append(f"contains {' '.join(found)} inside words: text typed with an old "
                         "station font (these stand for ƀ, č or breves); retype it in Unicode")
     elif placeholders is not None and not unknown:
-        try:
-            text.format(**{name: "" for name in allowed})
-        except (ValueError, IndexError, KeyError):
-            problems.append("a { or } that is not a placeholder: write it as {{ or }}")
+        problems.extend(format_problems(text, allowed))
     return problems
+
+
+def format_problems(text: str, allowed: Iterable[str]) -> list[str]:
+    """Only plain {name} placeholders of the source may appear: a format spec, conversion or
+    attribute/index access ({date:>300000000}, {date!r}, {date.year}) in uploaded text would
+    run when the string is formatted. The text is parsed here, never formatted."""
+    names = set(allowed)
+    try:
+        fields = [f for f in string.Formatter().parse(text) if f[1] is not None]
+    except ValueError:
+        return ["a { or } that is not a placeholder: write it as {{ or }}"]
+    bad = sorted({"{" + name + (f"!{conv}" if conv else "") + (f":{spec}" if spec else "") + "}"
+                  for _, name, spec, conv in fields
+                  if spec or conv or name not in names or not name.isidentifier()})
+    if bad:
+        return ["only plain placeholders such as {name} may be used, without anything after "
+                f"the name: {', '.join(b[:40] for b in bad)}"]
+    return []
 
 
 # Translations may run longer than the Vietnamese; these keep an answer (title, body, date

@@ -61,6 +61,20 @@ class ImportResult:
     empty: int = 0
 
 
+def parse_po(text: str) -> polib.POFile:
+    """Parse uploaded PO text as content, never as a path: polib.pofile(text) opens a file
+    when the text happens to name one on the server (`/etc/passwd`, a relative catalog
+    path), so the text goes through a private temporary file of our own."""
+    with tempfile.TemporaryDirectory(prefix="loa-po-") as folder:
+        path = Path(folder) / "upload.po"
+        path.write_text(text, encoding="utf-8")
+        try:
+            return polib.pofile(str(path), encoding="utf-8", wrapwidth=0)
+        except (OSError, ValueError, UnicodeError) as exc:
+            reason = str(exc).replace(str(path), "the file")[:200]
+            raise TranslationImportError([f"not a PO file ({reason})"]) from None
+
+
 def _atomic_write(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
@@ -175,10 +189,7 @@ def import_catalog(service: Translations, lang: str, text: str, translator: str,
         raise TranslationImportError([f"method must be human or machine, not {method!r}"])
     if not translator.strip():
         raise TranslationImportError(["say who translated (translator)"])
-    try:
-        po = polib.pofile(text, wrapwidth=0)
-    except (OSError, ValueError) as exc:
-        raise TranslationImportError([f"not a PO file ({exc})"]) from None
+    po = parse_po(text)
     declared = po.metadata.get("Language", "").strip()
     if declared and base_tag(declared) != lang:
         raise TranslationImportError([f"the file is for language {declared!r}, not {lang!r}"])

@@ -14,6 +14,7 @@ import zlib
 from dataclasses import replace
 
 import qrcode
+from aiohttp import CookieJar
 from aiohttp.test_utils import TestClient, TestServer
 from officer_helpers import login_as
 from PIL import Image
@@ -182,7 +183,10 @@ def test_loudspeaker_script_reads_the_same_facts():
 
 async def test_kit_pages_log_a_run_in_one_click_and_refuse_minority_text(settings):
     s = replace(settings, public_url="https://loa.example.gov.vn")
-    async with TestClient(TestServer(build_app(s))) as client:
+    server = TestServer(build_app(s))
+    await server.start_server()        # an https:// BOT_PUBLIC_URL makes the cookie Secure:
+    jar = CookieJar(unsafe=True, treat_as_secure_origin=str(server.make_url("/")))
+    async with TestClient(server, cookie_jar=jar) as client:   # this http test is "https"
         await login_as(client, s, "xa-24175", "editor")
         page = await (await client.get("/admin/leaflets")).text()
         assert 'value="24175" selected' in page

@@ -2,8 +2,7 @@
 commune's data through any admin page. The routes are read from the app itself, and every one
 under /admin needs a probe here, so a new page cannot escape this test.
 
-What is not a unit's data, by design: the shared question log (/admin/questions: citizens'
-unanswered questions teach the one matcher), translations (per language, decided by that
+What is not a unit's data, by design: translations (per language, decided by that
 language's reviewers), the printable outreach kit (public text for any commune), and the login
 pages. Officers of the province unit ("tinh") see every unit (README, "Officers and units").
 """
@@ -196,20 +195,49 @@ async def _password_save(w: World) -> None:
                  w.b_officer) == [(0,)]
 
 
+def b_question(w: World) -> tuple[int, int]:
+    """A question asked by a citizen of B's commune, and a sample B proposed (planted once)."""
+    found = w.sql("select id, sample_id from question where commune_code = ?", B[3:])
+    if not found:
+        w.sql("insert into question (asked_at, channel, language, contact_pseudonym, text, "
+              "outcome, score, status, commune_code) values ('2026-12-01 08:00:00', 'web', "
+              "'vi', 'pb', ?, 'unsure', 0, 'new', ?)", f"{MARK} máy kêu tít tít", B[3:])
+        w.sql("insert into learned_sample (topic, text, created_by, created_at, status, "
+              "unit_id) values (NULL, ?, ?, '2026-12-01 08:00:00', 'pending', ?)",
+              f"{MARK} mẫu", f"officer:{w.b_officer}", w.b_unit)
+        found = w.sql("select id, sample_id from question where commune_code = ?", B[3:])
+    ((sample_id,),) = w.sql("select id from learned_sample where unit_id = ?", w.b_unit)
+    return found[0][0], sample_id
+
+
 @probe("GET", "/admin/questions")
 async def _questions(w: World) -> None:
+    b_question(w)
     response = await w.client.get("/admin/questions")
-    assert response.status == 200                    # shared by every unit, see the docstring
+    assert response.status == 200                    # only the officer's own commune's
     assert_hidden(w, await text_of(response))
 
 
 @probe("POST", "/admin/questions")
 async def _questions_action(w: World) -> None:
+    question_id, _ = b_question(w)
     response = await w.client.post("/admin/questions", data={
-        "csrf": await csrf_of(w.client), "action": "out_of_scope", "ids": "999999",
+        "csrf": await csrf_of(w.client), "action": "out_of_scope", "ids": str(question_id),
         "text": "thời tiết"}, allow_redirects=False)
-    assert response.status in (303, 400)
+    assert response.status == 404
     assert_hidden(w, await text_of(response))
+    assert w.sql("select status from question where id = ?", question_id) == [("new",)]
+
+
+@probe("POST", "/admin/questions/samples/{sample_id}")
+async def _sample_action(w: World) -> None:
+    _, sample_id = b_question(w)
+    for action in ("approve", "reject", "remove", "xyz"):
+        response = await w.client.post(f"/admin/questions/samples/{sample_id}", data={
+            "csrf": await csrf_of(w.client), "action": action}, allow_redirects=False)
+        assert response.status in (403, 404), action
+        assert_hidden(w, await text_of(response))
+    assert w.sql("select status from learned_sample where id = ?", sample_id) == [("pending",)]
 
 
 @probe("GET", "/admin/reports")
@@ -427,6 +455,21 @@ async def _translation_clip(w: World) -> None:
 @probe("POST", "/admin/translations/{lang}/import")
 async def _translation_import(w: World) -> None:
     await _multipart_csrf_only(w, "/admin/translations/rad/import")
+
+
+@probe("GET", "/admin/officers/{officer_id}/remove")
+async def _officer_remove_page(w: World) -> None:
+    response = await w.client.get(f"/admin/officers/{w.b_officer}/remove")
+    assert response.status in (403, 404)            # B's officers are not A's to remove
+    assert_hidden(w, await text_of(response))
+
+
+@probe("POST", "/admin/officers/{officer_id}/remove")
+async def _officer_remove(w: World) -> None:
+    response = await w.client.post(f"/admin/officers/{w.b_officer}/remove",
+                                   data={"csrf": await csrf_of(w.client)},
+                                   allow_redirects=False)
+    assert response.status in (403, 404)            # b_state checks B's officer is active
 
 
 @probe("POST", "/admin/logout")

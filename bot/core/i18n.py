@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import gettext
+import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Protocol
 
@@ -20,6 +22,22 @@ UNCONFIRMED_AUTONYMS = frozenset({"rad", "jra", "cmo", "mng", "hro", "bdq"})
 LANGUAGE_NAMES: dict[str, str] = {"vi": "Vietnamese", "rad": "Ede", "jra": "Jarai",
                                   "cmo": "Central Mnong (Bunong)", "mng": "Eastern Mnong",
                                   "hro": "Haroi (Cham Hroi)", "bdq": "Bahnar"}
+
+
+_FIELD = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def safe_format(text: str, values: Mapping[str, object]) -> str:
+    """str.format for translated text, without its risks: only plain {name} placeholders with
+    a value are filled in and {{ }} unescaped; anything else (a format spec such as
+    {date:>300000000}, {date.attr}, {0}) stays as written instead of running."""
+    def fill(match: re.Match[str]) -> str:
+        token = match.group(0)
+        if token in ("{{", "}}"):
+            return token[0]
+        name = match.group(1)
+        return str(values[name]) if name in values else token
+    return _FIELD.sub(fill, text)
 
 
 class Translator(Protocol):
@@ -62,4 +80,4 @@ class GettextTranslator:
         text = catalog.gettext(msgid)
         if text == msgid and lang != SOURCE_LANG:
             text = self._catalogs[SOURCE_LANG].gettext(msgid)
-        return text.format(**values) if values else text
+        return safe_format(text, values) if values else text

@@ -34,8 +34,43 @@ def filename(report: MonthReport, ext: str) -> str:
     return f"bao-cao-truyen-thong-2g-{report.month}-{scope}.{ext}"
 
 
+# Spreadsheet formula injection (OWASP "CSV Injection"): text typed by an officer, such as
+# =HYPERLINK(...) in an outreach entry, must never become a formula in Excel or LibreOffice.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_safe(value: Any) -> Any:
+    """A text that a spreadsheet would read as a formula gets a leading apostrophe."""
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
+def put(ws: Worksheet, row: int, column: int, value: Any) -> Any:
+    """Write one XLSX cell: text always as a text cell (never a formula), numbers as numbers."""
+    cell = ws.cell(row=row, column=column, value=value)
+    if isinstance(value, str):
+        cell.data_type = "s"
+    return cell
+
+
+class _SafeWriter:
+    """csv.writer whose every row goes through csv_safe."""
+
+    def __init__(self, out: io.StringIO) -> None:
+        self._raw = csv.writer(out, lineterminator="\r\n")
+
+    def writerow(self, values: Sequence[Any]) -> None:
+        self._raw.writerow([csv_safe(v) for v in values])
+
+
 def _row_cells(index: int, row: OfficialRow) -> list[Any]:
     return [index, row.label, row.runs, row.media, row.people, row.notes]
+
+
+# Web chat runs from addresses refused by a limit that day (bot/webchat_limits.py): a part of
+# the chatbot row that may come from a script, shown so that officers can judge it.
+LIMITED = "Web chat runs from network addresses that hit a limit (may be automated)"
 
 
 # -- CSV ---------------------------------------------------------------------------------------
@@ -43,7 +78,7 @@ def _row_cells(index: int, row: OfficialRow) -> list[Any]:
 def to_csv(report: MonthReport, tr: Tr) -> bytes:
     """The official table of every unit in scope, then the summed table and the total."""
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
+    writer = _SafeWriter(out)
     writer.writerow([tr("Month"), tr("Unit code"), tr("Unit"), *official_headers(tr)])
     month = forms.month_label(report.month)
     if report.province:
@@ -58,6 +93,9 @@ def to_csv(report: MonthReport, tr: Tr) -> bytes:
             writer.writerow([month, report.unit_code, report.unit_name, *_row_cells(i, row)])
     writer.writerow([month, "", tr("Grand total"), "", "", report.total_runs, "",
                      report.total_people, ""])
+    if report.webchat_limited_runs:   # after the total, which it is a part of, not added to
+        writer.writerow([month, "", tr(LIMITED), "", "", report.webchat_limited_runs, "", "",
+                         ""])
     return ("\ufeff" + out.getvalue()).encode("utf-8")
 
 
@@ -74,17 +112,16 @@ def _sheet(wb: Workbook, name: str, heading: str, headers: Sequence[str],
            total: Sequence[Any] | None = None) -> Worksheet:
     """A sheet with a title in A1, the column headers in row 3 and the data from row 4."""
     ws = wb.create_sheet(name[:31])
-    ws["A1"] = heading
-    ws["A1"].font = Font(bold=True, size=13)
+    put(ws, 1, 1, heading).font = Font(bold=True, size=13)
     for col, (text, width) in enumerate(zip(headers, widths, strict=True), 1):
-        cell = ws.cell(row=3, column=col, value=text)
+        cell = put(ws, 3, col, text)
         cell.font = Font(bold=True)
         cell.alignment = _HEAD
         cell.border = _BORDER
         ws.column_dimensions[get_column_letter(col)].width = width
     for r, values in enumerate([*rows, *([total] if total else [])], 4):
         for col, value in enumerate(values, 1):
-            cell = ws.cell(row=r, column=col, value=value)
+            cell = put(ws, r, col, value)
             cell.alignment = _WRAP
             cell.border = _BORDER
             if isinstance(value, int) and col > 1:
@@ -112,8 +149,10 @@ def to_xlsx(report: MonthReport, tr: Tr) -> bytes:
     ws = _sheet(wb, tr("Summary"), heading, official_headers(tr), widths,
                 [_row_cells(i, r) for i, r in enumerate(report.totals, 1)], total)
     note_row = 4 + len(report.totals) + 2
-    ws.cell(row=note_row, column=2, value=tr("Citizens who said they switched to 4G"))
-    ws.cell(row=note_row, column=3, value=report.switched_to_4g)
+    put(ws, note_row, 2, tr("Citizens who said they switched to 4G"))
+    put(ws, note_row, 3, report.switched_to_4g)
+    put(ws, note_row + 1, 2, tr(LIMITED))    # part of the chatbot row, not added to it
+    put(ws, note_row + 1, 3, report.webchat_limited_runs)
     if report.province:
         unit_rows = [[s.name, *_row_cells(i, r)] for s in report.units
                      for i, r in enumerate(s.rows, 1)]

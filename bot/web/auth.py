@@ -13,6 +13,7 @@ from aiohttp import web
 
 from bot import officers, passwords
 from bot.store.models import utcnow
+from bot.web.security import is_https
 
 COOKIE = "loa_session"
 LOGIN_CSRF_COOKIE = "loa_login_csrf"     # double-submit token of the login form (no session yet)
@@ -104,7 +105,7 @@ def check_csrf(officer: OfficerInfo, form: dict[str, str] | object) -> None:
 
 
 def _set_session(request: web.Request, response: web.HTTPException, token: str) -> None:
-    response.set_cookie(COOKIE, token, httponly=True, samesite="Strict", secure=request.secure,
+    response.set_cookie(COOKIE, token, httponly=True, samesite="Strict", secure=is_https(request),
                         max_age=officers.SESSION_HOURS * 3600, path="/")
 
 
@@ -119,7 +120,7 @@ def _login_page(request: web.Request, status: int = 200, expired: bool = False,
     response = render(request, "login.html", status=status, expired=expired, error=error,
                       login_csrf=token, login_name=login_name)
     response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="Strict",
-                        secure=request.secure, max_age=2 * 3600, path="/admin/login")
+                        secure=is_https(request), max_age=2 * 3600, path="/admin/login")
     return response
 
 
@@ -264,20 +265,22 @@ async def password_save(request: web.Request) -> web.StreamResponse:
             return await page(t("vi", "Type your current password to make a change."))
         name_key = passwords.throttle_key(secret, "name", row.login_name or "")
         now = utcnow()
-        async with services.db.connect() as conn:
-            until = await passwords.locked_until(conn, name_key, now)
-        if until is not None:
+        async with services.db.begin() as conn:    # counted before the check (parallel-safe)
+            attempt = await passwords.reserve_attempt(conn, name_key,
+                                                      passwords.ACCOUNT_FAILURES, now)
+        if not attempt.allowed:
             return await page(t("vi", "This account is locked for a while after {n} failed "
                                 "logins. Wait until {time} or log in with a link from the "
                                 "chat: send /quantri to the Loa bot.",
-                                n=passwords.ACCOUNT_FAILURES, time=_until(until)), 429)
+                                n=passwords.ACCOUNT_FAILURES, time=_until(attempt.until)), 429)
         if not await asyncio.to_thread(passwords.verify_password, row.password_hash,
                                        current[:passwords.MAX_LENGTH]):
             async with services.db.begin() as conn:
-                await passwords.record_failure(conn, name_key, passwords.ACCOUNT_FAILURES, now)
                 await officers.audit(conn, officer.actor, "password.change_refused",
                                      f"officer:{officer.id}", None, None, officer.unit_id)
             return await page(t("vi", "The current password is not correct."), 403)
+        async with services.db.begin() as conn:   # the owner: forget the count, as a login does
+            await passwords.clear_throttle(conn, name_key)
     new_hash = await asyncio.to_thread(passwords.hash_password, new) if new else None
     try:
         async with services.db.begin() as conn:

@@ -165,8 +165,9 @@ async def _show(request: web.Request, services: Any, row: Any, officer: auth.Off
 
 def _message(t: Any, done: str, query: Any) -> str | None:
     """The confirmation shown after an action (the page is reached by redirect)."""
-    n = query.get("n", "0")
-    n = n if n.isdigit() else "0"
+    n, m = query.get("n", "0")[:9], query.get("m", "0")[:9]   # counts only: no text echoed
+    n = n if n.isascii() and n.isdigit() else "0"
+    m = m if m.isascii() and m.isdigit() else "0"
     messages = {
         "test": lambda: t("vi", "Test sent to {n} officer(s) of your unit.", n=n),
         "submit": lambda: t("vi", "Sent for approval; {n} approver(s) notified in the chat.",
@@ -177,7 +178,7 @@ def _message(t: Any, done: str, query: Any) -> str | None:
         "stop": lambda: t("vi", "Stopped. {n} recipients will not get it.", n=n),
         "retract": lambda: t("vi", "Deleted {deleted} message(s); {not_deleted} could not be "
                              "deleted (see the audit log).", deleted=n,
-                             not_deleted=query.get("m", "0")[:6]),
+                             not_deleted=m),
     }
     return messages[done]() if done in messages else None
 

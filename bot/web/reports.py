@@ -30,8 +30,19 @@ def _see_other(path: str, **params: str) -> web.HTTPSeeOther:
     return web.HTTPSeeOther(f"{path}?{urlencode(params)}")
 
 
-def _error_notice(exc: outreach.OutreachError) -> str:
-    return "error:" + " ".join(exc.errors.values())[:300]
+# Confirmations a redirect may ask for by code (?notice=...); the texts are in the templates.
+# Nothing else from the query string is shown: a crafted link cannot put words on the page.
+REPORT_NOTICES = frozenset({"submitted", "saved", "updated", "deleted"})
+KIT_NOTICES = frozenset({"logged:leaflet", "logged:loudspeaker"})
+
+
+def _error_text(exc: outreach.OutreachError) -> str:
+    return " ".join(exc.errors.values())[:300]
+
+
+def _notice(request: web.Request, allowed: frozenset[str]) -> str:
+    code = request.query.get("notice", "")
+    return code if code in allowed else ""
 
 
 def _services(request: web.Request) -> Any:
@@ -95,9 +106,11 @@ def _months() -> list[str]:
     return [forms.shift_month(current, -i) for i in range(13)]
 
 
-async def report_page(request: web.Request) -> web.Response:
+async def report_page(request: web.Request, month_value: str | None = None,
+                      error: str | None = None, status: int = 200) -> web.Response:
+    """The report of a month; a refused action (`error`) shows it without a redirect."""
     officer = await auth.require_officer(request, *VIEW_ROLES)
-    month, month_error = _month(request)
+    month, month_error = _month(request, month_value)
     unit = _scope(request, officer)
     db = _services(request).db
     async with db.connect() as conn:
@@ -109,16 +122,18 @@ async def report_page(request: web.Request) -> web.Response:
             names = {o.id: o.name for o in await officers.officers(conn, unit_row.id)}
             amendments = await outreach.amendments(conn, month, unit_row.id)
         units = await officers.list_units(conn) if _is_province(officer) else []
-    status = report.statuses[0] if not report.province and report.statuses else None
+    unit_status = report.statuses[0] if not report.province and report.statuses else None
     can_submit = (not report.province and report.unit_code == officer.unit_code
-                  and officer.can(*WRITE_ROLES) and status is not None
-                  and status.status in ("pending", "missing")
+                  and officer.can(*WRITE_ROLES) and unit_status is not None
+                  and unit_status.status in ("pending", "missing")
                   and month < forms.month_of(outreach.today_vn()))
-    return render(request, "report.html", report=report, month=month, months=_months(),
-                  month_error=month_error, unit=unit or "", units=units, entries=entries,
-                  names=names, amendments=amendments, unit_status=status, can_submit=can_submit,
+    return render(request, "report.html", status=status, report=report, month=month,
+                  months=_months(), month_error=month_error, unit=unit or "", units=units,
+                  entries=entries, names=names, amendments=amendments,
+                  unit_status=unit_status, can_submit=can_submit,
                   can_write=officer.can(*WRITE_ROLES), forms=forms,
-                  notice=request.query.get("notice", ""), officer_id=officer.id, tr=tr_for(request),
+                  notice="" if error else _notice(request, REPORT_NOTICES), error=error,
+                  officer_id=officer.id, tr=tr_for(request),
                   is_admin=officer.role == "admin", own_unit=officer.unit_code)
 
 
@@ -159,7 +174,7 @@ async def submit(request: web.Request) -> web.Response:
         async with _services(request).db.begin() as conn:
             await outreach.submit_month(conn, _actor(officer), month, outreach.today_vn(), tr)
     except outreach.OutreachError as exc:
-        raise _see_other("/admin/reports", month=month, notice=_error_notice(exc)) from None
+        return await report_page(request, month, _error_text(exc), 409)
     raise _see_other("/admin/reports", month=month, notice="submitted")
 
 
@@ -318,8 +333,7 @@ async def entry_delete(request: web.Request) -> web.Response:
             await outreach.delete_entry(conn, _actor(officer), entry.id, tr,
                                         reason=str(form.get("reason", "")).strip() or None)
     except outreach.OutreachError as exc:
-        raise _see_other("/admin/reports", month=entry.month,
-                         notice=_error_notice(exc)) from None
+        return await report_page(request, entry.month, _error_text(exc), 409)
     raise _see_other("/admin/reports", month=entry.month, notice="deleted")
 
 
@@ -353,14 +367,17 @@ def _commune(request: web.Request, default: str | None) -> tuple[str, str]:
     return code, forms.commune_name(code)
 
 
-async def kit_page(request: web.Request) -> web.Response:
+async def kit_page(request: web.Request, commune: str | None = None, error: str | None = None,
+                   status: int = 200) -> web.Response:
     officer = await auth.require_officer(request, *VIEW_ROLES)
     default = await _unit_commune(request, officer)
-    return render(request, "leaflet.html", communes=forms.communes(),
-                  selected=request.query.get("commune") or default or "",
+    return render(request, "leaflet.html", status=status, communes=forms.communes(),
+                  selected=commune or forms.find_commune(request.query.get("commune", ""))
+                  or default or "",
                   languages=[(c, forms.language_label(tr_for(request), c))
                              for c in forms.LANGUAGE_CODES if c != "vi"],
-                  can_write=officer.can(*WRITE_ROLES), notice=request.query.get("notice", ""))
+                  can_write=officer.can(*WRITE_ROLES), error=error,
+                  notice="" if error else _notice(request, KIT_NOTICES))
 
 
 def _check_language(request: web.Request) -> None:
@@ -409,7 +426,7 @@ async def kit_log(request: web.Request) -> web.Response:
         async with _services(request).db.begin() as conn:
             await outreach.create_entry(conn, _actor(officer), entry, tr, source="kit")
     except outreach.OutreachError as exc:
-        raise _see_other("/admin/leaflets", commune=code, notice=_error_notice(exc)) from None
+        return await kit_page(request, code, _error_text(exc), 409)
     raise _see_other("/admin/leaflets", commune=code, notice=f"logged:{kind}")
 
 

@@ -7,7 +7,6 @@ import hashlib
 import json
 import logging
 import time
-from collections import OrderedDict
 from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import urlparse
@@ -15,6 +14,7 @@ from urllib.parse import urlparse
 from aiohttp import web
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot import webchat_limits
 from bot.app import SERVICES, Services
 from bot.channels import telegram as tg
 from bot.channels.base import ParseError, reply_from_json
@@ -22,38 +22,20 @@ from bot.channels.web import NAME as WEB
 from bot.channels.web import BadRequest, validate
 from bot.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from bot.metrics import METRICS, Metrics, lag_problems, read_lag, timing_middleware
+from bot.pseudonym import pseudonymize
 from bot.store import queries
-from bot.store.models import OutboxStatus
+from bot.store.models import OutboxStatus, utcnow
 from bot.web.admin import setup_admin
+from bot.web.auth import client_address
 from bot.web.reports import setup_reports
+from bot.web.security import may_see_detail, setup_security
 from bot.zalo import setup_zalo_routes
 
 log = logging.getLogger(__name__)
 
 STATIC = Path(__file__).resolve().parent / "static"
-RATE_PER_MINUTE = 30
 WEBHOOK_PATH = "/telegram/webhook"
 HEALTH_TIMEOUT_S = 5.0
-
-
-class RateLimiter:
-    """A small per-key sliding window, enough to stop a runaway script on the web chat."""
-
-    def __init__(self, per_minute: int, max_keys: int = 10_000) -> None:
-        self.per_minute = per_minute
-        self.max_keys = max_keys
-        self._hits: OrderedDict[str, list[float]] = OrderedDict()
-
-    def allow(self, key: str) -> bool:
-        now = time.monotonic()
-        hits = [t for t in self._hits.pop(key, []) if now - t < 60.0]
-        allowed = len(hits) < self.per_minute
-        if allowed:
-            hits.append(now)
-        self._hits[key] = hits
-        while len(self._hits) > self.max_keys:
-            self._hits.popitem(last=False)
-        return allowed
 
 
 def _json(data: object, status: int = 200) -> web.Response:
@@ -66,7 +48,8 @@ def _errors(services: Services) -> dict[str, str]:
         "bad": t("vi", "Your message could not be read. Please reload the page and try again."),
         "too_long": t("vi", "Your message is too long. Please write at most 2000 characters."),
         "empty": t("vi", "Please type a question or a number."),
-        "rate": t("vi", "Too many messages at once. Please wait a minute."),
+        "rate": t("vi", "Too many messages from your connection. Please wait a while and ask "
+                  "again, or call your carrier's free hotline."),
         "busy": t("vi", "Loa is busy. Please try again in a moment."),
     }
 
@@ -90,17 +73,32 @@ async def chat(request: web.Request) -> web.Response:
         message = validate(body, errors)
     except BadRequest as exc:
         return _json({"error": exc.message}, status=exc.status)
-    limiter: RateLimiter = request.app[LIMITER]
-    if not limiter.allow(message.session):
-        return _json({"error": errors["rate"]}, status=429)
     assert services.db is not None and services.handler is not None
     started = time.monotonic()
     external_id = hashlib.sha256(f"{message.session}:{message.message_id}".encode()).hexdigest()
+    settings = services.settings
+    pseudonym = pseudonymize(settings.secret_key, WEB, message.session)
+    client = webchat_limits.client_key(settings.secret_key, client_address(request))
     try:
         async with services.db.begin() as conn:
-            inbox_id = await queries.insert_inbox(conn, WEB, external_id[:40], message.payload)
-            if inbox_id is None:   # the browser retried: answer with what was answered before
-                inbox_id = await queries.find_inbox_id(conn, WEB, external_id[:40])
+            inbox_id = await queries.find_inbox_id(conn, WEB, external_id[:40])
+            # A retry of a message already stored is answered again without counting; anything
+            # new counts against the session's and the address's limits (in the database, so
+            # they hold across processes) and, over them, stores nothing at all.
+            if inbox_id is None and not await webchat_limits.admit(
+                    conn, request.app[LIMITS], pseudonym,
+                    webchat_limits.session_key(settings.secret_key, message.session), client,
+                    utcnow()):
+                refused = True
+            else:
+                refused = False
+                if inbox_id is None:
+                    inbox_id = await queries.insert_inbox(conn, WEB, external_id[:40],
+                                                          message.payload)
+                if inbox_id is None:   # stored meanwhile by a concurrent retry
+                    inbox_id = await queries.find_inbox_id(conn, WEB, external_id[:40])
+        if refused:
+            return _json({"error": errors["rate"]}, status=429)
         if inbox_id is None:
             raise SQLAlchemyError("inbox row vanished")
         await services.handler.handle(inbox_id)
@@ -149,6 +147,17 @@ async def telegram_webhook(request: web.Request) -> web.Response:
 
 
 async def healthz(request: web.Request) -> web.Response:
+    """The detail for monitoring (bot/web/security.py: may_see_detail); anyone else (a load
+    balancer, a curious visitor) learns only the status and the code: no counts, worker
+    names or leader."""
+    response = await _health(request)
+    if may_see_detail(request):
+        return response
+    status = json.loads(response.text or "{}").get("status", "error")
+    return _json({"status": status}, status=response.status)
+
+
+async def _health(request: web.Request) -> web.Response:
     """200 when the database answers, every worker of this process is alive and nothing waits
     too long; otherwise 503 with `problems` saying what (bot/metrics.py)."""
     services = request.app[SERVICES]
@@ -178,6 +187,8 @@ async def metrics(request: web.Request) -> web.Response:
     """Prometheus text format; the list of metrics is in the README."""
     services = request.app[SERVICES]
     assert services.db is not None
+    if not may_see_detail(request):
+        raise web.HTTPForbidden(text="403: metrics are for monitoring (BOT_METRICS_ALLOW)")
     body = await request.app[METRICS].render(services.db, _intake_channels(services),
                                              services.senders)
     return web.Response(body=body, headers={"Content-Type": METRICS_CONTENT_TYPE})
@@ -195,7 +206,7 @@ async def _observe(app: web.Application) -> AsyncIterator[None]:
     await app[METRICS].close()
 
 
-LIMITER = web.AppKey("limiter", RateLimiter)
+LIMITS = web.AppKey("webchat_limits", webchat_limits.Limits)
 _dumps = functools.partial(json.dumps, ensure_ascii=False)
 
 
@@ -226,17 +237,15 @@ async def workers_only_middleware(request: web.Request, handler):  # type: ignor
 
 def setup_routes(app: web.Application) -> None:
     app[METRICS] = Metrics()
+    setup_security(app)             # headers on every answer (bot/web/security.py)
     app.middlewares.append(timing_middleware)   # outermost: times every answer, errors too
     app.middlewares.append(errors_middleware)
     if app[SERVICES].settings.role == "workers":   # handling and sending only
         app.middlewares.append(workers_only_middleware)
-    app[LIMITER] = RateLimiter(RATE_PER_MINUTE)
+    app[LIMITS] = webchat_limits.Limits.from_settings(app[SERVICES].settings)
     app.router.add_get("/", index)
     app.router.add_get("/embed.js", embed_js)
     app.router.add_static("/static/", STATIC)
-    media = app[SERVICES].settings.content_dir / "media"
-    if media.is_dir():
-        app.router.add_static("/media/", media)
     app.router.add_post("/api/chat", chat)
     webhook_url = app[SERVICES].settings.telegram_webhook_url
     app.router.add_post(urlparse(webhook_url).path or WEBHOOK_PATH if webhook_url

@@ -17,7 +17,7 @@ from aiohttp import web
 
 from bot.audio import ClipError, check_clip, store_clip
 from bot.core.content import CHECK_ID
-from bot.core.i18n import AUTONYMS, LANGUAGE_NAMES, UNCONFIRMED_AUTONYMS
+from bot.core.i18n import AUTONYMS, LANGUAGE_NAMES, UNCONFIRMED_AUTONYMS, safe_format
 from bot.core.messages import ConversationState, Inbound, InboundKind, Reply
 from bot.store.models_officers import Role
 from bot.translation_service import StringCatalog, Translations, install_from_files
@@ -188,7 +188,7 @@ class _DraftTranslator:
         text = self.catalog.gettext(msgid)
         if text == msgid:
             return str(self.base.gettext("vi", msgid, **values))
-        return text.format(**values) if values else text
+        return safe_format(text, values) if values else text
 
 
 async def preview(request: web.Request) -> web.Response:
@@ -196,6 +196,8 @@ async def preview(request: web.Request) -> web.Response:
     if not may_review(officer, lang):
         raise web.HTTPForbidden(text="403: only reviewers of this language see drafts")
     topic = request.query.get("topic") or None
+    if topic not in service.vi.topics and topic != CHECK_ID:
+        topic = None                  # only known topics are named on the page
     units = {u.key: u for u in service.units.get(lang, []) if u.kind is Kind.TEXT}
     unit = units.get(topic or "")
     row = _unit_row(service, unit, True) if unit is not None else None
@@ -296,8 +298,8 @@ async def upload_clip(request: web.Request) -> web.StreamResponse:
         error = t("vi", "Choose the clip file (OGG/Opus).")
     if error is None:
         assert data is not None and recorded is not None
-        try:
-            info = check_clip(data)
+        try:   # 3 MB of CRC checks take a while: off the event loop, which keeps answering
+            info = await asyncio.to_thread(check_clip, data)
         except ClipError as exc:
             error = t("vi", exc.msgid, **exc.values)
         else:
@@ -306,7 +308,8 @@ async def upload_clip(request: web.Request) -> web.StreamResponse:
                 error = t("vi", "This clip is already uploaded for this topic.")
     if error is not None:
         return await language_page(request, 400, error, values=values)
-    path = store_clip(service.media, lang, values["topic"], data or b"", info)
+    path = await asyncio.to_thread(store_clip, service.media, lang, values["topic"],
+                                   data or b"", info)
     clip = Clip(lang, values["topic"], path, info.sha256, values["speaker"], values["editor"],
                 values["recorded"], values["licence"],
                 digest(service.sources[values["topic"]]), duration_s=info.seconds)
@@ -339,7 +342,8 @@ async def import_po(request: web.Request) -> web.StreamResponse:
     except UnicodeDecodeError:
         return await language_page(request, 400, t("vi", "The file is not UTF-8 text."))
     try:
-        result = import_catalog(service, lang, text, translator, method)
+        result = await asyncio.to_thread(import_catalog, service, lang, text, translator,
+                                         method)
     except TranslationImportError as exc:
         return await language_page(request, 400, t("vi", "Nothing was imported. Fix these "
                                                    "problems and try again:"),
@@ -351,6 +355,41 @@ async def import_po(request: web.Request) -> web.StreamResponse:
                               "method": method}, officer.unit_id)
     await _reinstall(request, changed=True)
     raise web.HTTPSeeOther(f"/admin/translations/{lang}?done=imported")
+
+
+# -- /media: voice clips -----------------------------------------------------------------------
+
+def public_clips(service: Translations) -> set[str]:
+    """Clips anyone may fetch: the Vietnamese topics' own and each language's approved,
+    current clip (what citizens are sent)."""
+    paths = {t.audio for t in service.vi.topics.values() if t.audio}
+    for lang in service.languages:
+        paths.update(service.served_clips(lang).values())
+    return paths
+
+
+async def media(request: web.Request) -> web.StreamResponse:
+    """GET /media/<lang>/<file>: approved, current clips for everyone; any other known clip
+    only to an officer who may review it (a reviewer of its language, an editor, an admin).
+    Only paths Loa itself recorded are served, so nothing outside the media folder is."""
+    service = request.app[TRANSLATIONS]
+    relative = request.match_info["path"]
+    cache = "public, max-age=300"
+    if relative not in public_clips(service):
+        officer = await auth.current_officer(request)
+        if officer is None or not officer.can(*ROLES):
+            raise web.HTTPNotFound(text="404: no such clip")
+        await _reinstall(request)      # a clip uploaded through another Loa process
+        langs = {c.lang for clips in service.clips.values() for c in clips if c.path == relative}
+        if not any(officer.role != Role.REVIEWER or may_review(officer, lang) for lang in langs):
+            raise web.HTTPNotFound(text="404: no such clip")
+        cache = "no-store"
+    root = service.media.resolve()
+    path = (root / relative).resolve()
+    if not path.is_relative_to(root) or not path.is_file():
+        raise web.HTTPNotFound(text="404: no such clip")
+    return web.FileResponse(path, headers={"Cache-Control": cache,
+                                           "Content-Type": "audio/ogg"})
 
 
 # -- wiring ------------------------------------------------------------------------------------
@@ -392,10 +431,7 @@ def setup_translations(app: web.Application) -> None:
     # decisions are added once it is open (start-up, before any message is handled).
     app[TRANSLATIONS] = install_from_files(services.settings, services.conversation,
                                            services.translator)
-    media = services.settings.content_dir / "media"
-    if not any(getattr(r, "canonical", "") == "/media" for r in app.router.resources()):
-        media.mkdir(parents=True, exist_ok=True)
-        app.router.add_static("/media/", media)
+    app.router.add_get("/media/{path:.+}", media)   # the one way clips are served
     entry = ("/admin/translations", "Translations", ROLES)
     if entry not in NAV:
         NAV.append(entry)
