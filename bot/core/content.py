@@ -18,8 +18,10 @@ MAX_BODY = 1500          # well under Telegram's 4096 and readable on a phone
 MAX_MENU_LABEL = 28
 
 
-class _Loader(yaml.SafeLoader):
-    """SafeLoader that keeps dates as text, so a wrong date gets our message, not a crash."""
+class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """SafeLoader that keeps dates as text, so a wrong date gets our message, not a crash.
+    LibYAML's parser where PyYAML has it (its wheels do): every start of Loa reads a few
+    hundred front matters, and the pure-Python parser took most of a second for them."""
 
 
 _Loader.yaml_implicit_resolvers = {
