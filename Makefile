@@ -11,13 +11,14 @@ run: setup db fonts
 
 # Two passes: every test on SQLite, then again on PostgreSQL (127.0.0.1:5432; each test creates
 # and drops its own database) without the few tests about SQLite itself (marker sqlite_only).
-# The second pass runs on two pytest-xdist workers (PG_WORKERS=0 for one process): much of the
-# suite waits on clocks and rate limits, and no test shares a database or a fixed port.
-PG_WORKERS ?= 2
+# Both passes run on two pytest-xdist workers (WORKERS=0 for one process): much of the suite
+# waits on clocks and rate limits, and no test shares a database or a fixed port.
+WORKERS ?= 2
+PG_WORKERS ?= $(WORKERS)
 test: setup browser fonts
 	$(PY) -m ruff check bot tests bench
 	$(PY) -m bot check-content
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(WORKERS) $(PYTEST_ARGS)
 	LOA_TEST_DB=postgres $(PY) -m pytest -m "not sqlite_only" -n $(PG_WORKERS) $(PYTEST_ARGS)
 
 setup: $(STAMP) catalogs

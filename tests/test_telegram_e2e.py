@@ -8,7 +8,7 @@ from dataclasses import replace
 
 import aiohttp
 import pytest
-from conftest import free_port, sql_connect, start_server
+from conftest import free_port, sql_connect, sql_write, start_server
 from fakebotapi import FakeBotApi, callback_update, command_update, payload, text_update
 from helpers import wait_for
 
@@ -225,8 +225,9 @@ async def test_webhook_answers_503_when_the_update_cannot_be_stored(settings, ap
     runner, url = await start_loa(settings, api, webhook=True)
     try:
         await api.wait_for_calls("setWebhook", 1)
-        with sql_connect(settings) as db:
-            db.execute("alter table inbox rename to inbox_gone")
+        # From a thread: a blocking write on this loop would wait for Loa's own open
+        # transaction, which cannot finish while the loop is blocked ("database is locked").
+        await sql_write(settings, "alter table inbox rename to inbox_gone")
         async with aiohttp.ClientSession() as http:
             response = await http.post(f"{url}/telegram/webhook",
                                        data=json.dumps(text_update(CHAT, "1", update_id=4242)),
