@@ -357,6 +357,13 @@ async def test_429_storm_during_an_announcement_and_replies(settings) -> None:
             # A late duplicate would go out before the answer to one more question, sent last.
             api.push_update(text_update(829_999, "menu"))
             await wait_for(lambda: ok(range(829_999, 830_000)), timeout=60)
+
+            def outbox_states() -> dict[str, int]:
+                with sql_connect(settings) as db:
+                    return dict(db.execute("select status, count(*) from outbox "
+                                           "group by status").fetchall())
+            # Recorded while Loa runs (the fake's answer can be seen before Loa reads it).
+            await wait_for(lambda: outbox_states() == {"sent": 141}, timeout=60)
             flood_waits = app[SERVICES].senders["telegram"].flood_waits
         finally:
             await runner.cleanup()
