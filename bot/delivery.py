@@ -97,6 +97,23 @@ class InFlight:
     def __contains__(self, outbox_id: object) -> bool:
         return outbox_id in self.ids
 
+    @contextlib.asynccontextmanager
+    async def claiming(self) -> AsyncIterator[Callable[[Iterable[Any]], None]]:
+        """Rows marked 'sending' inside the block (`hold(rows)`) are held before that
+        transaction commits, and let go again if the block fails (the commit may have
+        reached the database all the same: recover_loop)."""
+        held: list[int] = []
+
+        def hold(rows: Iterable[Any]) -> None:
+            held.extend(row.id for row in rows)
+            self.hold(held)
+
+        try:
+            yield hold
+        except BaseException:
+            self.release(held)
+            raise
+
 
 def parse_quiet_hours(text: str) -> tuple[dt.time, dt.time] | None:
     """'21:00-07:00' -> (21:00, 07:00); '' -> None (no quiet hours)."""
@@ -237,7 +254,7 @@ class ReplySender:
             return True
         if self._paused_until > time.monotonic():
             return False
-        async with self._claiming() as held, self.db.begin() as conn:
+        async with self.in_flight.claiming() as held, self.db.begin() as conn:
             rows = await queries.claim_due(conn, self.channel.name, BATCH, "reply",
                                            self.claimed_by)
             held(rows)
@@ -256,7 +273,7 @@ class ReplySender:
         async with self.db.connect() as conn:
             if not await queries.has_due(conn, self.channel.name, "bulk"):
                 return False
-        async with self._claiming() as held, self.db.begin() as conn:
+        async with self.in_flight.claiming() as held, self.db.begin() as conn:
             rows = await queries.claim_due(conn, self.channel.name, min(budget, BATCH), "bulk",
                                            self.claimed_by)
             rows, later = _one_per_chat(rows)
@@ -275,22 +292,6 @@ class ReplySender:
         if self.on_sent is not None:
             self.on_sent(rows)
         return True
-
-    @contextlib.asynccontextmanager
-    async def _claiming(self) -> AsyncIterator[Callable[[list[Any]], None]]:
-        """Rows claimed inside the block are held before the claim commits, and let go again
-        if the block fails (the claim may have committed all the same: recover_loop)."""
-        held: list[int] = []
-
-        def hold(rows: list[Any]) -> None:
-            held.extend(row.id for row in rows)
-            self.in_flight.hold(held)
-
-        try:
-            yield hold
-        except BaseException:
-            self.in_flight.release(held)
-            raise
 
     async def _send_rows(self, rows: list[Any], priority: bool) -> None:
         chats: OrderedDict[int, list[Any]] = OrderedDict()

@@ -140,20 +140,16 @@ class Handler:
                                             MAX_ATTEMPTS)
 
     async def _batch(self, inbox_ids: Sequence[int]) -> set[str]:
-        held: list[int] = []   # replies marked 'sending' for this process's senders
-        try:
-            handed, turns = await self._write_batch(inbox_ids, held)
-        except BaseException:
-            # The commit may have reached the database all the same: those rows are then
-            # 'sending' under this process with nobody to send them; recover_loop hands them
-            # back (bot/delivery.py: InFlight).
-            self.in_flight.release(held)
-            raise
+        # Replies marked 'sending' for this process's senders are held before the commit; if
+        # it fails they are let go, and recover_loop hands back any the database kept.
+        async with self.in_flight.claiming() as hold:
+            handed, turns = await self._write_batch(inbox_ids, hold)
         for channel in {row.channel for row in handed}:   # committed: now they may go out
             self.direct[channel]([row for row in handed if row.channel == channel])
         return {t.channel for t in turns if t.outbox} - set(self.direct)
 
-    async def _write_batch(self, inbox_ids: Sequence[int], held: list[int]
+    async def _write_batch(self, inbox_ids: Sequence[int],
+                           hold: Callable[[Sequence[Any]], None]
                            ) -> tuple[Sequence[Any], list[_Turn]]:
         """One transaction: inbox rows done, contacts saved, replies, runs and questions."""
         async with self.db.begin() as conn:
@@ -195,8 +191,7 @@ class Handler:
             await queries.insert_outbox(conn, [o for o in outbox
                                                if o["channel"] not in self.direct])
             handed = await queries.insert_outbox_returning(conn, direct)
-            held.extend(row.id for row in handed)
-            self.in_flight.hold(held)   # before the commit: never taken for an orphan
+            hold(handed)   # before the commit: never taken for an orphan
             await add_runs(conn, [r for t in turns for r in t.runs])   # runs + rollups
             await questions.insert_questions(conn, [q for t in turns for q in t.questions])
         return handed, turns
