@@ -46,8 +46,8 @@ PG_PORT = int(os.environ.get("LOA_TEST_PG_PORT", "5432"))
 PROVINCE = "Sở Khoa học và Công nghệ tỉnh Đắk Lắk"
 COLUMNS = ["at", "unit", "form", "medium", "kind", "topic", "language", "commune_code",
            "contact_pseudonym", "reached", "score"]
-TOPICS = [None, "timeline", "affected", "affected.fake_4g", "after_shutdown", "contact",
-          "contact.hotline_scams", "cost", "coverage", "keep_number", "reason", "support",
+TOPICS = [None, "timeline", "affected", "scams.fake_4g", "after_shutdown", "contact",
+          "scams.fake_hotlines", "cost", "coverage", "keep_number", "reason", "support",
           "support.poor_households", "switch", "switch.volte", "after_shutdown.emergency",
           "coverage.report_dead_zone"]
 KINDS = ["answer", "answer", "answer", "menu", "check", "verdict", "unmatched", "other"]

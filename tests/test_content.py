@@ -14,7 +14,9 @@ from bot.core.content import REQUIRED_TOPICS, load_content, validate_content
 
 ROOT = Path(__file__).resolve().parent.parent
 CONTENT = ROOT / "content"
-ALLOWED_NUMBERS = {"1800 8098", "1800 1091", "1800 1090", "9090"}
+# Free carrier hotlines, MobiFone's paid 9090 and the consumer-complaint line (content-facts.md).
+# MobiFone 1800 1090 is unverified: it must appear nowhere.
+ALLOWED_NUMBERS = {"1800 8098", "1800 1091", "9090", "1800 6838"}
 
 
 def all_texts() -> list[tuple[str, str]]:
@@ -31,8 +33,18 @@ def test_shipped_content_is_valid_and_complete():
     assert any("." in t for t in content.topics)   # sub-topics exist
 
 
+def rendered_texts() -> list[tuple[str, str]]:
+    """What citizens read: bodies, titles, the check and the help line with facts filled in."""
+    content = load_content(CONTENT, "vi")
+    out = [(t.id, f"{t.title}\n{t.body}") for t in content.topics.values()]
+    check = content.check
+    out.append(("check.yml", "\n".join([check.intro, *check.verdicts.values(),
+                                        *(q.text for q in check.questions)])))
+    return [*out, ("menu.yml", content.help_line)]
+
+
 def test_only_verified_hotlines_are_published():
-    for name, text in all_texts():
+    for name, text in rendered_texts() + all_texts():
         for number in re.findall(r"\b1[89]00[ .]?\d{3,4}\b", text):
             normal = re.sub(r"[ .]", "", number)
             spaced = f"{normal[:4]} {normal[4:]}"
@@ -40,7 +52,7 @@ def test_only_verified_hotlines_are_published():
 
 
 def test_no_forbidden_claims():
-    for name, text in all_texts():
+    for name, text in rendered_texts() + all_texts():
         folded = text.lower()
         assert "thông tư 13/2024" not in folded, name       # does not exist
         assert "vietnamobile" not in folded or "1800" not in folded.split("vietnamobile")[1][:40]
@@ -66,14 +78,14 @@ def _broken_copy(tmp_path: Path, name: str, old: str, new: str) -> Path:
 
 
 @pytest.mark.parametrize("name, old, new, expected", [
-    ("timeline.md", "as_of: 2026-11-26", "as_of: 2026-13-45", "timeline.md: as_of"),
-    ("timeline.md", "as_of: 2026-11-26", "as_of: 2031-01-01", "is in the future"),
+    ("timeline.md", "as_of: 2026-12-02", "as_of: 2026-13-45", "timeline.md: as_of"),
+    ("timeline.md", "as_of: 2026-12-02", "as_of: 2031-01-01", "is in the future"),
     ("timeline.md", "id: timeline", "id: time-line", "timeline.md: id"),
-    ("timeline.md", "version: 1", "version: one", "timeline.md: version"),
+    ("timeline.md", "version: 2", "version: one", "timeline.md: version"),
     ("timeline.md", "related: [", "related: [nowhere, ", "unknown topic 'nowhere'"),
     ("timeline.md", "sources:", "sources: []\nold_sources:", "timeline.md: sources"),
     ("timeline.md", "---\nid:", "id:", "timeline.md: front matter"),
-    ("menu.yml", "items: [timeline,", "items: [ghost, timeline,", "menu.yml: items"),
+    ("menu.yml", "items: [after_shutdown.phone_stopped,", "items: [ghost,", "menu.yml: items"),
     ("check.yml", "verdicts:", "verdicts_missing:", "check.yml: verdicts"),
 ])
 def test_check_content_names_file_and_field(tmp_path, name, old, new, expected):
@@ -99,7 +111,7 @@ def test_missing_required_topic_and_non_nfc_text(tmp_path):
 
 
 def test_broken_content_stops_the_server_with_a_clear_message(tmp_path):
-    root = _broken_copy(tmp_path, "support.md", "version: 1", "version: 0")
+    root = _broken_copy(tmp_path, "support.md", "version: 2", "version: 0")
     result = subprocess.run([sys.executable, "-m", "bot", "ask", "1"], capture_output=True,
                             text=True, cwd=ROOT, env={"BOT_CONTENT_DIR": str(root),
                                                       "BOT_DATA_DIR": str(tmp_path),

@@ -1,7 +1,13 @@
-"""Loading and validating the topic files in content/<lang>/ (front matter + body)."""
+"""Loading and validating the topic files in content/<lang>/ (front matter + body).
+
+Hotlines, key dates and prices are defined once in content/facts.yml and written `{{name}}`
+in texts; loading puts the values in, so every answer, the phone check, the help line, the
+leaflet and the loudspeaker script state the same value. Each fact and each topic carries a
+`review_by` date: `review_problems` lists what is overdue (check-content fails on it)."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -10,9 +16,14 @@ from pathlib import Path
 import yaml
 
 REQUIRED_TOPICS = ("reason", "timeline", "affected", "switch", "keep_number", "support",
-                   "cost", "after_shutdown", "coverage", "contact")
+                   "cost", "after_shutdown", "coverage", "contact", "scams", "at_sea",
+                   "helping_family", "other_devices")
 CHECK_ID = "check"
-VERDICTS = ("affected", "probably_fine", "check_carrier")
+VERDICTS = ("affected", "no_volte", "probably_fine", "check_carrier")
+FACTS_FILE = "facts.yml"
+TRAINING_FILE = "training-{lang}.jsonl"
+_FACT_REF = re.compile(r"\{\{\s*([A-Za-z0-9_.-]*)\s*\}\}")
+_FACT_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _TOPIC_ID = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)?$")
 MAX_BODY = 1500          # well under Telegram's 4096 and readable on a phone
 MAX_MENU_LABEL = 28
@@ -50,6 +61,21 @@ class Source:
 
 
 @dataclass(frozen=True, slots=True)
+class Fact:
+    """One hotline, date, price or name, stated once and referred to as {{name}}."""
+
+    name: str
+    value: str              # as written in answers ("1800 8098", "15/9/2026")
+    source: str
+    note: str
+    as_of: dt.date
+    review_by: dt.date
+
+
+Facts = dict[str, Fact]
+
+
+@dataclass(frozen=True, slots=True)
 class Topic:
     id: str
     title: str
@@ -62,6 +88,8 @@ class Topic:
     related: tuple[str, ...]
     body: str
     audio: str | None = None
+    review_by: dt.date | None = None
+    facts: tuple[str, ...] = ()      # names of the facts.yml entries the texts use
 
     @property
     def parent(self) -> str | None:
@@ -89,6 +117,8 @@ class PhoneCheck:
     intro: str
     questions: tuple[CheckQuestion, ...]
     verdicts: dict[str, str]
+    review_by: dt.date | None = None
+    facts: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +133,10 @@ class ContentSet:
     # Minority languages: ids of topics (and "check") served from an approved, current
     # translation; everything else in the set is the Vietnamese text (bot/translations.py).
     translated: frozenset[str] = frozenset()
+    facts: dict[str, Fact] | None = None   # content/facts.yml (Vietnamese set)
+    # Written training questions (text, topic or None), content/training-vi.jsonl.
+    training: tuple[tuple[str, str | None], ...] = ()
+    help_facts: tuple[str, ...] = ()       # the facts the help line uses
 
     def menu_label(self, item: str) -> str:
         return self.check.menu_label if item == CHECK_ID else self.topics[item].menu_label
@@ -162,6 +196,72 @@ def _date(path: Path, meta: dict[str, object], key: str, today: dt.date) -> dt.d
     return value
 
 
+def _review_by(path: Path, meta: dict[str, object], key: str = "review_by") -> dt.date:
+    """A date the text must be checked again by: in the future when written, so not checked
+    against today here (`review_problems` reports the overdue ones)."""
+    value = meta.get(key)
+    if isinstance(value, str):
+        try:
+            value = dt.date.fromisoformat(value)
+        except ValueError:
+            raise ContentError(path, key, f"'{value}' is not a date YYYY-MM-DD") from None
+    if not isinstance(value, dt.date):
+        raise ContentError(path, key, "missing or not a date YYYY-MM-DD (when to check again)")
+    return value
+
+
+def load_facts(path: Path, today: dt.date) -> Facts:
+    """content/facts.yml: `facts: {name: {value | date, source, note, as_of, review_by}}`."""
+    try:
+        meta = _yaml(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise ContentError(path, "file", f"not valid YAML ({exc.__class__.__name__})") from None
+    entries = meta.get("facts") if isinstance(meta, dict) else None
+    if not isinstance(entries, dict) or not entries:
+        raise ContentError(path, "facts", "needs a 'facts:' mapping of name -> fact")
+    facts: Facts = {}
+    for name, entry in entries.items():
+        where = f"facts.{name}"
+        if not isinstance(name, str) or not _FACT_NAME.match(name):
+            raise ContentError(path, where, "a fact name is lowercase a-z, 0-9 and _")
+        if not isinstance(entry, dict):
+            raise ContentError(path, where, "must be a mapping (value, source, as_of, review_by)")
+        if "date" in entry:
+            day = _review_by(path, entry, "date")
+            value = f"{day.day}/{day.month}/{day.year}"
+        else:
+            value = _str(path, entry, "value")
+        source = entry.get("source")
+        facts[name] = Fact(
+            name=name, value=value, source=source.strip() if isinstance(source, str) else "",
+            note=str(entry.get("note") or ""), as_of=_date(path, entry, "as_of", today),
+            review_by=_review_by(path, entry))
+    return facts
+
+
+def fill(path: Path, field_name: str, text: str, facts: Facts | None,
+         used: list[str] | None = None) -> str:
+    """`text` with each {{name}} replaced by its fact's value; names go to `used`."""
+    if "{{" not in text and "}}" not in text:
+        return text
+    if facts is None:
+        raise ContentError(path, field_name, "uses {{…}} but there is no facts.yml")
+
+    def value(m: re.Match[str]) -> str:
+        name = m.group(1)
+        if name not in facts:
+            raise ContentError(path, field_name, f"unknown fact '{{{{{name}}}}}' "
+                               f"(define it in {FACTS_FILE})")
+        if used is not None and name not in used:
+            used.append(name)
+        return facts[name].value
+
+    out = _FACT_REF.sub(value, text)
+    if "{{" in out or "}}" in out:
+        raise ContentError(path, field_name, "a '{{' or '}}' does not form a {{fact_name}}")
+    return out
+
+
 def _version(path: Path, meta: dict[str, object]) -> int:
     value = meta.get("version")
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -188,7 +288,7 @@ def _check_nfc(path: Path, key: str, text: str) -> None:
         raise ContentError(path, key, "text is not Unicode NFC (re-save it normalised)")
 
 
-def load_topic(path: Path, today: dt.date) -> Topic:
+def load_topic(path: Path, today: dt.date, facts: Facts | None = None) -> Topic:
     try:
         raw = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
@@ -201,6 +301,9 @@ def load_topic(path: Path, today: dt.date) -> Topic:
         raise ContentError(path, "id", f"'{topic_id}' does not match the file name")
     if not body:
         raise ContentError(path, "body", "the answer text is empty")
+    used: list[str] = []
+    body = fill(path, "body", body, facts, used)
+    title = fill(path, "title", _str(path, meta, "title"), facts, used)
     if len(body) > MAX_BODY:
         raise ContentError(path, "body", f"{len(body)} characters; keep it under {MAX_BODY}")
     _check_nfc(path, "body", body)
@@ -209,16 +312,16 @@ def load_topic(path: Path, today: dt.date) -> Topic:
     if audio is not None and not isinstance(audio, str):
         raise ContentError(path, "audio", "must be a file path or null")
     return Topic(
-        id=topic_id, title=_str(path, meta, "title"),
+        id=topic_id, title=title,
         menu_label=_str(path, meta, "menu_label", limit=MAX_MENU_LABEL),
         version=_version(path, meta), as_of=_date(path, meta, "as_of", today),
         sources=_sources(path, meta), samples=_strs(path, meta, "samples", minimum=3),
         keywords=_strs(path, meta, "keywords", minimum=0), related=related, body=body,
-        audio=audio,
+        audio=audio, review_by=_review_by(path, meta), facts=tuple(used),
     )
 
 
-def load_check(path: Path, today: dt.date) -> PhoneCheck:
+def load_check(path: Path, today: dt.date, facts: Facts | None = None) -> PhoneCheck:
     try:
         meta = _yaml(path.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
@@ -226,6 +329,11 @@ def load_check(path: Path, today: dt.date) -> PhoneCheck:
     if not isinstance(meta, dict):
         raise ContentError(path, "file", "must be a mapping of fields")
     _sources(path, meta)
+    used: list[str] = []
+
+    def text(where: dict[str, object], key: str, name: str) -> str:
+        return fill(path, name, _str(path, where, key), facts, used)
+
     questions = []
     raw_questions = meta.get("questions")
     if not isinstance(raw_questions, list) or not 2 <= len(raw_questions) <= 4:
@@ -243,42 +351,63 @@ def load_check(path: Path, today: dt.date) -> PhoneCheck:
                 raise ContentError(path, f"questions[{i}].options[{j}]",
                                    "needs 'id' and 'label'")
             opts.append(CheckOption(id=o["id"], label=o["label"]))
-        questions.append(CheckQuestion(id=_str(path, q, "id"), text=_str(path, q, "text"),
+        questions.append(CheckQuestion(id=_str(path, q, "id"),
+                                       text=text(q, "text", f"questions[{i}].text"),
                                        options=tuple(opts)))
     verdicts = meta.get("verdicts")
     if not isinstance(verdicts, dict):
         raise ContentError(path, "verdicts", "missing")
-    for key in VERDICTS:
-        _str(path, verdicts, key)
+    filled = {str(key): text(verdicts, key, f"verdicts.{key}") for key in VERDICTS}
     return PhoneCheck(
-        title=_str(path, meta, "title"),
+        title=text(meta, "title", "title"),
         menu_label=_str(path, meta, "menu_label", limit=MAX_MENU_LABEL),
-        as_of=_date(path, meta, "as_of", today), intro=_str(path, meta, "intro"),
-        questions=tuple(questions),
-        verdicts={str(k): str(v).strip() for k, v in verdicts.items()},
+        as_of=_date(path, meta, "as_of", today), intro=text(meta, "intro", "intro"),
+        questions=tuple(questions), verdicts=filled, review_by=_review_by(path, meta),
+        facts=tuple(used),
     )
 
 
 def load_content(root: Path, lang: str = "vi", today: dt.date | None = None) -> ContentSet:
-    """Load and cross-check content/<lang>/; raises ContentError on the first problem."""
-    problems = validate_content(root, lang, today)
+    """Load and cross-check content/<lang>/; raises ContentError on the first problem.
+    An overdue review_by does not stop Loa (check-content and the admin page report it)."""
+    problems = validate_content(root, lang, today, reviews=False)
     if problems:
         raise problems[0]
-    return _load(root / lang, lang, today or dt.date.today())
+    return _load(root, lang, today or dt.date.today())
 
 
-def validate_content(root: Path, lang: str = "vi",
-                     today: dt.date | None = None) -> list[ContentError]:
-    """Every problem found in content/<lang>/, each naming its file and field."""
+def _facts_or_problem(root: Path, today: dt.date,
+                      problems: list[ContentError]) -> Facts | None:
+    path = root / FACTS_FILE
+    if not path.is_file():
+        problems.append(ContentError(path, "file", "facts file missing"))
+        return None
+    try:
+        facts = load_facts(path, today)
+    except ContentError as exc:
+        problems.append(exc)
+        return None
+    for fact in facts.values():
+        if not fact.source:
+            problems.append(ContentError(path, f"facts.{fact.name}.source",
+                                         "every fact needs the source it comes from"))
+    return facts
+
+
+def validate_content(root: Path, lang: str = "vi", today: dt.date | None = None, *,
+                     reviews: bool = True) -> list[ContentError]:
+    """Every problem found in content/<lang>/, each naming its file and field; with
+    `reviews`, also every fact and text whose review_by date has passed."""
     today = today or dt.date.today()
     folder = root / lang
     problems: list[ContentError] = []
     if not folder.is_dir():
         return [ContentError(folder, "folder", "content folder is missing")]
+    facts = _facts_or_problem(root, today, problems)
     topics: dict[str, Topic] = {}
     for path in sorted(folder.glob("*.md")):
         try:
-            topic = load_topic(path, today)
+            topic = load_topic(path, today, facts)
         except ContentError as exc:
             problems.append(exc)
             continue
@@ -304,14 +433,15 @@ def validate_content(root: Path, lang: str = "vi",
                 problems.append(ContentError(
                     path, "samples", f"'{sample}' is also a sample of '{seen_samples[key]}'"))
             seen_samples[key] = topic.id
+    check: PhoneCheck | None = None
     try:
-        load_check(folder / "check.yml", today)
+        check = load_check(folder / "check.yml", today, facts)
     except FileNotFoundError:
         problems.append(ContentError(folder / "check.yml", "file", "phone check file missing"))
     except ContentError as exc:
         problems.append(exc)
     try:
-        menu, _ = _load_menu(folder / "menu.yml")
+        menu, _, _ = _load_menu(folder / "menu.yml", facts)
         for item in menu:
             if item != CHECK_ID and item not in topics:
                 problems.append(ContentError(folder / "menu.yml", "items",
@@ -320,10 +450,43 @@ def validate_content(root: Path, lang: str = "vi",
         problems.append(ContentError(folder / "menu.yml", "file", "menu file missing"))
     except ContentError as exc:
         problems.append(exc)
+    if reviews:
+        problems += _overdue(root, folder, facts or {}, topics, check, today)
     return problems
 
 
-def _load_menu(path: Path) -> tuple[tuple[str, ...], str]:
+def _overdue(root: Path, folder: Path, facts: Facts, topics: dict[str, Topic],
+             check: PhoneCheck | None, today: dt.date) -> list[ContentError]:
+    out = []
+    for fact in facts.values():
+        if fact.review_by < today:
+            out.append(ContentError(root / FACTS_FILE, f"facts.{fact.name}.review_by",
+                                    f"review was due on {fact.review_by.isoformat()}: check "
+                                    "the source, then update value, as_of and review_by"))
+    dated: list[tuple[Path, dt.date | None]] = [
+        (folder / f"{t.id}.md", t.review_by) for t in topics.values()]
+    if check is not None:
+        dated.append((folder / "check.yml", check.review_by))
+    for path, due in dated:
+        if due is not None and due < today:
+            out.append(ContentError(path, "review_by", f"review was due on {due.isoformat()}: "
+                                    "check the text, then update as_of and review_by"))
+    return out
+
+
+def review_problems(root: Path, lang: str = "vi",
+                    today: dt.date | None = None) -> list[ContentError]:
+    """Only the overdue reviews and facts without a source (for the admin page)."""
+    today = today or dt.date.today()
+    content = _load(root, lang, today)
+    problems: list[ContentError] = []
+    _facts_or_problem(root, today, problems)
+    return problems + _overdue(root, root / lang, content.facts or {}, content.topics,
+                               content.check, today)
+
+
+def _load_menu(path: Path, facts: Facts | None = None,
+               ) -> tuple[tuple[str, ...], str, tuple[str, ...]]:
     try:
         meta = _yaml(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
@@ -333,11 +496,38 @@ def _load_menu(path: Path) -> tuple[tuple[str, ...], str]:
     items = _strs(path, meta, "items", minimum=1)
     if len(set(items)) != len(items):
         raise ContentError(path, "items", "an item is listed twice")
-    return items, _str(path, meta, "help_line")
+    used: list[str] = []
+    help_line = fill(path, "help_line", _str(path, meta, "help_line"), facts, used)
+    return items, help_line, tuple(used)
 
 
-def _load(folder: Path, lang: str, today: dt.date) -> ContentSet:
-    topics = {t.id: t for t in (load_topic(p, today) for p in sorted(folder.glob("*.md")))}
-    menu, help_line = _load_menu(folder / "menu.yml")
+def _load(root: Path, lang: str, today: dt.date) -> ContentSet:
+    folder = root / lang
+    facts = load_facts(root / FACTS_FILE, today) if (root / FACTS_FILE).is_file() else None
+    topics = {t.id: t for t in (load_topic(p, today, facts) for p in sorted(folder.glob("*.md")))}
+    menu, help_line, help_facts = _load_menu(folder / "menu.yml", facts)
     return ContentSet(lang=lang, topics=topics, menu=menu,
-                      check=load_check(folder / "check.yml", today), help_line=help_line)
+                      check=load_check(folder / "check.yml", today, facts), help_line=help_line,
+                      facts=facts, help_facts=help_facts,
+                      training=load_training(root / TRAINING_FILE.format(lang=lang)))
+
+
+def load_training(path: Path) -> tuple[tuple[str, str | None], ...]:
+    """Training questions, JSON Lines {"text": ..., "topic": id or null}; none if absent."""
+    if not path.is_file():
+        return ()
+    out = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            data = json.loads(line)
+        except json.JSONDecodeError:
+            raise ContentError(path, f"line {number}", "not JSON") from None
+        text, topic = (data.get("text"), data.get("topic")) if isinstance(data, dict) \
+            else (None, None)
+        if not isinstance(text, str) or not text.strip() or not (
+                topic is None or isinstance(topic, str)):
+            raise ContentError(path, f"line {number}", 'needs "text" and "topic" (or null)')
+        out.append((text, topic or None))
+    return tuple(out)
