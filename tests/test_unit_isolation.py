@@ -155,6 +155,13 @@ async def _overview(w: World) -> None:
         assert f"<td>{target}</td>" not in html
 
 
+@probe("GET", "/admin/content")
+async def _content_status(w: World) -> None:
+    response = await w.client.get("/admin/content")
+    assert response.status == 200     # province content, the same for every unit, read-only
+    assert_hidden(w, await text_of(response))
+
+
 @probe("GET", "/admin/login")
 async def _login_page(w: World) -> None:
     response = await w.client.get("/admin/login")

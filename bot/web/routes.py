@@ -259,6 +259,8 @@ def setup_routes(app: web.Application) -> None:
     broadcasts.setup(app)
     from bot.web.translations import setup_translations
     setup_translations(app)           # /admin/translations; installs approved translations
+    from bot.web.content_status import setup_content_status
+    setup_content_status(app)         # /admin/content: review dates of topics and facts
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
     app.cleanup_ctx.append(_observe)
