@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from bot.core.content import ContentError, validate_content
-from bot.core.messages import ConversationState, Inbound, InboundKind, Reply, RunKind
+from bot.core.messages import ConversationState, Inbound, InboundKind, Reply
 from bot.settings import Settings, SettingsError
 
 
@@ -101,22 +101,21 @@ def cmd_ask(args: argparse.Namespace) -> int:
         question = line.strip()
         if not question:
             continue
-        match = conversation.matcher.match(question)
+        decision = conversation.understand(question)
         turn = conversation.step(ConversationState(), Inbound(InboundKind.TEXT, text=question))
-        answered = [e for e in turn.events if e.kind is RunKind.ANSWER]
-        topic = answered[0].topic if answered else "none"
         answer = "\n\n".join(r.text for r in turn.replies)
         if args.json:
-            print(json.dumps({"topic": topic, "score": match.score, "kind": match.kind,
-                              "runner_up": match.runner_up, "answer": answer},
-                             ensure_ascii=False), flush=True)
+            print(json.dumps({"topic": decision.topic, "kind": decision.kind,
+                              "options": list(decision.options), "score": decision.score,
+                              "answer": answer}, ensure_ascii=False), flush=True)
         else:
-            print(f"[{topic} {match.score:.2f}]\n{answer}\n", flush=True)
+            shown = decision.topic or ",".join(decision.options) or "-"
+            print(f"[{decision.kind} {shown} {decision.score:.2f}]\n{answer}\n", flush=True)
     return 0
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    """Accuracy of the matcher on a labelled set (the shipped content, no learned samples)."""
+    """How Loa understands a labelled set (the shipped content, no learned samples)."""
     from bot.app import load_conversation
     from bot.core.evaluation import LabelledSetError, evaluate, load_labelled
     try:
@@ -126,8 +125,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         return 2
     _, conversation = load_conversation(_settings())
     for item in items[:20]:          # warm up caches so timings are per question
-        conversation.matcher.match(item.text)
-    result = evaluate(conversation.matcher, items)
+        conversation.understand(item.text)
+    result = evaluate(conversation.understand, items)
     if args.json:
         print(json.dumps(result.to_json(), ensure_ascii=False, indent=2))
     else:

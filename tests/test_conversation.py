@@ -42,7 +42,7 @@ def test_start_greets_and_shows_numbered_menu_with_buttons():
     (turn,) = run(cmd("start"))
     out = body(turn)
     assert "Xin chào" in out
-    assert "1. Lịch tắt sóng 2G" in out and "3. Kiểm tra máy của tôi" in out
+    assert "2. Lịch tắt sóng 2G" in out and "4. Kiểm tra máy của tôi" in out
     assert "topic:timeline" in choices(turn) and "check" in choices(turn)
     # every typed number shown has a matching button label
     labels = [b.label for r in turn.replies for row in r.buttons for b in row]
@@ -62,13 +62,14 @@ def test_start_offers_language_picker_when_several_languages_are_configured():
 
 
 @pytest.mark.parametrize("typed, topic", [
-    ("1", "timeline"), ("2", "affected"), ("4", "switch"), ("11", "contact"),
-    (" 5 ", "keep_number"),
+    ("2", "timeline"), ("3", "affected"), ("5", "switch"), ("16", "contact"),
+    (" 6 ", "keep_number"),
 ])
 def test_typed_menu_numbers_open_the_topic(typed, topic):
     (turn,) = run(text(typed))
     assert turn.events[0].kind is RunKind.ANSWER and turn.events[0].topic == topic
-    assert "Cập nhật ngày 26/11/2026" in body(turn)
+    as_of = conversation().contents["vi"].topics[topic].as_of
+    assert f"Cập nhật ngày {as_of:%d/%m/%Y}" in body(turn)
 
 
 @pytest.mark.parametrize("typed", ["0", "menu", "MENU", "Quay lại", "quay lai"])
@@ -86,7 +87,7 @@ def test_menu_command_and_help_command():
 
 def test_number_out_of_range_explains_the_range():
     (turn,) = run(text("42"))
-    assert "42" in body(turn) and "1 đến 11" in body(turn)
+    assert "42" in body(turn) and "1 đến 16" in body(turn)
 
 
 def test_answer_ends_with_menu_and_related_buttons():
@@ -171,7 +172,7 @@ def test_check_asks_numbered_questions_with_buttons():
     (("2", "2"), "affected"),                     # no internet, no 4G: a 2G-only phone
     (("Có", "Không"), "affected"),                # typed labels work too
     (("1", "1", "1"), "probably_fine"),           # 4G with VoLTE
-    (("1", "1", "2"), "check_carrier"),           # 4G without VoLTE: ask the carrier
+    (("1", "1", "2"), "no_volte"),                # 4G without VoLTE: its own verdict
     (("3", "3", "3"), "check_carrier"),           # does not know
     (("2", "3"), "affected"),                     # no internet and unsure about 4G
 ])

@@ -90,7 +90,7 @@ def test_missing_translation_falls_back_to_vietnamese_with_note_and_button(tree)
     turn = conversation.step(ConversationState(), press("lang:rad"))
     assert turn.state.lang == "rad"
     assert turn.replies[0].text.startswith("Nội dung này " + NOTE)
-    assert "1. Lịch tắt sóng 2G" in text(turn)
+    assert "2. Lịch tắt sóng 2G" in text(turn)
     assert choices(turn)[-1] == "lang:vi"                     # Vietnamese always a button
     assert [(e.kind, e.served_language) for e in turn.events] == [(RunKind.MENU, "vi")]
     answer = conversation.step(turn.state, press("topic:timeline"))
@@ -159,7 +159,8 @@ def test_menu_is_served_in_the_language_only_when_all_of_it_is_approved(tree):
     conversation, _, _ = build(content, locales)
     turn = conversation.step(RAD, Inbound(InboundKind.COMMAND, text="menu"))
     assert turn.events[0].served_language == "rad" and NOTE not in text(turn)
-    assert "RAD-TEST number\n1. RAD-TEST timeline menu_label" in text(turn)
+    assert ("RAD-TEST number\n1. RAD-TEST after_shutdown.phone_stopped menu_label\n"
+            "2. RAD-TEST timeline menu_label") in text(turn)
     # Untranslated interface lines stay Vietnamese around the translated menu.
     assert "Bạn cũng có thể gõ câu hỏi" in text(turn)
     (content / "rad" / "check.md").unlink()
@@ -174,7 +175,7 @@ def test_free_text_in_a_minority_language_gets_the_menu_and_hotline(tree):
     conversation, _, _ = build(*tree)
     # Letters of the Ê Đê / M'nông alphabets, not a real sentence (no one here speaks them).
     turn = conversation.step(RAD, typed("ƀă ĕ čŭ ñu hlăk ƀuôn"))
-    assert "1800 8098" in text(turn) and "1. Lịch tắt sóng 2G" in text(turn)
+    assert "1800 8098" in text(turn) and "2. Lịch tắt sóng 2G" in text(turn)
     assert "topic:timeline" in choices(turn) and choices(turn)[-1] == "lang:vi"
     assert turn.events[0].kind is RunKind.UNMATCHED
     assert "Did you mean" not in text(turn)
@@ -182,7 +183,7 @@ def test_free_text_in_a_minority_language_gets_the_menu_and_hotline(tree):
 
 def test_numbers_always_work_and_vietnamese_questions_are_still_understood(tree):
     conversation, _, _ = build(*tree)
-    by_number = conversation.step(RAD, typed("1"))
+    by_number = conversation.step(RAD, typed("2"))
     assert "Khi nào tắt sóng 2G?" in text(by_number) and by_number.events[0].topic == "timeline"
     asked = conversation.step(RAD, typed("khi nao tat song 2g"))
     assert asked.events[0].kind is RunKind.ANSWER and asked.events[0].topic == "timeline"

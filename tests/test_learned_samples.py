@@ -20,7 +20,7 @@ from bot.store.db import upgrade_database_async
 A, B = "xa-24175", "xa-24133"
 CITIZEN = "c" * 10 + "learned-citizen-01"
 OTHER = "d" * 10 + "learned-citizen-02"
-BEEPS = "máy tôi kêu tít tít suốt đêm"      # Loa asks "which one?" about it; no test question
+BEEPS = "đèn điện thoại cứ nhấp nháy"       # Loa offers topics for it; no test question
 TIMELINE = "khi nào tắt sóng 2g"
 OUT_OF_SCOPE = "chỉ trả lời về việc tắt sóng 2G"
 AFTER = "Sau khi tắt sóng 2G"
@@ -168,7 +168,7 @@ async def test_a_sample_that_changes_an_evaluation_answer_is_refused(client, set
     assert refused.status == 409
     message = await refused.text()
     assert "Không nhận câu mẫu này" in message and "1 câu hỏi kiểm tra" in message
-    assert "“ở đây toàn sóng 2g không có 4g”" in message
+    assert "“khi mô tắt sóng 2g rứa”" in message
     assert sql(settings, "select count(*) from learned_sample") == [(0,)]
     assert sql(settings, "select status from question") == [("new",)]
     await sql_write(settings, "insert into learned_sample (topic, text, created_by, created_at, "
@@ -231,8 +231,8 @@ async def test_removal_reaches_every_process(settings, postgres_url):
 
 async def test_a_commune_editor_sees_and_acts_on_only_their_communes_questions(client,
                                                                               settings):
-    mine, theirs, nobody = "máy tôi kêu tít tít ở xã A", "máy kêu tít tít ở phường B", \
-        "máy kêu tít tít mà không chọn xã"
+    mine, theirs, nobody = "đèn điện thoại cứ nhấp nháy ở xã A", \
+        "đèn điện thoại nhấp nháy hoài ở phường B", "đèn điện thoại cứ nhấp nháy mà không chọn xã"
     await ask_from(client, "24175", mine, CITIZEN)
     await ask_from(client, "24133", theirs, OTHER)
     await say(client, "e" * 10 + "no-commune-0003", "nocommune", nobody)

@@ -17,21 +17,26 @@ def bot(*args: str, tmp_path: Path, stdin: str | None = None):
                           text=True, cwd=ROOT, env=environ, timeout=120)
 
 
-def test_eval_prints_accuracy_confusion_oos_figures_and_timing(tmp_path):
+def test_eval_prints_the_issue_14_figures_per_topic_and_timing(tmp_path):
     result = bot("eval", "tests/data/questions.jsonl", tmp_path=tmp_path)
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    for words in ("top-1 accuracy (in scope):", "out of scope: precision", "recall",
-                  "time per question: median", "p99", "per topic"):
-        assert words in out
-    table = {line.split()[0] for line in out.splitlines()[8:] if line.strip()}
-    assert {"timeline", "switch.volte", "coverage.report_dead_zone", "-"} <= table
+    for words in ("direct right answer", "right topic offered", "wrong direct answer",
+                  "wrongly declined off-topic", "out of scope:", "declined",
+                  "wrongly answered", "out-of-scope precision", "time per question: median",
+                  "p99", "targets:", "per topic"):
+        assert words in out, words
+    table = {line.split()[0] for line in out.split("per topic", 1)[1].splitlines()[2:]
+             if line.strip()}
+    assert {"timeline", "scams", "coverage", "-"} <= table
 
 
 def test_eval_json_and_a_broken_file(tmp_path):
     data = json.loads(bot("eval", "tests/data/questions.jsonl", "--json",
                           tmp_path=tmp_path).stdout)
-    assert data["accuracy"] >= 0.9 and data["oos_precision"] >= 0.9
+    assert data["direct_right"] >= 0.8 and data["oos_precision"] >= 0.9
+    assert data["counts"]["direct_right"] + data["counts"]["offered_right"] \
+        + data["counts"]["wrong_direct"] <= data["in_scope"]
     assert data["confusion"]["timeline"]["timeline"] >= 1
     broken = tmp_path / "broken.jsonl"
     broken.write_text('{"text": "khi nao tat 2g", "topic": "timeline"}\n{"text": 5}\n')
@@ -40,10 +45,18 @@ def test_eval_json_and_a_broken_file(tmp_path):
     assert "Traceback" not in result.stderr
 
 
-def test_ask_json_carries_the_kind_and_runner_up(tmp_path):
+def test_ask_json_prints_topic_kind_options_score_and_answer(tmp_path):
     lines = bot("ask", "-", "--json", tmp_path=tmp_path,
-                stdin="khi nao tat song 2g\nđổi sim\nbóng đá tối nay\n").stdout.splitlines()
-    first, second, third = (json.loads(line) for line in lines)
-    assert (first["topic"], first["kind"]) == ("timeline", "answer") and first["runner_up"]
-    assert (second["topic"], second["kind"], second["runner_up"]) == ("none", "clarify", "cost")
-    assert (third["topic"], third["kind"]) == ("none", "out_of_scope")
+                stdin="khi nao tat song 2g\nđèn điện thoại cứ nhấp nháy\nbóng đá tối nay\n"
+                      "cảm ơn nhé\n").stdout.splitlines()
+    rows = [json.loads(line) for line in lines]
+    assert all(set(r) == {"topic", "kind", "options", "score", "answer"} for r in rows)
+    first, second, third, fourth = rows
+    assert (first["topic"], first["kind"], first["options"]) == ("timeline", "answer", [])
+    assert "15/9/2026" in first["answer"] and 0 < first["score"] <= 1
+    assert second["kind"] in ("clarify", "unsure") and second["topic"] is None
+    assert len(second["options"]) == 3 and len(set(second["options"])) == 3
+    assert "Bạn muốn hỏi về" in second["answer"]
+    assert (third["topic"], third["kind"], third["options"]) == (None, "out_of_scope", [])
+    assert "chỉ trả lời về việc tắt sóng 2G" in third["answer"]
+    assert (fourth["topic"], fourth["kind"]) == (None, "smalltalk")

@@ -18,7 +18,7 @@ from bot.store.db import Database, make_engine
 SESSION = "q" * 10 + "review-session-0001"
 OTHER = "r" * 10 + "review-session-0002"
 WEATHER = "thời tiết ngày mai có mưa không"
-UNKNOWN = "máy tôi kêu tít tít suốt đêm"          # nothing Loa knows; not 2G either
+UNKNOWN = "máy nóng quá"          # Loa is unsure (offers topics); not the end of 2G either
 
 
 async def ask(client, text: str, message_id: str, session: str = SESSION) -> dict:

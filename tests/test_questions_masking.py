@@ -28,9 +28,9 @@ async def test_an_invite_code_and_phone_numbers_typed_in_the_web_chat_are_stored
             code = await officers.create_invite(conn, "xa-24175", "editor", "test")
     finally:
         await db.dispose()
-    typed = [f"mã đăng ký của tôi là {code}, máy kêu tít tít",
-             f"/dangky {code.lower()} máy kêu tít tít",
-             *(f"máy tôi kêu tít tít suốt đêm, nhắn giúp {p}" for p in PHONES)]
+    typed = [f"mã đăng ký của tôi là {code}, đèn điện thoại cứ nhấp nháy",
+             f"/dangky {code.lower()} đèn điện thoại cứ nhấp nháy",
+             *(f"đèn điện thoại cứ nhấp nháy, nhắn giúp {p}" for p in PHONES)]
     for number, text in enumerate(typed):
         response = await client.post("/api/chat", json={"session": SESSION,
                                                          "id": f"mask{number:04d}", "text": text})
@@ -42,7 +42,7 @@ async def test_an_invite_code_and_phone_numbers_typed_in_the_web_chat_are_stored
     for text in stored:
         assert code not in text.upper() and "[…]" in text, text
         assert not any(p in text for p in PHONES), text
-    assert stored[0] == "mã đăng ký của tôi là […], máy kêu tít tít"
+    assert stored[0] == "mã đăng ký của tôi là […], đèn điện thoại cứ nhấp nháy"
     assert code not in dump
     await login_as(client, settings, "tinh", "editor")
     html = await (await client.get("/admin/questions")).text()
@@ -80,7 +80,7 @@ async def test_the_migration_masks_stored_questions_and_holds_old_samples(databa
                 "'new')"), {"at": now, "text": "mã 1A2B3C4D, số 0912 345 678, tổng đài 1800 8098"})
             await conn.execute(sa.text(
                 "insert into learned_sample (topic, text, created_by, created_at) values "
-                "(NULL, 'máy kêu tít tít', 'officer:1', :at)"), {"at": now})
+                "(NULL, 'đèn điện thoại cứ nhấp nháy', 'officer:1', :at)"), {"at": now})
     finally:
         await db.dispose()
     await asyncio.to_thread(command.upgrade, alembic_config(database_url), "heads")

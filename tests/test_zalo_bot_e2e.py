@@ -58,8 +58,8 @@ async def loa(request, settings, api):
 async def test_menu_by_number_and_free_text(loa, api):
     api.push_update(bot_update(CHAT, "/start"))
     (menu,) = await api.wait_for_calls("sendMessage", 1, chat_id=CHAT)
-    assert "Xin chào" in menu.params["text"] and "1. Lịch tắt sóng 2G" in menu.params["text"]
-    api.push_update(bot_update(CHAT, "1"))
+    assert "Xin chào" in menu.params["text"] and "2. Lịch tắt sóng 2G" in menu.params["text"]
+    api.push_update(bot_update(CHAT, "2"))
     api.push_update(bot_update(CHAT, "khi nao tat song 2g vay"))
     _, answer, free = await api.wait_for_calls("sendMessage", 3, chat_id=CHAT)
     assert answer.params["text"].startswith("Khi nào tắt sóng 2G")
@@ -69,11 +69,11 @@ async def test_menu_by_number_and_free_text(loa, api):
 
 
 async def test_phone_check_answered_by_typed_numbers(loa, api):
-    for text in ["3", "2", "3"]:          # check; internet: no; 4G: don't know -> verdict
+    for text in ["4", "2", "3"]:          # check; internet: no; 4G: don't know -> verdict
         api.push_update(bot_update(CHAT, text))
     *_, verdict = await api.wait_for_calls("sendMessage", 3, chat_id=CHAT)
     assert "Câu 2/3" in api.sent_texts(CHAT)[1]
-    assert "Cập nhật ngày" in verdict.params["text"] and "3. Kiểm tra lại" in \
+    assert "Cập nhật ngày" in verdict.params["text"] and "4. Kiểm tra lại" in \
         verdict.params["text"]
 
 
@@ -90,7 +90,7 @@ async def test_odd_input_never_crashes_and_later_messages_are_answered(loa, api)
 
 
 async def test_runs_are_logged_as_zalo_bot_without_raw_ids(loa, api, settings):
-    api.push_update(bot_update(CHAT, "1"))
+    api.push_update(bot_update(CHAT, "2"))
     await api.wait_for_calls("sendMessage", 1, chat_id=CHAT)
     await wait_for(lambda: rows(settings, "select count(*) from run")[0][0] == 1)
     (run,) = rows(settings, "select medium, topic, contact_pseudonym from run")
@@ -100,7 +100,7 @@ async def test_runs_are_logged_as_zalo_bot_without_raw_ids(loa, api, settings):
 
 async def test_blocked_user_is_marked_stopped(loa, api, settings):
     api.block(CHAT)
-    api.push_update(bot_update(CHAT, "1"))
+    api.push_update(bot_update(CHAT, "2"))
     await api.wait_for_calls("sendMessage", 1, chat_id=CHAT)
     await wait_for(lambda: rows(settings, "select status from contact") == [("stopped",)]
                    and rows(settings, "select status from outbox") == [("blocked",)])
@@ -108,7 +108,7 @@ async def test_blocked_user_is_marked_stopped(loa, api, settings):
 
 async def test_rate_limit_pauses_the_channel_and_retries(loa, api):
     api.fail_next(1, error_code=429, description="Too Many Requests")
-    api.push_update(bot_update(CHAT, "1"))
+    api.push_update(bot_update(CHAT, "2"))
     first, second = await api.wait_for_calls("sendMessage", 2, chat_id=CHAT, timeout=8)
     assert not first.ok and second.ok and second.at - first.at >= 1.0
 
@@ -137,7 +137,7 @@ async def test_webhook_refuses_forged_requests_and_dedupes(settings, api, caplog
     try:
         (hook,) = await api.wait_for_calls("setWebhook", 1)
         assert hook.params["secret_token"] == SECRET
-        update = bot_update(CHAT, "1", message_id="hook-1")
+        update = bot_update(CHAT, "2", message_id="hook-1")
         body = json.dumps({"ok": True, "result": update} if wrap else update)
         async with aiohttp.ClientSession() as http:
             hook_url = f"{url}/zalo/bot/webhook"
@@ -168,7 +168,7 @@ async def test_webhook_answers_503_when_the_update_cannot_be_stored(settings, ap
         await sql_write(settings, "alter table inbox rename to inbox_gone")
         async with aiohttp.ClientSession() as http:
             response = await http.post(f"{url}/zalo/bot/webhook",
-                                       json=bot_update(CHAT, "1"),
+                                       json=bot_update(CHAT, "2"),
                                        headers={"X-Bot-Api-Secret-Token": SECRET})
             assert response.status == 503     # so Zalo delivers it again later
     finally:
@@ -195,7 +195,7 @@ async def test_sends_are_paced_to_the_configured_rate(settings, api):
     runner, _ = await start_loa(settings, api, webhook=False, rate=5)
     try:
         for i in range(6):
-            api.push_update(bot_update(f"chat-{i}", "1"))
+            api.push_update(bot_update(f"chat-{i}", "2"))
         sends = await api.wait_for_calls("sendMessage", 6, timeout=10)
         times = sorted(c.at for c in sends)
         assert times[-1] - times[0] >= 5 / 5 - 0.05

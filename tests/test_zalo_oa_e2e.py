@@ -73,7 +73,7 @@ async def post(url: str, event: dict, secret: str = OA_SECRET,
 
 
 async def test_signed_message_is_answered_with_the_stored_token(loa, oa, settings):
-    assert await post(loa, oa_event("user_send_text", USER, "1")) == 200
+    assert await post(loa, oa_event("user_send_text", USER, "2")) == 200
     (reply,) = await oa.wait_for_calls("cs", 1)
     assert reply.ok and reply.token == "access-0"
     assert reply.params["text"].startswith("Khi nào tắt sóng 2G")
@@ -109,7 +109,7 @@ async def test_forged_stale_and_replayed_webhooks(loa, oa, settings, caplog):
 async def test_invalid_token_is_refreshed_once_and_the_reply_resent(loa, oa, settings, caplog):
     caplog.set_level(logging.INFO)
     oa.invalidate_access_token()
-    assert await post(loa, oa_event("user_send_text", USER, "1")) == 200
+    assert await post(loa, oa_event("user_send_text", USER, "2")) == 200
     failed, sent = await oa.wait_for_calls("cs", 2, timeout=15)
     assert not failed.ok and sent.ok and sent.token == oa.access_token
     assert oa.refreshes == 1
@@ -130,7 +130,7 @@ async def test_unfollow_stops_the_contact_and_follow_makes_one_without_reply(loa
 
 async def test_the_ninth_reply_of_a_window_is_failed_not_sent(loa, oa, settings):
     """One user message: 8 free replies, then a clear failure (paid messages are off)."""
-    assert await post(loa, oa_event("user_send_text", USER, "1")) == 200
+    assert await post(loa, oa_event("user_send_text", USER, "2")) == 200
     await oa.wait_for_calls("cs", 1)
     ((contact_id, address),) = rows(settings, "select id, address from contact")
     payload = json.dumps({"text": "Thông báo", "buttons": [], "audio": None, "ack_id": None})

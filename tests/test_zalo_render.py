@@ -144,8 +144,8 @@ def test_menu_topics_and_check_options_all_have_a_typed_form():
 def test_menu_is_numbered_once_and_answers_end_with_typed_lines():
     menu = CONV.step(ConversationState(), Inbound(InboundKind.COMMAND, text="start")).replies[0]
     (text,) = RENDERER.render(menu)
-    assert text.count("1. Lịch tắt sóng 2G") == 1 and "☰" not in text
-    answer = CONV.step(ConversationState(), Inbound(InboundKind.TEXT, text="1")).replies[0]
+    assert text.count("2. Lịch tắt sóng 2G") == 1 and "☰" not in text
+    answer = CONV.step(ConversationState(), Inbound(InboundKind.TEXT, text="2")).replies[0]
     (text,) = RENDERER.render(answer)
     assert text.rstrip().endswith("0. ☰ Menu chính")
     assert "Cập nhật ngày" in text
@@ -186,3 +186,17 @@ async def test_pacer_wait_sleeps_until_each_slot():
     pacer = Pacer(4, clock=lambda: 0.0, sleep=sleep)
     await asyncio.gather(*(pacer.wait() for _ in range(5)))
     assert sorted(woke) == pytest.approx([0.25, 0.5, 0.75, 1.0])   # the first goes at once
+
+
+def test_topics_offered_when_loa_is_unsure_become_numbered_lines():
+    turn = CONV.step(ConversationState(), Inbound(InboundKind.TEXT,
+                                                  text="đèn điện thoại cứ nhấp nháy"))
+    offered = [b for row in turn.replies[0].buttons for b in row if b.choice.startswith("topic:")]
+    assert len(offered) == 3
+    (text,) = RENDERER.render(turn.replies[0])
+    menu = CONV.contents["vi"].menu
+    for button in offered:
+        number = menu.index(button.choice.split(":", 1)[1]) + 1
+        assert f"{number}. {button.label}" in text
+        typed = CONV.step(turn.state, Inbound(InboundKind.TEXT, text=str(number)))
+        assert typed.events[0].topic == button.choice.split(":", 1)[1]

@@ -5,6 +5,7 @@ import datetime as dt
 from dataclasses import replace
 
 from bot.core.content import CHECK_ID, ContentSet, Topic
+from bot.core.evaluation import Decision
 from bot.core.i18n import AUTONYMS, LANGUAGE_NAMES, SOURCE_LANG, Translator
 from bot.core.matching import Matcher, MatchKind
 from bot.core.messages import (
@@ -121,13 +122,16 @@ class Conversation:
         return Reply("\n".join(lines), (tuple(rows), (self._menu_button(lang),)))
 
     def _verdict(self, answers: dict[str, str]) -> str:
-        """No 4G means affected; a phone without internet that may lack 4G likely is too."""
+        """No 4G means affected; a phone without internet that may lack 4G likely is too;
+        4G without VoLTE has its own verdict (it may no longer call since 2G ended)."""
         lte, internet, volte = answers.get("lte"), answers.get("internet"), answers.get("volte")
         if lte == "no" or (internet == "no" and lte == "unknown"):
             return "affected"
         if lte == "yes" and volte == "yes":
             return "probably_fine"
-        return "check_carrier"   # unknown answers, or 4G without VoLTE (covered by its text)
+        if lte == "yes" and volte == "no":
+            return "no_volte"
+        return "check_carrier"   # an answer was "I don't know": the shop or hotline can tell
 
     def _check_step(self, state: ConversationState, lang: str, option: str) -> Turn:
         check = self._content(lang).check
@@ -329,21 +333,38 @@ class Conversation:
                         (Event(RunKind.ANSWER, match.topic, match.score),))
         # Not answered: counted as an unmatched run; handling keeps the question for review.
         unmatched = (Event(RunKind.UNMATCHED, None, match.score),)
-        if match.kind is MatchKind.CLARIFY and match.topic in topics \
-                and match.runner_up in topics:
-            rows = tuple((Button(topics[item].menu_label, f"topic:{item}"),)
-                         for item in (match.topic, match.runner_up))
+        options = [item for item in match.options if item in topics]
+        if match.kind in (MatchKind.CLARIFY, MatchKind.UNSURE) and options:
+            # The most likely topics as buttons (numbered lines on Zalo), never "I only know
+            # about 2G" for a question that may well be about it.
             which = self.t.gettext(lang, "Do you want to ask about…?")
-            return Turn((Reply(which, (*rows, (self._menu_button(lang),))),), cleared, unmatched)
+            if match.kind is MatchKind.UNSURE:
+                unsure = self.t.gettext(lang, "Sorry, I am not sure what you are asking.")
+                which = f"{unsure} {which}"
+            rows = tuple((Button(topics[item].menu_label, f"topic:{item}"),) for item in options)
+            text = which if match.kind is MatchKind.CLARIFY else f"{which}\n{content.help_line}"
+            return Turn((Reply(text, (*rows, (self._menu_button(lang),))),), cleared, unmatched)
         if match.kind is MatchKind.OUT_OF_SCOPE:
             other = self.t.gettext(lang, "Sorry, I only know about the end of 2G mobile service "
                                    "and switching to 4G, so I cannot answer this question.")
             return Turn((self.menu(lang, f"{other}\n{content.help_line}"),), cleared, unmatched)
         unsure = self.t.gettext(lang, "Sorry, I am not sure what you are asking.")
         hint = self.t.gettext(lang, "Try a short question, for example: when is 2G switched off?")
-        reply = self.menu(lang, f"{unsure} {hint}\n{content.help_line}")
-        if match.runner_up in topics:
-            guess = topics[match.runner_up]
-            maybe = self.t.gettext(lang, "Did you mean: {title}", title=guess.title)
-            reply = Reply(reply.text, ((Button(maybe, f"topic:{guess.id}"),), *reply.buttons))
-        return Turn((reply,), cleared, unmatched)
+        return Turn((self.menu(lang, f"{unsure} {hint}\n{content.help_line}"),), cleared,
+                    unmatched)
+
+    def understand(self, text: str) -> Decision:
+        """What Loa does with a free-text question, in Vietnamese (`ask --json`, `eval`)."""
+        text = clean_input(text)[:MAX_TEXT]
+        folded = fold(text)
+        small = smalltalk_kind(normalize_query(text))
+        if folded in _GREETINGS or small is not None:
+            return Decision("smalltalk", None)
+        match = self.matcher.match(text)
+        topics = self.contents[SOURCE_LANG].topics
+        if match.kind is MatchKind.ANSWER and match.topic in topics:
+            return Decision("answer", match.topic, (), match.score)
+        options = tuple(o for o in match.options if o in topics) \
+            if match.kind in (MatchKind.CLARIFY, MatchKind.UNSURE) else ()
+        kind = "unsure" if match.kind is MatchKind.CLARIFY and not options else match.kind.value
+        return Decision(kind, None, options, match.score)
