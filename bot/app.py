@@ -18,6 +18,7 @@ from bot.channels.telegram import ALLOWED_UPDATES, TelegramChannel, make_bot
 from bot.channels.telegram import NAME as TELEGRAM
 from bot.channels.web import NAME as WEB
 from bot.channels.web import WebChannel
+from bot.classifier_cache import cached_classifier
 from bot.cluster import Cluster
 from bot.core.content import ContentSet, load_content
 from bot.core.conversation import Conversation
@@ -75,7 +76,9 @@ def load_conversation(settings: Settings) -> tuple[GettextTranslator, Conversati
     translator = GettextTranslator(settings.locales_dir, settings.languages)
     contents: dict[str, ContentSet] = {"vi": load_content(settings.content_dir, "vi")}
     places = tuple((c["code"], c["name"]) for c in communes())
-    return translator, Conversation(contents, translator, settings.languages, places)
+    classifier = cached_classifier(contents["vi"], settings.cache_dir)
+    return translator, Conversation(contents, translator, settings.languages, places,
+                                    classifier)
 
 
 def build_app(settings: Settings) -> web.Application:

@@ -132,6 +132,7 @@ class Settings:
     secret_key: str = field(default="", repr=False)
     content_dir: Path = ROOT / "content"
     locales_dir: Path = ROOT / "locales"
+    cache_dir: Path = ROOT / ".cache"     # the trained topic classifier (bot/classifier_cache)
     languages: tuple[str, ...] = ("vi",)
     mnong_tag: str = "cmo"        # M'nông variety: cmo (Central/Bunong) or mng (Eastern)
     unit: str = "Sở Khoa học và Công nghệ tỉnh Đắk Lắk"
@@ -204,6 +205,7 @@ class Settings:
             secret_key=env.get("BOT_SECRET_KEY", "").strip(),
             content_dir=Path(env.get("BOT_CONTENT_DIR") or ROOT / "content"),
             locales_dir=Path(env.get("BOT_LOCALES_DIR") or ROOT / "locales"),
+            cache_dir=Path(env.get("BOT_CACHE_DIR") or ROOT / ".cache"),
             languages=languages,
             mnong_tag=mnong_tag,
             unit=env.get("BOT_UNIT", "").strip() or cls.unit,

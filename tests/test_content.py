@@ -118,3 +118,37 @@ def test_broken_content_stops_the_server_with_a_clear_message(tmp_path):
                                                       "PATH": "/usr/bin:/bin"})
     assert result.returncode == 1
     assert "support.md: version" in result.stderr and "Traceback" not in result.stderr
+
+
+TERMS = ("VoLTE", "IMEI", "OTP")
+
+
+def test_answers_open_plainly_explain_terms_and_stay_short():
+    """The first sentence says what to do or know; VoLTE, IMEI and OTP are explained in
+    brackets the first time a text uses them; answers stay short."""
+    content = load_content(CONTENT, "vi")
+    texts = [(t.id, t.body) for t in content.topics.values()]
+    texts += [(f"check.{k}", v) for k, v in content.check.verdicts.items()]
+    for name, body in texts:
+        first = re.split(r"(?<=[.:!?])\s|\n", body, maxsplit=1)[0]
+        assert not first.startswith("•") and len(first) <= 160, (name, first)
+        for term in TERMS:
+            at = body.find(term)
+            if at >= 0:
+                assert body[at + len(term):].startswith(" ("), (name, term)
+        limit = 750 if "." not in name or name.startswith("check.") else 560
+        assert len(body) <= limit, (name, len(body))
+    for topic in content.topics.values():
+        assert "2G Only" not in topic.body or "(2G Only" in topic.body, topic.id
+
+
+def test_the_end_of_2g_is_told_as_past_never_as_to_come():
+    content = load_content(CONTENT, "vi")
+    everything = "\n".join([t.body for t in content.topics.values()]
+                           + list(content.check.verdicts.values()) + [content.check.intro])
+    folded = everything.lower()
+    for future in ("sẽ tắt sóng 2g", "sẽ dừng", "2g vẫn còn", "sóng 2g được giữ lại",
+                   "sau khi tắt sóng 2g", "nhà mạng có ưu đãi", "trước tháng 9/2026 nhà mạng"):
+        assert future not in folded, future
+    assert "đã dừng sau ngày 15/9/2026" in everything
+    assert "theo lộ trình" in folded

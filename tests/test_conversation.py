@@ -193,6 +193,10 @@ def test_check_verdict_texts_differ_and_name_hotline_or_shop():
     assert affected != fine != unsure
     assert "4G" in affected and "1800 8098" in unsure
     assert "cửa hàng" in fine
+    no_volte = body(_check("1", "1", "2")[-1])       # has 4G, no VoLTE: a clear verdict
+    assert no_volte not in (affected, fine, unsure)
+    assert "có 4G nhưng không có VoLTE" in no_volte and "không gọi được" in no_volte
+    assert "cửa hàng" in no_volte and "giữ nguyên số" in no_volte
 
 
 def test_check_buttons_work_and_stale_buttons_repeat_the_question():

@@ -4,6 +4,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import replace
 
+from bot.core.classifier import Classifier
 from bot.core.content import CHECK_ID, ContentSet, Topic
 from bot.core.evaluation import Decision
 from bot.core.i18n import AUTONYMS, LANGUAGE_NAMES, SOURCE_LANG, Translator
@@ -39,14 +40,15 @@ class Conversation:
 
     def __init__(self, contents: dict[str, ContentSet], translator: Translator,
                  languages: tuple[str, ...] = (SOURCE_LANG,),
-                 communes: tuple[tuple[str, str], ...] = ()) -> None:
+                 communes: tuple[tuple[str, str], ...] = (),
+                 classifier: Classifier | None = None) -> None:
         if SOURCE_LANG not in contents:
             raise ValueError("Vietnamese content is required")
         self.contents = contents
         self.t = translator
         self._configured = languages
         self.languages = self._offered()
-        self.matcher = Matcher(contents[SOURCE_LANG])
+        self.matcher = Matcher(contents[SOURCE_LANG], classifier=classifier)
         self.subscriptions = Subscriptions(communes, translator)
 
     # -- helpers -----------------------------------------------------------------------------

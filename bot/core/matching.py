@@ -300,6 +300,7 @@ def _shown(share: float) -> float:
 ANSWER_PROB = 0.25       # the best topic's probability needed to answer straight away
 ANSWER_MARGIN = 0.20     # ... and its lead over the second
 OUT_OF_SCOPE_PROB = 0.40  # decline only above this (and never when phones are named)
+NO_PHONE_ANSWER_PROB = 0.60  # a question naming no phone word needs this much to be answered
 OPTIONS = 3              # topics offered as buttons when Loa is unsure
 TAUGHT_SIMILARITY = 0.85  # a question this close to one officers taught gets its answer
 
@@ -334,13 +335,16 @@ def mentions_phone(text: str) -> bool:
 class Matcher:
     """Matches a citizen's free text to one topic of a ContentSet (or to none)."""
 
-    def __init__(self, content: ContentSet, learned: Iterable[Example] = ()) -> None:
+    def __init__(self, content: ContentSet, learned: Iterable[Example] = (),
+                 classifier: clf.Classifier | None = None) -> None:
+        """`classifier`: one already trained on `training_examples(content)` (loaded from
+        disk by bot/classifier_cache.py); otherwise it is trained here."""
         self.content = content
         self.learned = tuple(learned)
         self.bm25 = Bm25(content, self.learned)
         # The classifier learns from the content only: a question an officer teaches must not
         # move the answers to other questions (the review page's evaluation guard checks it).
-        self.classifier = clf.Classifier(training_examples(content))
+        self.classifier = classifier or clf.Classifier(training_examples(content))
         # What officers taught is answered as taught: word for word, and for questions that
         # are nearly the same words (cosine of their n-gram vectors ≥ TAUGHT_SIMILARITY).
         taught = [ex for ex in self.learned if ex.topic is None or ex.topic in content.topics]
@@ -351,8 +355,8 @@ class Matcher:
             self._families[clf.family(topic_id) or topic_id].append(topic_id)
 
     def rebuilt(self, learned: Iterable[Example]) -> Matcher:
-        """A new matcher over the same content with these taught examples."""
-        return Matcher(self.content, learned)
+        """A new matcher over the same content (and classifier) with these taught examples."""
+        return Matcher(self.content, learned, self.classifier)
 
     def scores(self, text: str) -> dict[str, float]:
         """Each top-level topic's (and the out-of-scope class's) probability, best first."""
@@ -390,7 +394,8 @@ class Matcher:
             return Match(None, 0.0, kind=MatchKind.UNSURE)     # nothing Loa has ever read
         if off >= p1 and off >= OUT_OF_SCOPE_PROB and not about_phones:
             return Match(None, round(off, 3), top, round(p1, 3), MatchKind.OUT_OF_SCOPE)
-        if p1 >= ANSWER_PROB and p1 - p2 >= ANSWER_MARGIN and p1 > off:
+        needed = ANSWER_PROB if about_phones else max(ANSWER_PROB, NO_PHONE_ANSWER_PROB)
+        if p1 >= needed and p1 - p2 >= ANSWER_MARGIN and p1 > off:
             return Match(self._sub_topic(top, text), round(p1, 3), second, round(p2, 3),
                          MatchKind.ANSWER)
         if p1 > off and p2 >= 0.5 * p1 and p1 + p2 >= ANSWER_PROB:
