@@ -18,7 +18,7 @@ async def test_web_chat_on_postgres(settings, postgres_url):
     await upgrade_database_async(postgres_url)          # a second upgrade is a no-op
     pg_settings = replace(settings, database_url=postgres_url)
     async with TestClient(TestServer(build_app(pg_settings))) as client:
-        for message_id, text in (("pgmsg001", "1"), ("pgmsg002", "khi nao tat song 2g"),
+        for message_id, text in (("pgmsg001", "2"), ("pgmsg002", "khi nao tat song 2g"),
                                  ("pgmsg002", "khi nao tat song 2g")):   # a browser retry
             response = await client.post("/api/chat", json={"session": SESSION,
                                                             "id": message_id, "text": text})

@@ -143,7 +143,7 @@ async def test_migration_backfills_rollups_of_runs_stored_before_it(database_url
 
 async def test_chatbot_turns_write_their_rollups(client):
     """The web chat through the real handler: rollups follow the runs it logs."""
-    for i, text in enumerate(["1", "khi nao tat song 2g", "may cuc gach con dung dc ko"]):
+    for i, text in enumerate(["2", "khi nao tat song 2g", "may cuc gach con dung dc ko"]):
         response = await client.post("/api/chat", json={"session": "rollup-session-0123456789",
                                                          "id": f"rollup{i:03d}", "text": text})
         assert response.status == 200

@@ -66,7 +66,7 @@ async def test_start_menu_button_answer(loa, api):
 
 
 async def test_typed_number_and_free_text(loa, api):
-    api.push_update(text_update(CHAT, "5"))
+    api.push_update(text_update(CHAT, "6"))
     api.push_update(text_update(CHAT, "khi nao tat song 2g vay"))
     first, second = await api.wait_for_calls("sendMessage", 2, chat_id=CHAT)
     assert first.params["text"].startswith("Đổi máy")
@@ -90,7 +90,7 @@ async def test_odd_input_never_crashes_and_later_messages_are_answered(loa, api)
 
 async def test_blocked_user_is_marked_stopped(loa, api, settings):
     api.block(CHAT)
-    api.push_update(text_update(CHAT, "1"))
+    api.push_update(text_update(CHAT, "2"))
     await api.wait_for_calls("sendMessage", 1, chat_id=CHAT)
 
     def stopped() -> bool:
@@ -104,7 +104,7 @@ async def test_blocked_user_is_marked_stopped(loa, api, settings):
 
 async def test_flood_wait_is_respected(loa, api):
     api.flood(1, retry_after=1)
-    api.push_update(text_update(CHAT, "1"))
+    api.push_update(text_update(CHAT, "2"))
     first, second = await api.wait_for_calls("sendMessage", 2, chat_id=CHAT, timeout=8)
     assert not first.ok and second.ok
     assert second.at - first.at >= 1.0        # not re-sent before retry_after passed
@@ -115,7 +115,7 @@ async def test_flood_wait_is_respected(loa, api):
 
 
 async def test_runs_hold_no_raw_telegram_ids(loa, api, settings):
-    api.push_update(text_update(CHAT, "1", user_id=CHAT))
+    api.push_update(text_update(CHAT, "2", user_id=CHAT))
     await api.wait_for_calls("sendMessage", 1, chat_id=CHAT)
 
     def logged() -> bool:
@@ -138,7 +138,7 @@ async def test_webhook_refuses_forged_requests_and_dedupes(settings, api, caplog
         await api.wait_for_calls("setWebhook", 1)
         (hook,) = [c for c in api.calls if c.method == "setWebhook"]
         assert hook.params["secret_token"] == SECRET
-        update = text_update(CHAT, "1")
+        update = text_update(CHAT, "2")
         update["update_id"] = 777
         body = json.dumps(update)
         async with aiohttp.ClientSession() as http:
@@ -182,7 +182,7 @@ async def test_polling_stores_before_confirming(settings, api):
 
 async def test_server_errors_are_retried_and_bad_requests_recorded(loa, api, settings):
     api.fail_next(1, status=502)
-    api.push_update(text_update(CHAT, "1"))
+    api.push_update(text_update(CHAT, "2"))
     first, second = await api.wait_for_calls("sendMessage", 2, chat_id=CHAT, timeout=10)
     assert first.status == 502 and second.ok
     other = CHAT + 1
@@ -202,7 +202,7 @@ async def test_server_errors_are_retried_and_bad_requests_recorded(loa, api, set
 async def test_replies_caught_mid_send_by_a_crash_go_out_again_flagged(settings, api):
     # A reply that was being sent when the process died is in state 'sending'.
     runner, _ = await start_loa(settings, api, webhook=False)
-    api.push_update(text_update(CHAT, "1"))
+    api.push_update(text_update(CHAT, "2"))
     await api.wait_for_calls("sendMessage", 1, chat_id=CHAT)
     await runner.cleanup()
     with sql_connect(settings) as db:
@@ -230,7 +230,7 @@ async def test_webhook_answers_503_when_the_update_cannot_be_stored(settings, ap
         await sql_write(settings, "alter table inbox rename to inbox_gone")
         async with aiohttp.ClientSession() as http:
             response = await http.post(f"{url}/telegram/webhook",
-                                       data=json.dumps(text_update(CHAT, "1", update_id=4242)),
+                                       data=json.dumps(text_update(CHAT, "2", update_id=4242)),
                                        headers={"X-Telegram-Bot-Api-Secret-Token": SECRET})
             assert response.status == 503    # so Telegram delivers it again later
     finally:

@@ -27,11 +27,11 @@ expect.set_options(timeout=15_000)
 
 
 async def citizen_answer(page: Page, url: str) -> str:
-    """A new citizen picks Êđê and the first menu item; returns the answer's text."""
+    """A new citizen picks Êđê and menu item 2 (the dates); returns the answer's text."""
     await page.goto(url + "/")
     await page.get_by_role("button", name="Êđê").click()
     await expect(page.locator(".msg.bot")).to_have_count(2)
-    await page.locator(".msg.bot").last.get_by_role("button").first.click()
+    await page.locator(".msg.bot").last.get_by_role("button").nth(1).click()
     await expect(page.locator(".msg.bot")).to_have_count(3)
     return await page.locator(".msg.bot").last.locator(".text").inner_text()
 

@@ -26,8 +26,8 @@ async def test_start_then_number_then_button(client):
     assert start.status == 200
     (greeting,) = (await start.json())["messages"]
     assert "Xin chào" in greeting["text"]
-    assert greeting["buttons"][0][0]["choice"] == "topic:timeline"
-    answer = await post(client, "msg00002", text="1")
+    assert greeting["buttons"][0][0]["choice"] == "topic:after_shutdown.phone_stopped"
+    answer = await post(client, "msg00002", text="2")
     (msg,) = (await answer.json())["messages"]
     assert "Cập nhật ngày" in msg["text"]
     pressed = await post(client, "msg00003", choice="topic:keep_number")

@@ -182,7 +182,7 @@ def _strs(path: Path, meta: dict[str, object], key: str, *, minimum: int) -> tup
     return tuple(v.strip() for v in value)
 
 
-def _date(path: Path, meta: dict[str, object], key: str, today: dt.date) -> dt.date:
+def _any_date(path: Path, meta: dict[str, object], key: str, missing: str) -> dt.date:
     value = meta.get(key)
     if isinstance(value, str):
         try:
@@ -190,7 +190,12 @@ def _date(path: Path, meta: dict[str, object], key: str, today: dt.date) -> dt.d
         except ValueError:
             raise ContentError(path, key, f"'{value}' is not a date YYYY-MM-DD") from None
     if not isinstance(value, dt.date):
-        raise ContentError(path, key, "missing or not a date YYYY-MM-DD")
+        raise ContentError(path, key, missing)
+    return value
+
+
+def _date(path: Path, meta: dict[str, object], key: str, today: dt.date) -> dt.date:
+    value = _any_date(path, meta, key, "missing or not a date YYYY-MM-DD")
     if value > today:
         raise ContentError(path, key, f"{value.isoformat()} is in the future")
     return value
@@ -199,15 +204,7 @@ def _date(path: Path, meta: dict[str, object], key: str, today: dt.date) -> dt.d
 def _review_by(path: Path, meta: dict[str, object], key: str = "review_by") -> dt.date:
     """A date the text must be checked again by: in the future when written, so not checked
     against today here (`review_problems` reports the overdue ones)."""
-    value = meta.get(key)
-    if isinstance(value, str):
-        try:
-            value = dt.date.fromisoformat(value)
-        except ValueError:
-            raise ContentError(path, key, f"'{value}' is not a date YYYY-MM-DD") from None
-    if not isinstance(value, dt.date):
-        raise ContentError(path, key, "missing or not a date YYYY-MM-DD (when to check again)")
-    return value
+    return _any_date(path, meta, key, "missing or not a date YYYY-MM-DD (when to check again)")
 
 
 def load_facts(path: Path, today: dt.date) -> Facts:

@@ -203,8 +203,10 @@ async def preview(request: web.Request) -> web.Response:
     row = _unit_row(service, unit, True) if unit is not None else None
     clips = [{"clip": c, "verdict": service.clip_verdict(c)}
              for c in service.clips.get(lang, []) if c.topic == topic]
-    topics = [(tid, units[tid].target.get("menu_label") or t.menu_label,
-               service.verdict(units[tid]).state if tid in units else State.EMPTY)
+    # A topic added to Vietnamese after the language's files were made has no unit yet.
+    topics = [(tid, (units[tid].target.get("menu_label") if tid in units else "")
+               or t.menu_label, service.verdict(units[tid]).state if tid in units
+               else State.EMPTY)
               for tid, t in service.vi.topics.items()]
     return render(request, "translation_preview.html", lang=lang, name=_names(request, lang),
                   replies=_preview_replies(request, service, lang, topic), topic=topic,
