@@ -132,6 +132,18 @@ async def test_preview_shows_drafts_bannered_to_reviewers_of_the_language_only(c
     assert fields["body"] not in answer[0]["text"] and NOTE in answer[0]["text"]
 
 
+async def test_preview_lists_a_vietnamese_topic_the_language_has_no_file_for(s):
+    """A topic added in Vietnamese before `translations update` has run: listed, no error."""
+    (s.content_dir / "rad" / "at_sea.md").unlink()
+    client = await app_client(s)
+    try:
+        await login(client, s, "reviewer", "rad")
+        page = await client.get("/admin/translations/rad/preview")
+        assert page.status == 200 and "Ngư dân, người đi biển" in await page.text()
+    finally:
+        await client.close()
+
+
 @pytest.mark.parametrize(("role", "language"), [("editor", None), ("admin", None),
                                                 ("reviewer", "jra"), ("viewer", None)])
 async def test_nobody_else_sees_drafts(client, s, role, language):
