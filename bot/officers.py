@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Row, delete, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.store.models import utcnow
@@ -54,7 +56,10 @@ async def sync_units(conn: AsyncConnection, province_name: str) -> int:
             rows.append({"code": code, "name": commune["name"], "kind": "commune",
                          "commune_code": commune["code"], "created_at": utcnow()})
     if rows:
-        await conn.execute(UNIT.insert(), rows)
+        # Several processes (and the CLI) seed at start-up at the same time: a unit another
+        # one has just added is skipped, not an error (ON CONFLICT DO NOTHING, both databases).
+        insert = (pg_insert if conn.dialect.name == "postgresql" else sqlite_insert)(UNIT)
+        await conn.execute(insert.on_conflict_do_nothing(index_elements=["code"]), rows)
     return len(rows)
 
 

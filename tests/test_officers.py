@@ -114,3 +114,35 @@ async def test_expired_or_unknown_login_links_are_refused(client, settings):
         db.execute("update admin_session set expires_at = '2020-01-01 00:00:00.000000'")
     assert (await client.get(f"/admin/login?token={token}", allow_redirects=False)).status == 403
     assert (await client.get("/admin/login?token=nonsense", allow_redirects=False)).status == 403
+
+
+async def test_two_processes_seeding_units_at_the_same_time_both_start(postgres_url):
+    """Two Loa processes (or Loa and the CLI) start together: the second one's insert of the
+    unit list waits for the first one's and then skips what it added, instead of failing on
+    UNIQUE(unit.code) and stopping the process."""
+    from sqlalchemy import func, select, text
+
+    from bot import officers
+    from bot.store.db import make_engine, upgrade_database_async
+    from bot.store.models_officers import Unit
+
+    await upgrade_database_async(postgres_url)
+    first, second, watcher = (make_engine(postgres_url) for _ in range(3))
+    try:
+        async with first.connect() as a, second.connect() as b, watcher.connect() as w:
+            await a.begin()
+            assert await officers.sync_units(a, "Tỉnh (test data)") == 103   # not committed
+            await b.begin()
+            late = asyncio.create_task(officers.sync_units(b, "Tỉnh (test data)"))
+            async with asyncio.timeout(60):          # until b waits on a's rows (an event)
+                while not (await w.execute(text(
+                        "select count(*) from pg_locks where not granted"))).scalar_one():
+                    await asyncio.sleep(0.05)
+            await a.commit()
+            await late
+            await b.commit()
+            count = (await w.execute(select(func.count()).select_from(Unit.__table__)))
+            assert count.scalar_one() == 103
+    finally:
+        for engine in (first, second, watcher):
+            await engine.dispose()
