@@ -58,10 +58,7 @@ def learned_decider(content, method: str) -> Callable[[str], Decision]:
         if smalltalk_kind(normalize_query(text)) is not None:
             return Decision("smalltalk", None)
         classifier.MODEL, matching.ANSWER_PROB, matching.ANSWER_MARGIN = model, answer, margin
-        match = matcher.match(text)
-        if match.kind is MatchKind.ANSWER:
-            return Decision("answer", match.topic, (), match.score)
-        return Decision(match.kind.value, None, match.options, match.score)
+        return matching.decision(matcher.match(text))
     return decide
 
 

@@ -8,7 +8,7 @@ from bot.core.classifier import Classifier
 from bot.core.content import CHECK_ID, ContentSet, Topic
 from bot.core.evaluation import Decision
 from bot.core.i18n import AUTONYMS, LANGUAGE_NAMES, SOURCE_LANG, Translator
-from bot.core.matching import Matcher, MatchKind
+from bot.core.matching import Matcher, MatchKind, decision
 from bot.core.messages import (
     Button,
     ConversationState,
@@ -362,11 +362,4 @@ class Conversation:
         small = smalltalk_kind(normalize_query(text))
         if folded in _GREETINGS or small is not None:
             return Decision("smalltalk", None)
-        match = self.matcher.match(text)
-        topics = self.contents[SOURCE_LANG].topics
-        if match.kind is MatchKind.ANSWER and match.topic in topics:
-            return Decision("answer", match.topic, (), match.score)
-        options = tuple(o for o in match.options if o in topics) \
-            if match.kind in (MatchKind.CLARIFY, MatchKind.UNSURE) else ()
-        kind = "unsure" if match.kind is MatchKind.CLARIFY and not options else match.kind.value
-        return Decision(kind, None, options, match.score)
+        return decision(self.matcher.match(text))

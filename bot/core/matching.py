@@ -47,6 +47,7 @@ from rapidfuzz.distance import Levenshtein
 
 from bot.core import classifier as clf
 from bot.core.content import ContentSet
+from bot.core.evaluation import Decision
 from bot.core.smalltalk import OFF_TOPIC
 from bot.core.text import PLACE_WORDS, fold, is_syllable, keyboard_variants, normalize_query
 
@@ -288,6 +289,14 @@ class Bm25:
         if runner is not None and runner_raw >= CLARIFY_RATIO * raw:
             return Match(top, score, runner, runner_score, MatchKind.CLARIFY)
         return Match(top, score, runner, runner_score, MatchKind.ANSWER)
+
+
+def decision(match: Match) -> Decision:
+    """What Loa does with a match, as `ask --json` and `eval` report it."""
+    if match.kind is MatchKind.ANSWER:
+        return Decision("answer", match.topic, (), match.score)
+    options = match.options if match.kind in (MatchKind.CLARIFY, MatchKind.UNSURE) else ()
+    return Decision(match.kind.value, None, options, match.score)
 
 
 def _shown(share: float) -> float:
