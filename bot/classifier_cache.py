@@ -30,7 +30,7 @@ def cached_classifier(content: ContentSet, cache_dir: Path) -> Classifier:
         return Classifier(examples, arrays=arrays)
     except FileNotFoundError:
         pass
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except Exception as exc:  # noqa: BLE001 (a truncated zip, bad JSON, wrong shapes ...)
         log.warning("classifier cache %s unreadable (%s): training again", path.name,
                     exc.__class__.__name__)
     classifier = Classifier(examples)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
+
 from bot import classifier_cache
 from bot.app import load_conversation
 from bot.core import classifier
@@ -44,11 +46,14 @@ def test_a_saved_classifier_answers_exactly_as_the_trained_one(tmp_path, monkeyp
     assert first[0][:2] == ("answer", "timeline")
 
 
-def test_a_broken_cache_file_is_trained_again_and_replaced(tmp_path, monkeypatch, caplog):
+@pytest.mark.parametrize("damage", ["garbage", "truncated"])
+def test_a_broken_cache_file_is_trained_again_and_replaced(tmp_path, monkeypatch, caplog,
+                                                            damage):
     settings = Settings(secret_key="x", cache_dir=tmp_path / "cache")
     good = answers(settings)
     (saved,) = (tmp_path / "cache").glob("classifier-*.npz")
-    saved.write_bytes(b"not a numpy file")
+    whole = saved.read_bytes()
+    saved.write_bytes(b"not a numpy file" if damage == "garbage" else whole[:len(whole) // 2])
     calls = trainings(monkeypatch)
     assert answers(settings) == good and len(calls) == 1
     assert "unreadable" in caplog.text and "not a numpy" not in caplog.text
