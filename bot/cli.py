@@ -238,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     report = sub.add_parser("report", help="the monthly outreach report (province or a unit)")
     from bot.reports.command import add_arguments
     add_arguments(report)
-    evaluation = sub.add_parser("eval", help="matcher accuracy on a labelled question file")
+    evaluation = sub.add_parser("eval", help="how Loa understands a labelled question file")
     evaluation.add_argument("file", help="JSON Lines: {\"text\": ..., \"topic\": id or null}")
     evaluation.add_argument("--json", action="store_true", help="print the figures as JSON")
     evaluation.add_argument("--misses", action="store_true", help="list every wrong answer")
