@@ -7,13 +7,14 @@ leaflet and the loudspeaker script state the same value. Each fact and each topi
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
+
+from bot.core.evaluation import LabelledSetError, load_labelled
 
 REQUIRED_TOPICS = ("reason", "timeline", "affected", "switch", "keep_number", "support",
                    "cost", "after_shutdown", "coverage", "contact", "scams", "at_sea",
@@ -510,21 +511,11 @@ def _load(root: Path, lang: str, today: dt.date) -> ContentSet:
 
 
 def load_training(path: Path) -> tuple[tuple[str, str | None], ...]:
-    """Training questions, JSON Lines {"text": ..., "topic": id or null}; none if absent."""
+    """Training questions, JSON Lines {"text": ..., "topic": id or null}, read like the
+    evaluation sets (`evaluation.load_labelled`); none if the file is absent."""
     if not path.is_file():
         return ()
-    out = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            data = json.loads(line)
-        except json.JSONDecodeError:
-            raise ContentError(path, f"line {number}", "not JSON") from None
-        text, topic = (data.get("text"), data.get("topic")) if isinstance(data, dict) \
-            else (None, None)
-        if not isinstance(text, str) or not text.strip() or not (
-                topic is None or isinstance(topic, str)):
-            raise ContentError(path, f"line {number}", 'needs "text" and "topic" (or null)')
-        out.append((text, topic or None))
-    return tuple(out)
+    try:
+        return tuple((item.text, item.topic) for item in load_labelled(path))
+    except LabelledSetError as exc:
+        raise ContentError(path, f"line {exc.line}", exc.reason) from None

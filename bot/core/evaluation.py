@@ -34,6 +34,11 @@ PHONE_WORDS = ("2g", "3g", "4g", "song", "sim", "may", "dien thoai", "nha mang",
 class LabelledSetError(ValueError):
     """The labelled file is malformed; the message names the line."""
 
+    def __init__(self, path: Path, line: int, reason: str) -> None:
+        self.line = line
+        self.reason = reason
+        super().__init__(f"{path}:{line}: {reason}")
+
 
 @dataclass(frozen=True, slots=True)
 class Labelled:
@@ -64,12 +69,12 @@ def load_labelled(path: Path) -> list[Labelled]:
         try:
             data = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise LabelledSetError(f"{path}:{number}: not JSON ({exc.msg})") from None
+            raise LabelledSetError(path, number, f"not JSON ({exc.msg})") from None
         text, topic = (data.get("text"), data.get("topic")) if isinstance(data, dict) \
             else (None, None)
         if not isinstance(text, str) or not text.strip() or not (
                 topic is None or isinstance(topic, str)):
-            raise LabelledSetError(f"{path}:{number}: needs \"text\" and \"topic\" (or null)")
+            raise LabelledSetError(path, number, 'needs "text" and "topic" (or null)')
         items.append(Labelled(text, None if topic in (None, "", "none") else topic,
                               str(data.get("set") or "")))
     return items
