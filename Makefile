@@ -32,7 +32,7 @@ $(STAMP): pyproject.toml
 # Compile gettext catalogs (locales/<lang>/LC_MESSAGES/loa.po -> .mo) with polib, which keeps
 # Plural-Forms for languages Babel has no data for (see ../shared/languages.md).
 catalogs: $(STAMP)
-	$(PY) -m bot.catalogs compile
+	$(PY) -m bot.features.translations.catalogs compile
 
 db: $(STAMP)
 	$(PY) -m bot migrate

@@ -33,11 +33,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot import officers  # noqa: E402
 from bot.core.i18n import GettextTranslator  # noqa: E402
-from bot.reports import exports, forms  # noqa: E402
-from bot.reports.model import build_report  # noqa: E402
-from bot.reports.rollup import add_runs, rebuild_rollups  # noqa: E402
+from bot.delivery.runs import add_runs, rebuild_rollups  # noqa: E402
+from bot.features.officers import service as officers  # noqa: E402
+from bot.features.outreach.reports import exports, forms  # noqa: E402
+from bot.features.outreach.reports.model import build_report  # noqa: E402
 from bot.store import queries  # noqa: E402
 from bot.store.db import Database, make_engine, upgrade_database  # noqa: E402
 

@@ -11,30 +11,30 @@ from aiohttp import web
 from telegram import Bot
 from telegram.error import InvalidToken, TelegramError
 
-from bot.broadcast import Broadcasts
-from bot.broadcast_runner import BroadcastChat, BroadcastRunner
 from bot.channels.base import Channel
-from bot.channels.telegram import ALLOWED_UPDATES, TelegramChannel, make_bot
-from bot.channels.telegram import NAME as TELEGRAM
-from bot.channels.web import NAME as WEB
-from bot.channels.web import WebChannel
-from bot.classifier_cache import cached_classifier
-from bot.cluster import Cluster
+from bot.channels.telegram.adapter import ALLOWED_UPDATES, TelegramChannel, make_bot
+from bot.channels.telegram.adapter import NAME as TELEGRAM
+from bot.channels.web.adapter import NAME as WEB
+from bot.channels.web.adapter import WebChannel
+from bot.channels.zalo.service import ZALO, build_zalo, zalo_context
 from bot.core.content import ContentSet, load_content
 from bot.core.conversation import Conversation
 from bot.core.i18n import GettextTranslator
-from bot.delivery import ReplySender, parse_quiet_hours, recover_loop
-from bot.handling import Handler
-from bot.intake import InboxWorker, TelegramPoller
-from bot.jobs import start_jobs
-from bot.metrics import watch_workers
-from bot.officer_chat import OfficerCommands
-from bot.officers import communes, sync_units
-from bot.outreach_chat import outreach_extension
-from bot.privacy import ForgetCommand
+from bot.delivery.cluster import Cluster
+from bot.delivery.handler import Handler
+from bot.delivery.inbox import InboxWorker, TelegramPoller
+from bot.delivery.jobs import start_jobs
+from bot.delivery.outbox import ReplySender, parse_quiet_hours, recover_loop
+from bot.features.broadcasts.runner import BroadcastChat, BroadcastRunner
+from bot.features.broadcasts.service import Broadcasts
+from bot.features.officers.chat import OfficerCommands
+from bot.features.officers.service import communes, sync_units
+from bot.features.outreach.chat import outreach_extension
+from bot.features.privacy.forget import ForgetCommand
+from bot.ops.metrics import watch_workers
 from bot.settings import Settings
+from bot.store.classifier_cache import cached_classifier
 from bot.store.db import Database, make_engine
-from bot.zalo import ZALO, build_zalo, zalo_context
 
 log = logging.getLogger(__name__)
 
@@ -158,11 +158,11 @@ async def _workers(app: web.Application) -> AsyncIterator[None]:
     tasks.append(asyncio.create_task(recover_loop(
         services.db, cluster, lambda: [s.wake() for s in services.senders.values()],
         services.handler.in_flight), name="recover-in-flight"))
-    # Once per bot, in whichever process leads (bot/cluster.py).
+    # Once per bot, in whichever process leads (bot/delivery/cluster.py).
     tasks.append(asyncio.create_task(cluster.lead("broadcasts", runner.run),
                                      name="broadcasts"))
     # Report reminders and retention: every process schedules them, job_lease runs each
-    # once per period (bot/jobs.py).
+    # once per period (bot/delivery/jobs.py).
     tasks.append(start_jobs(app, services))
     if services.telegram_bot is not None:
         sender = ReplySender(services.db, services.channels[TELEGRAM],

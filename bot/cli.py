@@ -24,7 +24,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if getattr(args, "role", None):
         from dataclasses import replace
         settings = replace(settings, role=args.role)
-    from bot.logging_setup import setup_logging
+    from bot.ops.logging_setup import setup_logging
     setup_logging(settings)   # BOT_LOG_FORMAT; tokens and secrets redacted from every record
     upgrade_database(settings.database_url)
     app = build_app(settings)
@@ -67,7 +67,7 @@ def _render(reply: Reply, pressed: list[str]) -> str:
 
 def cmd_shell(args: argparse.Namespace) -> int:
     from bot.app import load_conversation
-    from bot.translation_service import install_from_files
+    from bot.features.translations.service import install_from_files
     settings = _settings()
     translator, conversation = load_conversation(settings)
     install_from_files(settings, conversation, translator)   # approved translations in files
@@ -145,7 +145,7 @@ def cmd_check_content(args: argparse.Namespace) -> int:
     if not root.is_dir():
         problems = [ContentError(root, "folder", "content folder is missing")]
     if root.is_dir():    # minority catalogs, translation files, glossary (translation_checks)
-        from bot.translation_checks import check_translations
+        from bot.features.translations.checks import check_translations
         locales = Path(args.locales_dir) if args.locales_dir else settings.locales_dir
         problems.extend(check_translations(root, locales))
     for problem in problems:
@@ -158,12 +158,12 @@ def cmd_check_content(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from bot.reports.command import run
+    from bot.features.outreach.reports.command import run
     return run(args, _settings())
 
 
 def cmd_backup(args: argparse.Namespace) -> int:
-    from bot import backup
+    from bot.ops import backup
     settings = _settings()
     try:
         if args.command == "backup":
@@ -189,7 +189,7 @@ def cmd_retention(args: argparse.Namespace) -> int:
     """Blank or delete free text older than BOT_RETENTION_DAYS now (the daily job does it too)."""
     import asyncio
 
-    from bot.retention import run_retention
+    from bot.features.privacy.retention import run_retention
     from bot.store.db import Database, make_engine
     settings = _settings()
     if args.days:
@@ -236,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     check.add_argument("--content-dir", default="")
     check.add_argument("--locales-dir", default="")
     report = sub.add_parser("report", help="the monthly outreach report (province or a unit)")
-    from bot.reports.command import add_arguments
+    from bot.features.outreach.reports.command import add_arguments
     add_arguments(report)
     evaluation = sub.add_parser("eval", help="how Loa understands a labelled question file")
     evaluation.add_argument("file", help="JSON Lines: {\"text\": ..., \"topic\": id or null}")
@@ -253,12 +253,13 @@ def main(argv: list[str] | None = None) -> int:
     retention.add_argument("--dry-run", action="store_true", help="only count what would go")
     retention.add_argument("--days", type=_days_arg, default=0, metavar="N",
                            help="this many days (1-3650) instead of BOT_RETENTION_DAYS")
-    from bot import cli_broadcast, cli_officers
+    from bot.features.broadcasts import cli as cli_broadcast
+    from bot.features.officers import cli as cli_officers
     cli_officers.add_parser(sub)
     cli_broadcast.add_parser(sub)
-    from bot import cli_zalo
+    from bot.channels.zalo import cli as cli_zalo
     cli_zalo.add_parser(sub)
-    from bot import cli_translations
+    from bot.features.translations import cli as cli_translations
     cli_translations.add_parser(sub)
     args = parser.parse_args(argv)
     try:

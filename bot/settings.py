@@ -148,10 +148,10 @@ class Settings:
     trusted_proxies: tuple[str, ...] = ()   # load balancers whose X-Forwarded-For is believed
     quiet_hours: str = "21:00-07:00"   # announcements wait outside these (Vietnam time)
     question_retention_days: int = 90  # unanswered questions kept for review this long
-    # Labelled question sets a learned sample must not change the replies to (bot/questions.py)
+    # Labelled question sets a learned sample must not change the replies to (features/questions)
     eval_sets: tuple[Path, ...] = (ROOT / "tests" / "data" / "questions.jsonl",)
     retention_days: int = 90           # free text (inbox, outbox) kept this long (bot/retention)
-    # Web chat limits (bot/webchat_limits.py), counted in the database for all processes.
+    # Web chat limits (bot/channels/web/limits.py), counted in the database for all processes.
     webchat_session_per_minute: int = 30    # messages of one chat session
     webchat_address_per_minute: int = 60    # messages from one client address (IPv6: its /64)
     webchat_address_per_day: int = 600      # ... within 24 hours from its first
@@ -161,7 +161,7 @@ class Settings:
     log_format: str = "text"           # text or json (one object per line; bot/logging_setup)
     report_reminder_days: tuple[int, ...] = (10, 14)   # monthly report reminders (day of month)
     report_deadline_day: int = 15      # reports are due before this day of the next month
-    # Zalo (bot/zalo.py): the Bot Platform and/or an Official Account; README "Zalo".
+    # Zalo (bot/channels/zalo): the Bot Platform and/or an Official Account; README "Zalo".
     zalo_bot_token: str = field(default="", repr=False)
     zalo_api_url: str = DEFAULT_ZALO_API
     zalo_webhook_url: str = ""

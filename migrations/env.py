@@ -4,7 +4,7 @@ import asyncio
 from alembic import context
 from sqlalchemy.ext.asyncio import create_async_engine
 
-import bot.store.all_models  # noqa: F401  (registers every table)
+import bot.models  # noqa: F401  (registers every table)
 from sqlmodel import SQLModel
 
 config = context.config

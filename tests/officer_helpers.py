@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import secrets
 
-from bot import officers
+from bot.features.officers import service as officers
 from bot.settings import Settings
 from bot.store.db import Database, make_engine
 

@@ -9,8 +9,8 @@ import pytest
 from officer_helpers import login_as
 
 from bot.app import SERVICES
-from bot.web import content_status
-from bot.web.content_status import DUE, OK, OVERDUE, status
+from bot.features.content import web as content_status
+from bot.features.content.web import DUE, OK, OVERDUE, status
 
 
 def row(html: str, row_id: str) -> str:

@@ -21,7 +21,7 @@ from helpers import wait_for as _wait_for
 from officer_helpers import make_officer
 
 from bot.app import build_app
-from bot.delivery import TokenBucket, parse_quiet_hours, quiet_until
+from bot.delivery.outbox import TokenBucket, parse_quiet_hours, quiet_until
 from bot.store.models import utcnow
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -362,8 +362,8 @@ async def test_a_killed_process_loses_no_recipient(settings):
 
 
 async def test_preview_tells_how_many_zalo_oa_citizens_are_reachable_free(settings):
-    from bot.broadcast import Audience, Broadcasts
     from bot.core.i18n import GettextTranslator
+    from bot.features.broadcasts.service import Audience, Broadcasts
     from bot.store.db import Database, make_engine
     now = utcnow()
     with sql_connect(settings) as db:
@@ -383,7 +383,7 @@ async def test_preview_tells_how_many_zalo_oa_citizens_are_reachable_free(settin
     database = Database(make_engine(settings.database_url))
     try:
         async with database.begin() as conn:
-            from bot import officers
+            from bot.features.officers import service as officers
             await officers.sync_units(conn, settings.unit)
             unit = await officers.unit_by_code(conn, "tinh")
             broadcast_id = await service.create(conn, "test", unit.id, None, "message", "Tin",
@@ -400,9 +400,9 @@ async def test_preview_tells_how_many_zalo_oa_citizens_are_reachable_free(settin
 async def test_a_minority_version_is_sent_only_after_its_reviewer_approves(settings):
     from types import SimpleNamespace
 
-    from bot import officers
-    from bot.broadcast import Audience, BroadcastError, Broadcasts
     from bot.core.i18n import GettextTranslator
+    from bot.features.broadcasts.service import Audience, BroadcastError, Broadcasts
+    from bot.features.officers import service as officers
     from bot.store.db import Database, make_engine
     service = Broadcasts(GettextTranslator(ROOT / "locales"), ("vi", "rad"), ("telegram",))
     database = Database(make_engine(settings.database_url))
@@ -430,7 +430,7 @@ async def test_a_minority_version_is_sent_only_after_its_reviewer_approves(setti
 
 
 async def test_approve_in_telegram_watch_progress_and_stop_with_the_button(loa):
-    from bot import officers
+    from bot.features.officers import service as officers
     from bot.store.db import Database, make_engine
     api, url, settings = loa
     await seed_contacts(settings, 400)

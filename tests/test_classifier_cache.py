@@ -6,11 +6,11 @@ from dataclasses import replace
 
 import pytest
 
-from bot import classifier_cache
 from bot.app import load_conversation
 from bot.core import classifier
 from bot.core.content import load_content
 from bot.settings import Settings
+from bot.store import classifier_cache
 
 QUESTIONS = ("khi nao tat song 2g", "đèn điện thoại cứ nhấp nháy", "sđt tổng đài vina",
              "ngư dân đi biển có sóng không", "thời tiết mai thế nào")

@@ -1,4 +1,4 @@
-"""Several Loa processes on one database (bot/cluster.py): one leader at a time, the
+"""Several Loa processes on one database (bot/delivery/cluster.py): one leader at a time, the
 announcement pace of the whole bot, one effect per update, and nobody lost when processes are
 killed. The process tests start real `python -m bot run` processes on the local PostgreSQL."""
 from __future__ import annotations
@@ -17,7 +17,7 @@ from fakebotapi import FakeBotApi, text_update
 from helpers import wait_for
 from sqlalchemy import func, select, text
 
-from bot.cluster import Cluster
+from bot.delivery.cluster import Cluster
 from bot.store import queries
 from bot.store.db import Database, make_engine, upgrade_database_async
 from bot.store.models import OutboxStatus, utcnow

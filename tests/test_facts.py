@@ -16,7 +16,7 @@ from bot.core.content import load_content, review_problems, validate_content
 from bot.core.conversation import Conversation
 from bot.core.i18n import GettextTranslator
 from bot.core.messages import ConversationState, Inbound, InboundKind
-from bot.reports.leaflet import leaflet_pdf, loudspeaker_script, sections
+from bot.features.outreach.reports.leaflet import leaflet_pdf, loudspeaker_script, sections
 
 ROOT = Path(__file__).resolve().parent.parent
 CONTENT = ROOT / "content"

@@ -411,7 +411,7 @@ async def test_429_storm_during_an_announcement_and_replies(settings) -> None:
 
 SESSIONS = 50
 # 50 sessions from one test address would hit the web chat's per-address limits (made for a
-# province portal, bot/webchat_limits.py): this is a load test of SQLite, not of those.
+# province portal, bot/channels/web/limits.py): this is a load test of SQLite, not of those.
 WEBCHAT_LOAD = {"webchat_address_per_minute": 10_000, "webchat_new_sessions_per_hour": 10_000}
 PER_SESSION = 6
 

@@ -16,8 +16,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from conftest import make_settings
 from officer_helpers import login_as
 
-from bot import backup
 from bot.app import build_app
+from bot.ops import backup
 from bot.store.db import upgrade_database_async
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -20,8 +20,8 @@ from helpers import wait_for
 from test_faults import SECRET, start_loa, wait_healthy
 
 from bot.app import SERVICES, build_app
-from bot.handling import FLOOD_LIMIT, FLOODED
-from bot.reports.monthly import TZ, monthly_counts
+from bot.delivery.handler import FLOOD_LIMIT, FLOODED
+from bot.features.outreach.reports.monthly import TZ, monthly_counts
 from bot.store.db import Database, make_engine, upgrade_database_async
 
 NOTE = "Bạn gửi nhiều tin quá"

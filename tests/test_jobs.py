@@ -14,8 +14,8 @@ from types import SimpleNamespace
 
 from sqlalchemy import select
 
-from bot import jobs
-from bot.jobs import LEASE, Job, JobScheduler, daily, on_days
+from bot.delivery import jobs
+from bot.delivery.jobs import LEASE, Job, JobScheduler, daily, on_days
 from bot.store.db import Database, make_engine, upgrade_database_async
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -78,7 +78,7 @@ async def test_many_schedulers_on_postgres_run_a_job_once_per_period(postgres_ur
 SCRIPT = """
 import asyncio, datetime as dt, sys, time
 from sqlalchemy import text
-from bot.jobs import Job, JobScheduler, daily
+from bot.delivery.jobs import Job, JobScheduler, daily
 from bot.store.db import Database, make_engine
 
 async def main(url, start, days):
@@ -205,7 +205,7 @@ def test_periods():
 
 
 def test_a_running_loa_schedules_reminders_and_retention(settings):
-    from bot.reports.reminders import reminder_job
+    from bot.features.outreach.reports.reminders import reminder_job
     services = SimpleNamespace(settings=settings, db=None, channels={"web": None},
                                senders={}, translator=None)
     names = [job.name for job in jobs.loa_jobs(services)]

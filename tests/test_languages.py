@@ -22,8 +22,8 @@ from bot.core.conversation import format_date
 from bot.core.i18n import AUTONYMS, UNCONFIRMED_AUTONYMS
 from bot.core.messages import ConversationState, Inbound, InboundKind, RunKind
 from bot.core.text import clean_input, fold
+from bot.features.translations.rules import Provenance, Status
 from bot.settings import Settings, SettingsError
-from bot.translations import Provenance, Status
 
 
 @pytest.fixture

@@ -16,8 +16,8 @@ from conftest import database_env, free_port, sql_connect, start_server
 from fakebotapi import FakeBotApi, command_update
 from officer_helpers import login_as, make_officer
 
-from bot import officers
 from bot.app import build_app
+from bot.features.officers import service as officers
 from bot.store.db import Database, make_engine
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -122,9 +122,9 @@ async def test_two_processes_seeding_units_at_the_same_time_both_start(postgres_
     UNIQUE(unit.code) and stopping the process."""
     from sqlalchemy import func, select, text
 
-    from bot import officers
+    from bot.features.officers import service as officers
+    from bot.features.officers.models import Unit
     from bot.store.db import make_engine, upgrade_database_async
-    from bot.store.models_officers import Unit
 
     await upgrade_database_async(postgres_url)
     first, second, watcher = (make_engine(postgres_url) for _ in range(3))

@@ -18,8 +18,8 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import OperationalError
 
 from bot.app import SERVICES, build_app
-from bot.logging_setup import REDACTED, RedactingFilter, make_handler, setup_logging
-from bot.metrics import METRICS, heartbeat, lag_problems, read_lag, watch_workers
+from bot.ops.logging_setup import REDACTED, RedactingFilter, make_handler, setup_logging
+from bot.ops.metrics import METRICS, heartbeat, lag_problems, read_lag, watch_workers
 from bot.store import queries
 from bot.store.db import Database, make_engine
 from bot.store.models import utcnow

@@ -15,11 +15,12 @@ from conftest import free_port, sql_connect, start_server
 from fakebotapi import FakeBotApi, callback_update, command_update, text_update
 from test_outreach_helpers import database, tr
 
-from bot import officers, outreach
 from bot.app import build_app
 from bot.core.messages import Inbound, InboundKind
-from bot.outreach_chat import DialogContext, dialog_step
-from bot.reports import forms
+from bot.features.officers import service as officers
+from bot.features.outreach import service as outreach
+from bot.features.outreach.chat import DialogContext, dialog_step
+from bot.features.outreach.reports import forms
 
 TODAY = dt.date(2026, 11, 20)
 CTX = DialogContext(TODAY, frozenset({"2026-10"}), "24175", tr)
@@ -249,5 +250,5 @@ async def test_citizens_typing_officer_commands_get_the_conversation(telegram):
 
 
 async def _pseudonym(settings, chat: int) -> str:  # type: ignore[no-untyped-def]
-    from bot.pseudonym import pseudonymize
+    from bot.store.pseudonym import pseudonymize
     return pseudonymize(settings.secret_key, "telegram", str(chat))

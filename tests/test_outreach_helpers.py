@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bot import officers, outreach
 from bot.core.i18n import GettextTranslator
-from bot.reports.rollup import add_runs
+from bot.delivery.runs import add_runs
+from bot.features.officers import service as officers
+from bot.features.outreach import service as outreach
 from bot.store.db import Database, make_engine
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -22,7 +22,7 @@ from test_outreach_helpers import ROOT, tr
 
 from bot.app import build_app
 from bot.core.content import load_content
-from bot.reports.leaflet import as_of, leaflet_pdf, loudspeaker_script, sections
+from bot.features.outreach.reports.leaflet import as_of, leaflet_pdf, loudspeaker_script, sections
 
 CONTENT = load_content(ROOT / "content", "vi")
 URL = "https://loa.example.gov.vn/"
@@ -208,8 +208,8 @@ async def test_kit_pages_log_a_run_in_one_click_and_refuse_minority_text(setting
         assert "Đã ghi nhận 1 lượt vào báo cáo tháng này." in await done.text()
         await client.post("/admin/leaflets/log", data={"csrf": csrf, "kind": "leaflet",
                                                         "commune": "24175"})
-        from bot import outreach
         from bot.app import SERVICES
+        from bot.features.outreach import service as outreach
         async with client.server.app[SERVICES].db.connect() as conn:
             entries = await outreach.list_entries(conn)
         assert [(e.form, e.medium, e.runs, e.communes, e.languages, e.source)

@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 from test_outreach_helpers import MONTH, TODAY, add_officer, database, tr
 
-from bot import officers, outreach
+from bot.features.officers import service as officers
+from bot.features.outreach import service as outreach
 from bot.store.db import upgrade_database_async
 
 E = outreach.EntryInput

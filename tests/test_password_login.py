@@ -16,8 +16,9 @@ from argon2 import PasswordHasher
 from conftest import database_env, sql_connect
 from officer_helpers import login_as, make_officer
 
-from bot import officers, passwords
 from bot.app import build_app
+from bot.features.officers import passwords
+from bot.features.officers import service as officers
 from bot.store.db import Database, make_engine, upgrade_database_async
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -7,7 +7,7 @@ from dataclasses import replace
 from aiohttp.test_utils import TestClient, TestServer
 
 from bot.app import build_app
-from bot.reports.monthly import TZ, monthly_counts
+from bot.features.outreach.reports.monthly import TZ, monthly_counts
 from bot.store.db import Database, make_engine, upgrade_database_async
 
 SESSION = "postgres-session-0123456789"

@@ -10,8 +10,8 @@ import pytest
 from conftest import sql_connect
 from officer_helpers import login_as
 
-from bot import questions
 from bot.core.messages import Event, Inbound, InboundKind, RunKind
+from bot.features.questions import service as questions
 from bot.settings import Settings, SettingsError
 from bot.store.db import Database, make_engine
 

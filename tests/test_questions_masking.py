@@ -11,7 +11,8 @@ from alembic import command
 from conftest import sql_connect
 from officer_helpers import login_as
 
-from bot import officers, questions
+from bot.features.officers import service as officers
+from bot.features.questions import service as questions
 from bot.store.db import Database, alembic_config, make_engine
 
 SESSION = "m" * 10 + "masking-session-0001"

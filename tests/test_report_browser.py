@@ -12,8 +12,8 @@ from pathlib import Path
 from officer_helpers import make_officer
 from playwright.async_api import Browser, Page, expect
 
-from bot import outreach
-from bot.reports import forms
+from bot.features.outreach import service as outreach
+from bot.features.outreach.reports import forms
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",

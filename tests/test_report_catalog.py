@@ -9,8 +9,8 @@ from pathlib import Path
 import polib
 from jinja2 import Environment
 
-from bot.reports import forms
-from bot.web.reports import KIT_FORMS
+from bot.features.outreach.reports import forms
+from bot.features.outreach.web import KIT_FORMS
 
 ROOT = Path(__file__).resolve().parent.parent
 MODULES = [ROOT / "bot" / "outreach.py", ROOT / "bot" / "outreach_chat.py",

@@ -29,11 +29,11 @@ from test_outreach_helpers import (
     tr,
 )
 
-from bot import outreach
-from bot.reports import exports
-from bot.reports.chart import trend_png
-from bot.reports.document import to_docx
-from bot.reports.model import build_report
+from bot.features.outreach import service as outreach
+from bot.features.outreach.reports import exports
+from bot.features.outreach.reports.chart import trend_png
+from bot.features.outreach.reports.document import to_docx
+from bot.features.outreach.reports.model import build_report
 from bot.store.db import upgrade_database_async
 
 HEADERS = ["STT", "Hình thức truyền thông", "Số lượt thực hiện", "Phương tiện truyền thông",

@@ -10,8 +10,9 @@ from sqlalchemy import select
 from test_outreach_chat import register, telegram  # noqa: F401  (a fixture)
 from test_outreach_helpers import add_officer, database, tr
 
-from bot import officers, outreach
-from bot.reports.reminders import REMINDER, queue_reminders
+from bot.features.officers import service as officers
+from bot.features.outreach import service as outreach
+from bot.features.outreach.reports.reminders import REMINDER, queue_reminders
 from bot.store import queries
 from bot.store.models import utcnow
 

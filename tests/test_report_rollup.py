@@ -15,8 +15,8 @@ from alembic import command
 from sqlalchemy import func, select
 from test_outreach_helpers import PROVINCE_NAME, run
 
-from bot.reports.monthly import monthly_counts
-from bot.reports.rollup import REACH, ROLLUP, add_runs, rebuild_rollups, run_month
+from bot.delivery.runs import REACH, ROLLUP, add_runs, rebuild_rollups, run_month
+from bot.features.outreach.reports.monthly import monthly_counts
 from bot.store import queries
 from bot.store.db import Database, alembic_config, make_engine, upgrade_database_async
 

@@ -12,9 +12,9 @@ import openpyxl
 from officer_helpers import login_as
 from test_outreach_helpers import tr
 
-from bot import outreach
 from bot.app import SERVICES
-from bot.reports import forms
+from bot.features.outreach import service as outreach
+from bot.features.outreach.reports import forms
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 

@@ -17,8 +17,9 @@ from alembic.script import ScriptDirectory
 from conftest import database_env
 from officer_helpers import make_officer
 
-from bot import backup, officers
 from bot.app import build_app
+from bot.features.officers import service as officers
+from bot.ops import backup
 from bot.store.db import alembic_config
 
 pytestmark = pytest.mark.sqlite_only      # the SQLite file itself (pg_restore otherwise)

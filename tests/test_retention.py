@@ -11,13 +11,13 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import insert, select, update
 from test_outreach_helpers import add_officer, tr
 
-from bot import questions, webchat_limits
 from bot.app import build_app
+from bot.channels.web import limits as webchat_limits
 from bot.cli import main
-from bot.jobs import LEASE, JobScheduler
-from bot.reports.model import build_report
-from bot.reports.monthly import TZ, monthly_counts
-from bot.retention import (
+from bot.delivery.jobs import LEASE, JobScheduler
+from bot.features.outreach.reports.model import build_report
+from bot.features.outreach.reports.monthly import TZ, monthly_counts
+from bot.features.privacy.retention import (
     BLANK_REPLY,
     DIALOG,
     EXPIRED,
@@ -26,6 +26,7 @@ from bot.retention import (
     retention_job,
     run_retention,
 )
+from bot.features.questions import service as questions
 from bot.store import queries
 from bot.store.db import Database, make_engine
 from bot.store.models import utcnow

@@ -7,7 +7,7 @@ import pytest
 from fakebotapi import payload
 
 from bot.channels.base import ParseError
-from bot.channels.telegram import TelegramChannel, update_id
+from bot.channels.telegram.adapter import TelegramChannel, update_id
 from bot.core.messages import InboundKind
 
 CHANNEL = TelegramChannel(bot=None, webhook_secret="s3cret-token")

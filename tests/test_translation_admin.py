@@ -21,16 +21,16 @@ from test_translation_helpers import (
     write_topic,
 )
 
-from bot import officers
 from bot.app import build_app
-from bot.audio import ogg_opus
 from bot.core.content import load_content
+from bot.features.officers import service as officers
+from bot.features.translations.audio import ogg_opus
+from bot.features.translations.checks import check_translations
+from bot.features.translations.files import write_approvals
+from bot.features.translations.rules import Provenance, Status, digest
+from bot.features.translations.service import Translations
 from bot.settings import Settings
 from bot.store.db import Database, make_engine
-from bot.translation_checks import check_translations
-from bot.translation_service import Translations
-from bot.translations import Provenance, Status, digest
-from bot.translations_io import write_approvals
 
 
 @pytest.fixture
@@ -193,7 +193,7 @@ async def test_approval_is_recorded_serves_citizens_at_once_and_survives_restart
         await restarted.close()
     # `translations export --approvals` writes the record into the file; check-content passes.
     svc = service(s)
-    from bot.translation_store import refresh
+    from bot.features.translations.store import refresh
     db = Database(make_engine(s.database_url))
     try:
         async with db.connect() as conn:
@@ -380,7 +380,7 @@ async def test_runs_count_the_chosen_and_the_served_language(s):
                         ("answer", "cost", "rad", "vi")]
         from sqlalchemy import func, select
 
-        from bot.reports.rollup import ROLLUP
+        from bot.delivery.runs import ROLLUP
         from bot.store.db import Database, make_engine
         from bot.store.queries import RUN
         db = Database(make_engine(s.database_url))

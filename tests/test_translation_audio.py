@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from test_translation_helpers import TEST_DESK, TEST_REVIEWER, approved, vi_sources
 
-from bot.audio import ClipError, check_clip, ogg_opus, store_clip
-from bot.translations import Provenance, digest
-from bot.translations_io import write_text_unit
+from bot.features.translations.audio import ClipError, check_clip, ogg_opus, store_clip
+from bot.features.translations.files import write_text_unit
+from bot.features.translations.rules import Provenance, digest
 
 
 def shipped_clip(content: Path, lang: str, topic: str, *, status: str = "approved",
@@ -89,10 +89,10 @@ def test_every_clip_message_and_page_message_has_vietnamese():
 
     from test_catalogs import vietnamese_msgids
 
-    import bot.audio
+    import bot.features.translations.audio
     from bot.core.i18n import LANGUAGE_NAMES
-    from bot.web.translations import DONE
-    tree = ast.parse(inspect.getsource(bot.audio))
+    from bot.features.translations.web import DONE
+    tree = ast.parse(inspect.getsource(bot.features.translations.audio))
     msgids = {node.args[0].value for node in ast.walk(tree) if isinstance(node, ast.Call)
               and getattr(node.func, "id", "") == "ClipError" and node.args
               and isinstance(node.args[0], ast.Constant)}

@@ -13,10 +13,10 @@ from officer_helpers import make_officer
 from playwright.async_api import Page, expect
 from test_translation_helpers import copy_tree, write_topic
 
-from bot import officers
 from bot.app import build_app
+from bot.features.officers import service as officers
+from bot.features.translations.rules import Provenance, Status
 from bot.store.db import Database, make_engine
-from bot.translations import Provenance, Status
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",

@@ -20,11 +20,16 @@ from test_translation_helpers import (
     write_topic,
 )
 
-from bot.catalogs import compile_catalogs
 from bot.core.content import load_content
-from bot.translation_checks import GLOSSARY_COLUMNS, check_translations
-from bot.translation_service import Translations
-from bot.translations import (
+from bot.features.translations.catalogs import compile_catalogs
+from bot.features.translations.checks import GLOSSARY_COLUMNS, check_translations
+from bot.features.translations.files import (
+    TranslationImportError,
+    export_catalog,
+    import_catalog,
+    update_language,
+)
+from bot.features.translations.rules import (
     MINORITY,
     PLURAL_FORMS,
     Provenance,
@@ -34,12 +39,7 @@ from bot.translations import (
     citizen_msgids,
     digest,
 )
-from bot.translations_io import (
-    TranslationImportError,
-    export_catalog,
-    import_catalog,
-    update_language,
-)
+from bot.features.translations.service import Translations
 
 
 @pytest.fixture
@@ -343,8 +343,8 @@ async def test_export_approvals_writes_the_reviewers_decisions_into_the_files(tr
 
     from officer_helpers import make_officer
 
+    from bot.features.translations.store import record_decision
     from bot.store.db import Database, make_engine
-    from bot.translation_store import record_decision
     content, locales = tree
     write_topic(content, "rad", "cost", Provenance(Status.DRAFT, "human", "test"))
     unit = next(u for u in _service(*tree).units["rad"] if u.key == "cost")

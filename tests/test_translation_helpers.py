@@ -13,9 +13,8 @@ import polib
 from bot.core.content import load_content
 from bot.core.conversation import Conversation
 from bot.core.i18n import GettextTranslator
-from bot.settings import Settings
-from bot.translation_service import Translations
-from bot.translations import (
+from bot.features.translations.files import open_catalog, save_catalog, write_text_unit
+from bot.features.translations.rules import (
     Provenance,
     Status,
     catalog_path,
@@ -24,7 +23,8 @@ from bot.translations import (
     text_sources,
     vi_strings,
 )
-from bot.translations_io import open_catalog, save_catalog, write_text_unit
+from bot.features.translations.service import Translations
+from bot.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_REVIEWER = "Test Reviewer (test data)"

@@ -23,9 +23,11 @@ from aiohttp.test_utils import TestClient, TestServer
 from conftest import sql_connect
 from officer_helpers import login_as
 
-from bot import officers, outreach, passwords
 from bot.app import build_app
-from bot.reports import forms
+from bot.features.officers import passwords
+from bot.features.officers import service as officers
+from bot.features.outreach import service as outreach
+from bot.features.outreach.reports import forms
 from bot.store.db import Database, make_engine
 
 A, B = "xa-24175", "xa-24133"

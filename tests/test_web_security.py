@@ -22,11 +22,11 @@ from test_translation_admin import clip_form, login
 from test_translation_helpers import copy_tree, settings_for
 
 from bot.app import build_app
-from bot.audio import ogg_opus
 from bot.core.i18n import GettextTranslator
+from bot.features.translations.audio import ogg_opus
+from bot.features.translations.files import TranslationImportError, export_catalog, import_catalog
+from bot.features.translations.service import StringCatalog
 from bot.settings import Settings, SettingsError
-from bot.translation_service import StringCatalog
-from bot.translations_io import TranslationImportError, export_catalog, import_catalog
 
 FORMULA = '=HYPERLINK("http://x.example","y")'
 
@@ -81,7 +81,7 @@ async def test_exports_write_typed_formulas_as_text(client, settings):
 
 def test_po_import_never_reads_a_path_named_by_the_upload(s, tmp_path):
     from bot.core.content import load_content
-    from bot.translation_service import Translations
+    from bot.features.translations.service import Translations
     service = Translations(s.content_dir, s.locales_dir, ("rad",),
                            load_content(s.content_dir, "vi"))
     po = export_catalog(service, "rad")
@@ -285,7 +285,7 @@ async def test_media_serves_only_approved_clips_to_the_public(s):
 # -- clip upload off the event loop --------------------------------------------------------------
 
 async def test_healthz_answers_while_a_clip_is_checked(s, monkeypatch):
-    from bot.web import translations as pages
+    from bot.features.translations import web as pages
     real = pages.check_clip
     checking, release = threading.Event(), threading.Event()
     blocked_loop: list[bool] = []

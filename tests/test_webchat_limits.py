@@ -16,9 +16,9 @@ from aiohttp.test_utils import TestClient, TestServer
 from conftest import sql_connect
 from officer_helpers import login_as
 
-from bot import outreach
 from bot.app import build_app
-from bot.reports import forms
+from bot.features.outreach import service as outreach
+from bot.features.outreach.reports import forms
 
 QUESTION = "khi nào tắt sóng 2g"      # matched: an answer (a person reached)
 LIMIT = 30                            # BOT_WEBCHAT_NEW_SESSIONS_PER_HOUR default

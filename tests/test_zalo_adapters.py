@@ -8,9 +8,9 @@ import pytest
 from fakezalo import payload, signature, signed
 
 from bot.channels.base import ParseError
-from bot.channels.zalo_bot import ZaloBotChannel, update_id
-from bot.channels.zalo_common import Pacer, ReplyRenderer, text_inbound
-from bot.channels.zalo_oa import ZaloOAChannel, read_event
+from bot.channels.zalo.bot import ZaloBotChannel, update_id
+from bot.channels.zalo.common import Pacer, ReplyRenderer, text_inbound
+from bot.channels.zalo.oa import ZaloOAChannel, read_event
 from bot.core.messages import InboundKind
 from bot.settings import Settings, SettingsError
 

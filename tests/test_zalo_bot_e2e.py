@@ -14,8 +14,8 @@ from fakezalo import FakeZaloBot, bot_update, payload
 from helpers import wait_for
 
 from bot.app import build_app
-from bot.channels.zalo_bot import ZaloBotApi, ZaloBotChannel
-from bot.channels.zalo_common import JsonHttp, Pacer, ReplyRenderer, utf16_len
+from bot.channels.zalo.bot import ZaloBotApi, ZaloBotChannel
+from bot.channels.zalo.common import JsonHttp, Pacer, ReplyRenderer, utf16_len
 from bot.core.messages import Reply
 
 CHAT = "6ede9afa66b88fe6d6a9"

@@ -17,12 +17,12 @@ from helpers import wait_for as _wait_for
 
 from bot.app import build_app
 from bot.channels.base import Blocked, Failed, Sent
-from bot.channels.zalo_common import JsonHttp, Pacer, ReplyRenderer
-from bot.channels.zalo_oa import ZaloOAChannel
+from bot.channels.zalo import models as zq
+from bot.channels.zalo.common import JsonHttp, Pacer, ReplyRenderer
+from bot.channels.zalo.oa import ZaloOAChannel
+from bot.channels.zalo.oa_state import OATokenStore, ReplyWindows
 from bot.core.messages import Reply
-from bot.store import models_zalo as zq
 from bot.store.db import Database, make_engine
-from bot.zalo_oa_state import OATokenStore, ReplyWindows
 
 APP_ID = "3608465249409039670"
 OA_SECRET = "oa-webhook-secret-key"

@@ -11,7 +11,7 @@ from helpers import conversation
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.channels.zalo_common import (
+from bot.channels.zalo.common import (
     MAX_TEXT,
     Pacer,
     ReplyRenderer,

@@ -144,7 +144,7 @@ class Classifier:
         self._weights = np.asarray(arrays["weights"])    # features x classes
         self._bias = np.asarray(arrays["bias"], dtype=np.float64)
 
-    # -- saving and loading (bot/classifier_cache.py keeps them on disk) -----------------------
+    # -- saving and loading (bot/store/classifier_cache.py keeps them on disk) ---
     def to_arrays(self) -> dict[str, object]:
         return dict(self._arrays)
 

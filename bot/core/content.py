@@ -132,7 +132,8 @@ class ContentSet:
     check: PhoneCheck
     help_line: str                    # one line with the free hotlines
     # Minority languages: ids of topics (and "check") served from an approved, current
-    # translation; everything else in the set is the Vietnamese text (bot/translations.py).
+    # translation; everything else in the set is the Vietnamese text
+    # (bot/features/translations/rules.py).
     translated: frozenset[str] = frozenset()
     facts: dict[str, Fact] | None = None   # content/facts.yml (Vietnamese set)
     # Written training questions (text, topic or None), content/training-vi.jsonl.

@@ -347,7 +347,7 @@ class Matcher:
     def __init__(self, content: ContentSet, learned: Iterable[Example] = (),
                  classifier: clf.Classifier | None = None) -> None:
         """`classifier`: one already trained on `training_examples(content)` (loaded from
-        disk by bot/classifier_cache.py); otherwise it is trained here."""
+        disk by bot/store/classifier_cache.py); otherwise it is trained here."""
         self.content = content
         self.learned = tuple(learned)
         self.bm25 = Bm25(content, self.learned)

@@ -87,7 +87,7 @@ class OutboxMessage(SQLModel, table=True):
     broadcast_id: int | None = Field(default=None, foreign_key="broadcast.id")
     external_message_id: str | None = Field(default=None, max_length=40)
     retracted_at: dt.datetime | None = None     # deleted from the chat after sending
-    # migration 0010: the process (bot/cluster.py instance id) sending it while 'sending'
+    # migration 0010: the process (bot/delivery/cluster.py instance id) sending it while 'sending'
     claimed_by: int | None = None
     claimed_at: dt.datetime | None = None
 

@@ -14,22 +14,22 @@ from urllib.parse import urlparse
 from aiohttp import web
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot import webchat_limits
 from bot.app import SERVICES, Services
-from bot.channels import telegram as tg
 from bot.channels.base import ParseError, reply_from_json
-from bot.channels.web import NAME as WEB
-from bot.channels.web import BadRequest, validate
-from bot.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
-from bot.metrics import METRICS, Metrics, lag_problems, read_lag, timing_middleware
-from bot.pseudonym import pseudonymize
+from bot.channels.telegram import adapter as tg
+from bot.channels.web import limits as webchat_limits
+from bot.channels.web.adapter import NAME as WEB
+from bot.channels.web.adapter import BadRequest, validate
+from bot.channels.zalo.service import setup_zalo_routes
+from bot.features.officers.web import client_address
+from bot.features.outreach.web import setup_reports
+from bot.ops.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from bot.ops.metrics import METRICS, Metrics, lag_problems, read_lag, timing_middleware
 from bot.store import queries
 from bot.store.models import OutboxStatus, utcnow
+from bot.store.pseudonym import pseudonymize
 from bot.web.admin import setup_admin
-from bot.web.auth import client_address
-from bot.web.reports import setup_reports
 from bot.web.security import may_see_detail, setup_security
-from bot.zalo import setup_zalo_routes
 
 log = logging.getLogger(__name__)
 
@@ -159,7 +159,7 @@ async def healthz(request: web.Request) -> web.Response:
 
 async def _health(request: web.Request) -> web.Response:
     """200 when the database answers, every worker of this process is alive and nothing waits
-    too long; otherwise 503 with `problems` saying what (bot/metrics.py)."""
+    too long; otherwise 503 with `problems` saying what (bot/ops/metrics.py)."""
     services = request.app[SERVICES]
     assert services.db is not None
     observed = request.app[METRICS]
@@ -252,14 +252,14 @@ def setup_routes(app: web.Application) -> None:
                         else WEBHOOK_PATH, telegram_webhook)
     setup_zalo_routes(app, SERVICES)
     setup_admin(app, app[SERVICES].translator)
-    from bot.web.review import setup_review
+    from bot.features.questions.web import setup_review
     setup_review(app)                 # /admin/questions: unanswered questions, learned samples
     setup_reports(app)
-    from bot.web import broadcasts
+    from bot.features.broadcasts import web as broadcasts
     broadcasts.setup(app)
-    from bot.web.translations import setup_translations
+    from bot.features.translations.web import setup_translations
     setup_translations(app)           # /admin/translations; installs approved translations
-    from bot.web.content_status import setup_content_status
+    from bot.features.content.web import setup_content_status
     setup_content_status(app)         # /admin/content: review dates of topics and facts
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)

@@ -68,7 +68,7 @@ def is_https(request: web.Request) -> bool:
 def may_see_detail(request: web.Request) -> bool:
     """Monitoring may read counts, workers and the leader: an address in BOT_METRICS_ALLOW
     (after BOT_TRUSTED_PROXIES) or `Authorization: Bearer <BOT_METRICS_TOKEN>`."""
-    from bot.web.auth import client_address
+    from bot.features.officers.web import client_address
     settings = _settings(request)
     token = settings.metrics_token
     given = request.headers.get("Authorization", "")

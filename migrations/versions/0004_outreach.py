@@ -120,7 +120,7 @@ def upgrade() -> None:
 
 
 def _backfill() -> None:
-    """Sum the runs already stored (the same SQL as bot.reports.rollup.rebuild_rollups)."""
+    """Sum the runs already stored (the same SQL as bot.delivery.runs.rebuild_rollups)."""
     bind = op.get_bind()
     if bind.dialect.name == "postgresql":
         month = "to_char((at AT TIME ZONE 'UTC') + interval '7 hours', 'YYYY-MM')"

@@ -10,7 +10,7 @@ this revision were never approved by anyone, so they become `pending`: the match
 them until a province officer other than their author approves them on /admin/questions.
 `question` gets the commune of the contact (NULL for old rows: the province sees those) and
 the sample proposed from it; stored questions have invite codes and phone numbers masked here
-as the application now does before storing (a frozen copy of bot.questions.mask, so that this
+as the application now does before storing (a frozen copy of bot.features.questions.service.mask, so that this
 revision keeps doing the same whatever the code becomes).
 """
 import re

@@ -12,7 +12,7 @@ down_revision = '0012'
 branch_labels = None
 depends_on = None
 
-# Web chat sessions count as people only once Loa answered them (bot/reports/rollup.py):
+# Web chat sessions count as people only once Loa answered them (bot/delivery/runs.py):
 # drop the reach of web sessions that never got an answer, then recount people of web rows.
 _COUNTED = "('answer', 'verdict')"
 

@@ -1,0 +1,458 @@
+"""Senders: deliver due outbox rows of one channel and record exactly one outcome per try.
+
+Two lanes share one channel: replies to citizens go out at once; the bulk lane
+(announcements, reminders) is paced by a token bucket at the channel's rate, waits out quiet
+hours, sends at most one message per chat per round, and never delays replies, which are
+claimed and sent by their own loop and debit the same bucket first.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable, Iterable
+from typing import Any
+
+from bot.channels.base import (
+    Blocked,
+    Channel,
+    Failed,
+    RetryLater,
+    SendResult,
+    Sent,
+    reply_from_json,
+)
+from bot.delivery.cluster import Cluster
+from bot.store import queries
+from bot.store.db import Database
+from bot.store.models import OutboxStatus, utcnow
+
+log = logging.getLogger(__name__)
+
+MAX_SEND_ATTEMPTS = 8
+RECORD_ON_STOP_S = 10.0   # how long a stopping sender waits to record what it sent
+BATCH = 200
+VN = dt.timezone(dt.timedelta(hours=7))   # Asia/Ho_Chi_Minh, no daylight saving
+
+
+class TokenBucket:
+    """`rate` tokens a second with a burst of `burst` (1: evenly spaced, so no one-second
+    window ever holds more than rate + 1 sends); replies may overdraw it."""
+
+    def __init__(self, rate: float, burst: float = 1.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.rate = rate
+        self.burst = burst
+        self.clock = clock
+        self.tokens = burst
+        self.stamp = clock()
+
+    def _refill(self) -> None:
+        now = self.clock()
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+
+    def debit(self, n: float = 1.0) -> None:
+        self._refill()
+        self.tokens -= n
+
+    async def take(self) -> None:
+        while True:
+            self._refill()
+            if self.tokens >= 1:
+                self.tokens -= 1
+                return
+            await asyncio.sleep((1 - self.tokens) / self.rate)
+
+    def available(self) -> int:
+        self._refill()
+        return max(0, int(self.tokens))
+
+    def per_second(self) -> int:
+        return max(1, int(self.rate))
+
+
+class InFlight:
+    """The outbox rows this process holds in state 'sending': claimed (or handed over by the
+    handler) and not yet recorded. Ids are held before the transaction that marks them commits
+    and let go when their outcome is recorded, or when that transaction fails.
+
+    A transaction whose COMMIT reached the database but whose answer was lost (the connection
+    died at that moment) leaves rows 'sending' under this process that nothing here will send:
+    they are exactly the rows 'sending' under this process's id and not held, and
+    `recover_loop` hands them back within seconds, not flagged (they were never sent)."""
+
+    def __init__(self) -> None:
+        self.ids: set[int] = set()
+
+    def hold(self, ids: Iterable[int]) -> None:
+        self.ids.update(ids)
+
+    def release(self, ids: Iterable[int]) -> None:
+        self.ids.difference_update(ids)
+
+    def __contains__(self, outbox_id: object) -> bool:
+        return outbox_id in self.ids
+
+    @contextlib.asynccontextmanager
+    async def claiming(self) -> AsyncIterator[Callable[[Iterable[Any]], None]]:
+        """Rows marked 'sending' inside the block (`hold(rows)`) are held before that
+        transaction commits, and let go again if the block fails (the commit may have
+        reached the database all the same: recover_loop)."""
+        held: list[int] = []
+
+        def hold(rows: Iterable[Any]) -> None:
+            held.extend(row.id for row in rows)
+            self.hold(held)
+
+        try:
+            yield hold
+        except BaseException:
+            self.release(held)
+            raise
+
+
+def parse_quiet_hours(text: str) -> tuple[dt.time, dt.time] | None:
+    """'21:00-07:00' -> (21:00, 07:00); '' -> None (no quiet hours)."""
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        start, end = (dt.time.fromisoformat(part.strip()) for part in text.split("-", 1))
+    except ValueError:
+        raise ValueError(f"quiet hours {text!r} must look like 21:00-07:00") from None
+    return start, end
+
+
+def quiet_until(now: dt.datetime, quiet: tuple[dt.time, dt.time] | None) -> dt.datetime | None:
+    """When the quiet period that `now` falls in ends (UTC), or None if sending is allowed."""
+    if quiet is None:
+        return None
+    local = now.astimezone(VN)
+    start, end = quiet
+    t = local.time()
+    inside = (start <= t or t < end) if start > end else (start <= t < end)
+    if not inside:
+        return None
+    end_day = local.date() if t < end else local.date() + dt.timedelta(days=1)
+    return dt.datetime.combine(end_day, end, tzinfo=VN).astimezone(dt.UTC)
+
+
+class ReplySender:
+    """Sends one channel's outbox: the reply lane at once, the bulk lane paced."""
+
+    def __init__(self, db: Database, channel: Channel, concurrency: int = 8,
+                 rate: float | None = None, quiet: tuple[dt.time, dt.time] | None = None,
+                 on_sent: Callable[[list[Any]], None] | None = None,
+                 cluster: Cluster | None = None, in_flight: InFlight | None = None) -> None:
+        self.db = db
+        self.in_flight = in_flight if in_flight is not None else InFlight()
+        self.cluster = cluster             # several processes: leader-only bulk lane etc.
+        self.claimed_by = cluster.instance_id if cluster is not None else None
+        self._reports = 0
+        self.channel = channel
+        self.concurrency = concurrency
+        self.bucket = TokenBucket(rate) if rate else None
+        self.quiet = quiet
+        self.on_sent = on_sent             # told which bulk rows finished (progress)
+        self._wake = asyncio.Event()
+        self._bulk_wake = asyncio.Event()
+        self._paused_until = 0.0           # monotonic time before which nothing is sent
+        self._handed: list[Any] = []        # replies handed over in memory, already claimed
+        self.sent = 0
+        self.flood_waits = 0
+        self.on_outcome: Callable[[str, list[dict[str, Any]]], None] | None = None  # metrics
+        if cluster is not None:
+            cluster.on("loa_flood", self._remote_flood)
+            cluster.on("loa_sent", self._remote_sent)
+            cluster.on("loa_outbox", lambda channel: self.wake()
+                       if channel == self.channel.name else None)
+
+    # -- other processes ---------------------------------------------------------------------
+    def _remote_flood(self, payload: str) -> None:
+        """Another process got a flood wait for this bot: nobody sends until it is over."""
+        instance, channel, seconds = _fields(payload, 3)
+        if channel == self.channel.name and instance != str(self.claimed_by):
+            with contextlib.suppress(ValueError):
+                self._paused_until = max(self._paused_until, time.monotonic() + float(seconds))
+
+    def _remote_sent(self, payload: str) -> None:
+        """Another process sent replies: the leader's announcements make room for them."""
+        instance, channel, count, _ = _fields(payload, 4)
+        if channel == self.channel.name and instance != str(self.claimed_by) \
+                and self.bucket is not None and self.cluster is not None \
+                and self.cluster.is_leader:
+            with contextlib.suppress(ValueError):
+                self.bucket.debit(float(count))
+
+    def wake(self, lane: str = "reply") -> None:
+        (self._bulk_wake if lane == "bulk" else self._wake).set()
+
+    def take(self, rows: list[Any]) -> None:
+        """Replies just committed by the handler in state 'sending': send without a claim."""
+        self._handed.extend(rows)
+        self._wake.set()
+
+    async def run(self) -> None:
+        if self.cluster is None:   # alone: whatever was in flight was interrupted
+            async with self.db.begin() as conn:
+                recovered = await queries.recover_in_flight(conn, None, self.channel.name)
+            if recovered:
+                log.warning("%s: %d messages were in flight at the last stop; resending, "
+                            "flagged ambiguous", self.channel.name, recovered)
+        bulk = asyncio.create_task(self._bulk_lane(), name="bulk-lane")
+        try:
+            await self._loop("reply", self._wake)
+        finally:
+            bulk.cancel()
+
+    async def _bulk_lane(self) -> None:
+        """Announcements go out from one process only (the leader), so the bucket's pace is
+        the pace of the whole bot. A round in progress ends before leadership is given up."""
+        cluster = self.cluster
+        if cluster is None:
+            await self._loop("bulk", self._bulk_wake)
+            return
+        while True:
+            await cluster.wait_leading()
+            if self.bucket is not None:   # start from nothing: the old leader just sent
+                self.bucket.tokens = 0.0
+                self.bucket.stamp = self.bucket.clock()
+            await self._loop("bulk", self._bulk_wake, while_=lambda: cluster.is_leader)
+
+    async def _loop(self, lane: str, wake: asyncio.Event,
+                    while_: Callable[[], bool] = lambda: True) -> None:
+        while while_():
+            wake.clear()
+            try:
+                busy = await (self.send_due() if lane == "reply" else self.send_bulk())
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("%s sender (%s lane): round failed", self.channel.name, lane)
+                busy = False
+            if busy:
+                continue
+            try:
+                await asyncio.wait_for(wake.wait(), timeout=self._idle_wait())
+            except TimeoutError:
+                pass
+
+    def _idle_wait(self) -> float:
+        pause = self._paused_until - time.monotonic()
+        return max(0.05, min(1.0, pause)) if pause > 0 else 1.0
+
+    # -- the two lanes ---------------------------------------------------------------------
+    async def send_due(self) -> bool:
+        """Reply lane: claim every due reply, send, record. True if any were claimed."""
+        if self._handed:   # handed over in memory (flood waits are applied while sending)
+            rows, self._handed = self._handed, []
+            await self._send_rows(rows, priority=True)
+            return True
+        if self._paused_until > time.monotonic():
+            return False
+        async with self.in_flight.claiming() as held, self.db.begin() as conn:
+            rows = await queries.claim_due(conn, self.channel.name, BATCH, "reply",
+                                           self.claimed_by)
+            held(rows)
+        if not rows:
+            return False
+        await self._send_rows(rows, priority=True)
+        return True
+
+    async def send_bulk(self) -> bool:
+        """Bulk lane: at most a second's worth of messages, one per chat, outside quiet hours."""
+        if self._paused_until > time.monotonic():
+            return False
+        if quiet_until(utcnow(), self.quiet) is not None:
+            return False
+        budget = self.bucket.per_second() if self.bucket else BATCH   # a second's worth
+        async with self.db.connect() as conn:
+            if not await queries.has_due(conn, self.channel.name, "bulk"):
+                return False
+        async with self.in_flight.claiming() as held, self.db.begin() as conn:
+            rows = await queries.claim_due(conn, self.channel.name, min(budget, BATCH), "bulk",
+                                           self.claimed_by)
+            rows, later = _one_per_chat(rows)
+            held(rows)
+            if later:   # a chat's second message waits for the next round, a second later
+                await queries.update_many(conn, queries.OUTBOX, [
+                    {"id": r.id, "status": OutboxStatus.PENDING,
+                     "not_before": utcnow() + dt.timedelta(seconds=1)} for r in later])
+        if not rows:
+            return False
+        # Outcomes are recorded every fifth of a second's worth: if this process dies, at
+        # most that many messages were sent without their record (and go out again, flagged).
+        step = max(1, budget // 5)
+        for start in range(0, len(rows), step):
+            await self._send_rows(rows[start:start + step], priority=False)
+        if self.on_sent is not None:
+            self.on_sent(rows)
+        return True
+
+    async def _send_rows(self, rows: list[Any], priority: bool) -> None:
+        chats: OrderedDict[int, list[Any]] = OrderedDict()
+        for row in rows:
+            chats.setdefault(row.contact_id, []).append(row)
+        # Bulk sends go one at a time: when a flood wait comes back no other bulk request is
+        # on the wire, so nothing reaches the platform before the wait is over.
+        limit = asyncio.Semaphore(self.concurrency if priority else 1)
+        outcomes: dict[int, SendResult] = {}
+        attempted: set[int] = set()
+
+        async def send_chat(messages: list[Any]) -> None:
+            async with limit:
+                for index, message in enumerate(messages):
+                    if self.bucket is not None:
+                        if priority:
+                            self.bucket.debit()
+                        else:
+                            await self.bucket.take()
+                    if self._paused_until > time.monotonic():
+                        outcomes[message.id] = RetryLater(
+                            self._paused_until - time.monotonic(), "flood wait")
+                        continue
+                    reply, ack_id = reply_from_json(message.payload)
+                    attempted.add(message.id)
+                    result = await self.channel.send(message.address, reply, ack_id)
+                    outcomes[message.id] = result
+                    if isinstance(result, RetryLater) and result.whole_channel:
+                        self._paused_until = max(self._paused_until,
+                                                 time.monotonic() + result.after_s)
+                        self.flood_waits += 1
+                        if self.cluster is not None:
+                            self.cluster.notify("loa_flood", f"{self.claimed_by}:"
+                                                f"{self.channel.name}:{result.after_s}")
+                        log.warning("%s: flood control, pausing %.1f s", self.channel.name,
+                                    result.after_s)
+                    if not isinstance(result, Sent):
+                        # Keep the order within a chat: later messages wait for this one.
+                        for rest in messages[index + 1:]:
+                            outcomes[rest.id] = result if isinstance(result, Blocked) else \
+                                RetryLater(1.0, "waiting for an earlier message")
+                        break
+
+        await asyncio.gather(*(send_chat(msgs) for msgs in chats.values()))
+        if priority and attempted and self.cluster is not None and not self.cluster.is_leader:
+            self._reports += 1
+            self.cluster.notify("loa_sent", f"{self.claimed_by}:{self.channel.name}:"
+                                f"{len(attempted)}:{self._reports}")
+        # What was sent is recorded even when Loa is stopping (SIGTERM cancels this task):
+        # an unrecorded send would go out again, as a duplicate, after the restart.
+        record = asyncio.ensure_future(self._record(rows, outcomes, attempted))
+        try:
+            await asyncio.shield(record)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(record, RECORD_ON_STOP_S)
+            raise
+
+    async def _record(self, rows: list[Any], outcomes: dict[int, SendResult],
+                      attempted: set[int]) -> None:
+        now = utcnow()
+        stopped: set[int] = set()
+        changes: list[dict[str, Any]] = []
+        for row in rows:
+            result = outcomes.get(row.id, RetryLater(1.0, "not attempted"))
+            tries = row.attempts + (1 if row.id in attempted else 0)
+            values: dict[str, Any] = {"id": row.id, "attempts": tries}
+            if isinstance(result, Sent):
+                values.update(status=OutboxStatus.SENT, sent_at=now, last_error=None,
+                              external_message_id=result.message_id)
+                self.sent += 1
+            elif isinstance(result, Blocked):
+                values.update(status=OutboxStatus.BLOCKED, last_error=result.reason)
+                stopped.add(row.contact_id)
+            elif isinstance(result, Failed):
+                values.update(status=OutboxStatus.FAILED, last_error=result.reason[:200])
+                log.warning("outbox %s: failed: %s", row.id, result.reason)
+            else:
+                gave_up = tries >= MAX_SEND_ATTEMPTS
+                wait = result.after_s if result.whole_channel or row.id not in attempted \
+                    else max(result.after_s, min(300.0, 2.0 ** tries))   # backoff on errors
+                values.update(
+                    status=OutboxStatus.FAILED if gave_up else OutboxStatus.RETRY,
+                    last_error=(f"gave up: {result.reason}" if gave_up else
+                                result.reason or "retry")[:200],
+                    not_before=now + dt.timedelta(seconds=max(wait, 0.0)))
+            changes.append(values)
+        delay = 0.5
+        while True:   # the database may be restarting: a sent message left 'sending' would wait
+            try:      # for a restart of Loa, an unsent one would never be tried again
+                async with self.db.begin() as conn:
+                    await queries.update_many(conn, queries.OUTBOX, changes)
+                    await queries.forget_erased_addresses(
+                        conn, [c["id"] for c in changes if c.get("status") == OutboxStatus.SENT])
+                    if stopped:
+                        await queries.stop_contacts(conn, stopped)
+                break
+            except Exception as exc:   # SQLAlchemy's errors, and OSErrors while reconnecting
+                log.warning("%s: could not record %d outcomes (%s); retrying in %.1f s",
+                            self.channel.name, len(changes), exc.__class__.__name__, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+        self.in_flight.release(row.id for row in rows)   # recorded: no longer ours to send
+        if stopped:
+            log.info("%d contact(s) blocked the bot; marked stopped", len(stopped))
+        if self.on_outcome is not None:   # bot/ops/metrics.py: outcomes and reply latency
+            self.on_outcome(self.channel.name, changes)
+
+
+def _fields(payload: str, n: int) -> list[str]:
+    parts = payload.rsplit(":", n - 1) if payload.count(":") >= n - 1 else []
+    return parts if len(parts) == n else [""] * n
+
+
+STUCK_S = 120.0   # a message 'sending' this long lost its record (no send takes so long)
+
+
+async def recover_loop(db: Database, cluster: Cluster, on_recovered: Callable[[], None],
+                       in_flight: InFlight | None = None, every_s: float = 5.0) -> None:
+    """Hand back what dead processes had in flight (at once, and every few seconds after),
+    what any process has had 'sending' for minutes, and what this process marked 'sending' in
+    a transaction whose answer it lost (`InFlight`)."""
+    while True:
+        live = await cluster.live_instances()
+        if live is not None and (cluster.instance_id not in live or not cluster.settled()):
+            live = None   # reconnecting, or others may be: only the stuck ones are sure
+        stuck_before = utcnow() - dt.timedelta(seconds=STUCK_S)
+        try:
+            orphans = 0
+            async with db.connect() as conn:   # usually nothing: no write lock taken
+                lost = await queries.has_lost_in_flight(conn, live, stuck_before=stuck_before)
+                if in_flight is not None:
+                    mine = await queries.in_flight_of(conn, cluster.instance_id)
+                    own = [i for i in mine if i not in in_flight]
+            if in_flight is not None and own:
+                async with db.begin() as conn:
+                    orphans = await queries.hand_back(conn, own, cluster.instance_id)
+                log.warning("%d messages of this process were left 'sending' by a transaction "
+                            "whose answer was lost; sending them now", orphans)
+            recovered = 0
+            if lost:
+                async with db.begin() as conn:
+                    recovered = await queries.recover_in_flight(conn, live,
+                                                                stuck_before=stuck_before)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("recovery of in-flight messages failed (%s)", exc.__class__.__name__)
+        else:
+            if recovered:
+                log.warning("%d messages were in flight in a process that stopped (or lost "
+                            "their record); resending, flagged ambiguous", recovered)
+            if recovered or orphans:
+                on_recovered()
+        await asyncio.sleep(every_s)
+
+
+def _one_per_chat(rows: list[Any]) -> tuple[list[Any], list[Any]]:
+    seen: set[int] = set()
+    first, later = [], []
+    for row in rows:
+        (later if row.contact_id in seen else first).append(row)
+        seen.add(row.contact_id)
+    return first, later

@@ -1,0 +1,255 @@
+"""Runs broadcasts: starts them at their time, closes them, keeps the author's progress
+message up to date, notifies approvers, retracts; and answers the chat buttons involved."""
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import time
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bot.channels.base import Channel, Envelope, Sent
+from bot.core.i18n import Translator
+from bot.core.messages import Button, InboundKind, Reply
+from bot.features.broadcasts.models import BroadcastStatus
+from bot.features.broadcasts.service import BROADCAST, BroadcastError, Broadcasts, Progress
+from bot.features.officers import service as officers
+from bot.store import queries
+from bot.store.db import Database
+from bot.store.models import OutboxStatus, utcnow
+
+log = logging.getLogger(__name__)
+
+PROGRESS_EVERY_S = 3.0
+BAR = 10
+
+
+def progress_text(t: Translator, row: Any, p: Progress) -> str:
+    share = p.done / p.total if p.total else 1.0
+    bar = "█" * round(share * BAR) + "░" * (BAR - round(share * BAR))
+    s = p.by_status
+    text = t.gettext("vi", "Announcement #{id}: {state}", id=row.id,
+                     state=t.gettext("vi", "sending") if row.status == BroadcastStatus.SENDING
+                     else t.gettext("vi", "finished") if row.status == BroadcastStatus.DONE
+                     else t.gettext("vi", "stopped"))
+    text += f"\n[{bar}] {share:.0%}\n"
+    text += t.gettext("vi", "sent {sent} · blocked {blocked} · failed {failed} · cancelled "
+                      "{cancelled} · remaining {remaining}", sent=s.get(OutboxStatus.SENT, 0),
+                      blocked=s.get(OutboxStatus.BLOCKED, 0), failed=s.get(OutboxStatus.FAILED, 0),
+                      cancelled=s.get(OutboxStatus.CANCELLED, 0), remaining=p.remaining)
+    if p.rate_per_s:
+        text += "\n" + t.gettext("vi", "{rate} messages/s", rate=f"{p.rate_per_s:.1f}")
+    if p.eta_s is not None:
+        finish = (utcnow() + dt.timedelta(seconds=p.eta_s)).astimezone(
+            dt.timezone(dt.timedelta(hours=7)))
+        text += " · " + t.gettext("vi", "done about {time}", time=finish.strftime("%H:%M"))
+    return text
+
+
+class BroadcastRunner:
+    """The background side of broadcasts, one per process."""
+
+    def __init__(self, db: Database, service: Broadcasts, translator: Translator,
+                 channels: dict[str, Channel], wake_bulk: Any) -> None:
+        self.db = db
+        self.service = service
+        self.t = translator
+        self.channels = channels
+        self.wake_bulk = wake_bulk          # callable(channel) waking that channel's bulk lane
+        self._wake = asyncio.Event()
+        self._last_progress: dict[int, float] = {}
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self) -> None:
+        while True:
+            self._wake.clear()
+            try:
+                await self.tick()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("broadcast runner round failed")
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=1.0)
+            except TimeoutError:
+                pass
+
+    async def tick(self) -> None:
+        async with self.db.connect() as conn:   # idle most of the time: read before locking
+            busy = (await conn.execute(select(BROADCAST.c.id).where(BROADCAST.c.status.in_(
+                [BroadcastStatus.APPROVED, BroadcastStatus.SENDING])).limit(1))).first()
+        if busy is None and not self._last_progress:
+            return
+        async with self.db.begin() as conn:
+            started = await self.service.expand_due(conn)
+            finished = await self.service.finish_done(conn)
+        if started:
+            for channel in self.channels:
+                self.wake_bulk(channel)
+            for broadcast_id in started:   # approved in the chat: the author gets progress too
+                if broadcast_id not in self._last_progress:
+                    await self.start_progress(broadcast_id)
+        async with self.db.connect() as conn:
+            rows = (await conn.execute(select(BROADCAST).where(
+                BROADCAST.c.progress_address.is_not(None),
+                BROADCAST.c.status.in_([BroadcastStatus.SENDING, BroadcastStatus.DONE,
+                                        BroadcastStatus.STOPPED]),
+                BROADCAST.c.id.in_(list(self._active(started, finished)))))).all()
+        for row in rows:
+            await self.update_progress(row, force=row.id in finished or row.id in started)
+
+    def _active(self, started: list[int], finished: list[int]) -> set[int]:
+        return set(started) | set(finished) | set(self._last_progress)
+
+    async def start_progress(self, broadcast_id: int) -> None:
+        """Send the author a progress message with a stop button, to be edited in place."""
+        async with self.db.connect() as conn:
+            row = await self.service.get(conn, broadcast_id)
+            author = await officers.officer_by_id(conn, row.author_id) if row.author_id else None
+        channel = self.channels.get(author.channel) if author is not None else None
+        if channel is None or not author.address:
+            return
+        async with self.db.connect() as conn:
+            progress = await self.service.progress(conn, row)
+        result = await channel.send(author.address, self._progress_reply(row, progress))
+        if isinstance(result, Sent) and result.message_id:
+            async with self.db.begin() as conn:
+                await conn.execute(update(BROADCAST).where(BROADCAST.c.id == row.id).values(
+                    progress_address=author.address, progress_message_id=result.message_id))
+            self._last_progress[row.id] = time.monotonic()
+
+    def _progress_reply(self, row: Any, progress: Progress) -> Reply:
+        buttons: tuple[tuple[Button, ...], ...] = ()
+        if row.status in (BroadcastStatus.SENDING, BroadcastStatus.APPROVED):
+            buttons = ((Button(self.t.gettext("vi", "⏹ Stop sending"), f"bc:stop:{row.id}"),),)
+        return Reply(progress_text(self.t, row, progress), buttons)
+
+    async def update_progress(self, row: Any, force: bool = False) -> None:
+        last = self._last_progress.get(row.id, 0.0)
+        if not force and time.monotonic() - last < PROGRESS_EVERY_S:
+            return
+        self._last_progress[row.id] = time.monotonic()
+        if row.status in (BroadcastStatus.DONE, BroadcastStatus.STOPPED):
+            self._last_progress.pop(row.id, None)
+        channel = self.channels.get("telegram")
+        editor = getattr(channel, "edit", None)
+        if editor is None or not row.progress_message_id:
+            return
+        async with self.db.connect() as conn:
+            progress = await self.service.progress(conn, row)
+        await editor(row.progress_address, row.progress_message_id,
+                     self._progress_reply(row, progress))
+
+    async def notify_approvers(self, conn: AsyncConnection, broadcast_id: int,
+                               approvers: list[Any]) -> int:
+        """Queue a message with Approve / Send back buttons to each approver who has a chat."""
+        row = await self.service.get(conn, broadcast_id)
+        text = self.t.gettext("vi", "Announcement #{id} waits for your approval:", id=row.id)
+        reply = Reply(f"{text}\n\n{self.service.render(row, 'vi').text}",
+                      ((Button(self.t.gettext("vi", "✅ Approve"), f"bc:approve:{row.id}"),
+                        Button(self.t.gettext("vi", "↩ Send back"), f"bc:reject:{row.id}")),))
+        rows = []
+        for approver in approvers:
+            contact = (await conn.execute(select(queries.CONTACT).where(
+                queries.CONTACT.c.channel == approver.channel,
+                queries.CONTACT.c.pseudonym == approver.pseudonym))).first()
+            if contact is not None and approver.channel in self.channels:
+                rows.append(dict(self.service.outbox_row(row, contact, reply, utcnow(),
+                                                         lane="reply"), broadcast_id=None))
+        await queries.insert_outbox(conn, rows)
+        return len(rows)
+
+    async def retract(self, actor: str, officer: Any | None, broadcast_id: int) -> dict[str, int]:
+        """Delete the sent Telegram messages that can still be deleted; record what could not."""
+        async with self.db.connect() as conn:
+            row = await self.service.get(conn, broadcast_id)
+            if officer is not None:
+                self.service._check_unit(officer, row)
+            o = queries.OUTBOX.c
+            sent = (await conn.execute(select(o.id, o.channel, o.address, o.external_message_id)
+                                       .where(o.broadcast_id == broadcast_id,
+                                              o.status == OutboxStatus.SENT,
+                                              o.retracted_at.is_(None)))).all()
+        deleted, failed = [], []
+        for message in sent:
+            deleter = getattr(self.channels.get(message.channel), "delete", None)
+            if deleter is None or not message.external_message_id:
+                failed.append((message.id, "this channel cannot delete messages"))
+                continue
+            result = await deleter(message.address, message.external_message_id)
+            if isinstance(result, Sent):
+                deleted.append(message.id)
+            else:
+                failed.append((message.id, getattr(result, "reason", "error")))
+        async with self.db.begin() as conn:
+            if deleted:
+                await conn.execute(update(queries.OUTBOX).where(
+                    queries.OUTBOX.c.id.in_(deleted)).values(retracted_at=utcnow()))
+            await queries.update_many(conn, queries.OUTBOX, [
+                {"id": i, "last_error": f"retract failed: {reason}"[:200]} for i, reason in failed])
+            await officers.audit(conn, actor, "broadcast.retract", f"broadcast:{broadcast_id}",
+                                 None, {"deleted": len(deleted), "not_deleted": len(failed)},
+                                 row.unit_id)
+        return {"deleted": len(deleted), "not_deleted": len(failed)}
+
+
+class BroadcastChat:
+    """Handling extension: poll answers from citizens; approve/stop buttons from officers."""
+
+    def __init__(self, service: Broadcasts, translator: Translator,
+                 runner: BroadcastRunner | None = None) -> None:
+        self.service = service
+        self.t = translator
+        self.runner = runner
+
+    async def handle(self, conn: AsyncConnection, channel: str, env: Envelope, pseudonym: str,
+                     now: dt.datetime) -> list[Reply] | None:
+        inbound = env.inbound
+        if inbound is None or inbound.kind is not InboundKind.CHOICE:
+            return None
+        t = self.t.gettext
+        parts = inbound.choice.split(":")
+        if parts[0] == "poll" and len(parts) == 3 and parts[1].isdigit():
+            contact = (await conn.execute(select(queries.CONTACT.c.commune_code).where(
+                queries.CONTACT.c.channel == channel,
+                queries.CONTACT.c.pseudonym == pseudonym))).first()
+            ok = await self.service.answer_poll(conn, int(parts[1]), parts[2], pseudonym,
+                                                contact.commune_code if contact else None)
+            if not ok:
+                return None
+            thanks = t("vi", "Thank you! Your answer helps the province.")
+            rows: tuple[tuple[Button, ...], ...] = ((Button(t("vi", "☰ Main menu"), "menu"),),)
+            if parts[2] != "switched":
+                rows = ((Button(t("vi", "How to switch to 4G"), "topic:switch"),), *rows)
+            return [Reply(thanks, rows)]
+        if parts[0] != "bc" or len(parts) != 3 or not parts[2].isdigit():
+            return None
+        officer = await officers.officer_for(conn, channel, pseudonym)
+        if officer is None:
+            return [Reply(t("vi", "Only registered officers can do this."))]
+        officer = await officers.officer_by_id(conn, officer.id)
+        broadcast_id = int(parts[2])
+        try:
+            if parts[1] == "approve":
+                await self.service.approve(conn, officer, broadcast_id)
+                if self.runner is not None:
+                    self.runner.wake()
+                return [Reply(t("vi", "Approved. Announcement #{id} will be sent at its time.",
+                                id=broadcast_id))]
+            if parts[1] == "reject":
+                await self.service.reject(conn, officer, broadcast_id)
+                return [Reply(t("vi", "Sent back: announcement #{id} will not be sent.",
+                                id=broadcast_id))]
+            if parts[1] == "stop":
+                cancelled = await self.service.stop(conn, f"officer:{officer.id}", officer,
+                                                    broadcast_id)
+                return [Reply(t("vi", "Stopped. {n} recipients will not get it.",
+                                n=cancelled))]
+        except BroadcastError as exc:
+            return [Reply(str(exc))]
+        return None

@@ -1,0 +1,70 @@
+"""Officer commands in the chat: /dangky CODE registers, /quantri sends an admin login link."""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bot.channels.base import Envelope
+from bot.core.i18n import Translator
+from bot.core.messages import InboundKind, Reply
+from bot.features.officers import service as officers
+
+log = logging.getLogger(__name__)
+
+REGISTER = ("dangky", "register")
+ADMIN = ("quantri", "admin")
+HELP = ("canbo", "officer")
+
+
+def role_label(t: Translator, role: str) -> str:
+    labels = {"viewer": t.gettext("vi", "viewer"), "editor": t.gettext("vi", "editor"),
+              "approver": t.gettext("vi", "approver"), "admin": t.gettext("vi", "administrator"),
+              "reviewer": t.gettext("vi", "translation reviewer")}
+    return labels.get(role, role)
+
+
+class OfficerCommands:
+    """A handling extension: answers officer commands before the citizen conversation."""
+
+    def __init__(self, translator: Translator, public_url: str) -> None:
+        self.t = translator
+        self.public_url = public_url.rstrip("/")
+
+    async def handle(self, conn: AsyncConnection, channel: str, env: Envelope, pseudonym: str,
+                     now: dt.datetime) -> list[Reply] | None:
+        inbound = env.inbound
+        if inbound is None or inbound.kind is not InboundKind.COMMAND:
+            return None
+        t = self.t.gettext
+        if inbound.text in REGISTER:
+            code = inbound.args.strip()
+            if not code:
+                return [Reply(t("vi", "Send your invite code like this: /dangky ABCD1234"))]
+            try:
+                officer = await officers.redeem_invite(conn, code[:32], channel, pseudonym,
+                                                       env.address, env.name)
+            except officers.OfficerError as exc:
+                reasons = {"unknown": t("vi", "This invite code is not valid."),
+                           "used": t("vi", "This invite code has already been used."),
+                           "expired": t("vi", "This invite code has expired. Ask for a new "
+                                        "one.")}
+                return [Reply(reasons.get(str(exc), str(exc)))]
+            log.info("officer %s registered", officer.id)
+            return [Reply(t("vi", "Registered: officer of {unit}, role {role}. Type /quantri "
+                            "to open the admin page, /canbo for officer help.",
+                            unit=officer.unit_name, role=role_label(self.t, officer.role)))]
+        officer = await officers.officer_for(conn, channel, pseudonym)
+        if officer is None:
+            return None   # citizens typing these get the normal conversation
+        if inbound.text in ADMIN:
+            token = await officers.create_login_link(conn, officer.id)
+            url = f"{self.public_url}/admin/login?token={token}"
+            return [Reply(t("vi", "Your admin login link (works once, for {minutes} minutes):",
+                            minutes=officers.LOGIN_LINK_MINUTES) + f"\n{url}")]
+        if inbound.text in HELP:
+            return [Reply(t("vi", "Officer commands: /quantri — admin page login link; "
+                            "/canbo — this help. Announcements are written and approved on "
+                            "the admin page; approvers are told here when one waits."))]
+        return None

@@ -1,0 +1,453 @@
+"""Admin pages of issue 7: the monthly report (unit and province), its exports, the offline
+outreach form with evidence, submission and amendments, and the printable outreach kit.
+
+Officers see their own unit; officers of the province unit ("tinh") see every unit.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import quote, unquote, urlencode
+
+from aiohttp import BodyPartReader, web
+
+from bot.features.officers import service as officers
+from bot.features.officers import web as auth
+from bot.features.outreach import service as outreach
+from bot.features.outreach.reports import exports, forms
+from bot.features.outreach.reports.model import MonthReport, build_report
+from bot.features.outreach.reports.monthly import MonthError, parse_month
+from bot.web.admin import render
+
+log = logging.getLogger(__name__)
+VIEW_ROLES = ("viewer", "editor", "approver")
+WRITE_ROLES = outreach.WRITE_ROLES
+KIT_FORMS = {"leaflet": "Leaflet printed by Loa", "loudspeaker": "Commune loudspeaker system"}
+
+
+def _see_other(path: str, **params: str) -> web.HTTPSeeOther:
+    return web.HTTPSeeOther(f"{path}?{urlencode(params)}")
+
+
+# Confirmations a redirect may ask for by code (?notice=...); the texts are in the templates.
+# Nothing else from the query string is shown: a crafted link cannot put words on the page.
+REPORT_NOTICES = frozenset({"submitted", "saved", "updated", "deleted"})
+KIT_NOTICES = frozenset({"logged:leaflet", "logged:loudspeaker"})
+
+
+def _error_text(exc: outreach.OutreachError) -> str:
+    return " ".join(exc.errors.values())[:300]
+
+
+def _notice(request: web.Request, allowed: frozenset[str]) -> str:
+    code = request.query.get("notice", "")
+    return code if code in allowed else ""
+
+
+def _services(request: web.Request) -> Any:
+    from bot.app import SERVICES
+    return request.app[SERVICES]
+
+
+def tr_for(request: web.Request) -> Callable[..., str]:
+    translator = _services(request).translator
+    return lambda msgid, **values: translator.gettext("vi", msgid, **values)
+
+
+def _actor(officer: auth.OfficerInfo) -> outreach.Actor:
+    return outreach.Actor(officer.id, officer.unit_id, officer.role)
+
+
+def _is_province(officer: auth.OfficerInfo) -> bool:
+    return officer.unit_code == officers.PROVINCE_UNIT
+
+
+def _month(request: web.Request, value: str | None = None) -> tuple[str, str | None]:
+    """The month asked for (default: last month, the one being reported) and an error."""
+    today = outreach.today_vn()
+    default = forms.shift_month(forms.month_of(today), -1)
+    month = (value if value is not None else request.query.get("month", "")).strip()
+    if not month:
+        return default, None
+    try:
+        parse_month(month, today)
+    except MonthError as exc:
+        return default, str(exc)
+    return month, None
+
+
+def _scope(request: web.Request, officer: auth.OfficerInfo, value: str | None = None) -> str | None:
+    """The unit code to report on; None is the whole province (province officers only)."""
+    if not _is_province(officer):
+        return officer.unit_code
+    unit = (value if value is not None else request.query.get("unit", "")).strip()
+    return unit or None
+
+
+def _topic_labels(request: web.Request) -> dict[str, str]:
+    content = _services(request).conversation.contents["vi"]
+    return {topic_id: topic.menu_label for topic_id, topic in content.topics.items()}
+
+
+async def _report(request: web.Request, conn: Any, month: str, unit: str | None) -> MonthReport:
+    settings = _services(request).settings
+    try:
+        return await build_report(conn, month, tr_for(request), unit_code=unit,
+                                  province_name=settings.unit,
+                                  deadline_day=settings.report_deadline_day,
+                                  topic_labels=_topic_labels(request))
+    except ValueError:
+        raise web.HTTPNotFound(text="404: unknown unit") from None
+
+
+def _months() -> list[str]:
+    current = forms.month_of(outreach.today_vn())
+    return [forms.shift_month(current, -i) for i in range(13)]
+
+
+async def report_page(request: web.Request, month_value: str | None = None,
+                      error: str | None = None, status: int = 200) -> web.Response:
+    """The report of a month; a refused action (`error`) shows it without a redirect."""
+    officer = await auth.require_officer(request, *VIEW_ROLES)
+    month, month_error = _month(request, month_value)
+    unit = _scope(request, officer)
+    db = _services(request).db
+    async with db.connect() as conn:
+        report = await _report(request, conn, month, unit)
+        entries, names, amendments = [], {}, []
+        if not report.province:
+            unit_row = await officers.unit_by_code(conn, report.unit_code)
+            entries = await outreach.list_entries(conn, month, unit_row.id)
+            names = {o.id: o.name for o in await officers.officers(conn, unit_row.id)}
+            amendments = await outreach.amendments(conn, month, unit_row.id)
+        units = await officers.list_units(conn) if _is_province(officer) else []
+    unit_status = report.statuses[0] if not report.province and report.statuses else None
+    can_submit = (not report.province and report.unit_code == officer.unit_code
+                  and officer.can(*WRITE_ROLES) and unit_status is not None
+                  and unit_status.status in ("pending", "missing")
+                  and month < forms.month_of(outreach.today_vn()))
+    return render(request, "report.html", status=status, report=report, month=month,
+                  months=_months(), month_error=month_error, unit=unit or "", units=units,
+                  entries=entries, names=names, amendments=amendments,
+                  unit_status=unit_status, can_submit=can_submit,
+                  can_write=officer.can(*WRITE_ROLES), forms=forms,
+                  notice="" if error else _notice(request, REPORT_NOTICES), error=error,
+                  officer_id=officer.id, tr=tr_for(request),
+                  is_admin=officer.role == "admin", own_unit=officer.unit_code)
+
+
+async def export(request: web.Request) -> web.Response:
+    officer = await auth.require_officer(request, *VIEW_ROLES)
+    month, error = _month(request)
+    if error:
+        raise web.HTTPBadRequest(text=f"400: {error}")
+    fmt = request.match_info["fmt"]
+    tr = tr_for(request)
+    async with _services(request).db.connect() as conn:
+        report = await _report(request, conn, month, _scope(request, officer))
+    if fmt == "csv":
+        body, ctype = exports.to_csv(report, tr), "text/csv; charset=utf-8"
+    elif fmt == "xlsx":
+        body, ctype = await asyncio.to_thread(exports.to_xlsx, report, tr), exports.XLSX_TYPE
+    elif fmt == "docx":
+        from bot.features.outreach.reports.document import DOCX_TYPE, to_docx
+        body, ctype = await asyncio.to_thread(to_docx, report, tr), DOCX_TYPE
+    else:
+        from bot.features.outreach.reports.chart import trend_png
+        body, ctype = await asyncio.to_thread(trend_png, report, tr), "image/png"
+    disposition = "inline" if fmt == "png" else "attachment"
+    return web.Response(body=body, headers={
+        "Content-Type": ctype, "Cache-Control": "no-store",
+        "Content-Disposition": f'{disposition}; filename="{exports.filename(report, fmt)}"'})
+
+
+async def submit(request: web.Request) -> web.Response:
+    officer = await auth.require_officer(request, *WRITE_ROLES)
+    form = await request.post()
+    auth.check_csrf(officer, form)
+    month, error = _month(request, str(form.get("month", "")))
+    tr = tr_for(request)
+    try:
+        if error:
+            raise outreach.OutreachError({"_": error})
+        async with _services(request).db.begin() as conn:
+            await outreach.submit_month(conn, _actor(officer), month, outreach.today_vn(), tr)
+    except outreach.OutreachError as exc:
+        return await report_page(request, month, _error_text(exc), 409)
+    raise _see_other("/admin/reports", month=month, notice="submitted")
+
+
+# -- the outreach form -------------------------------------------------------------------------
+
+async def _read_form(request: web.Request) -> tuple[dict[str, list[str]], tuple[str, bytes] | None,
+                                                     str | None]:
+    """Fields, an uploaded evidence file, and an error about the file (too large)."""
+    fields: dict[str, list[str]] = {}
+    upload = None
+    file_error = None
+    if not request.content_type.startswith("multipart/"):
+        for key, value in (await request.post()).items():
+            fields.setdefault(key, []).append(str(value))
+        return fields, None, None
+    reader = await request.multipart()
+    while (part := await reader.next()) is not None:
+        if not isinstance(part, BodyPartReader) or not part.name:
+            continue
+        if part.filename is not None:
+            content = bytearray()
+            while chunk := await part.read_chunk(64 * 1024):
+                content.extend(chunk)
+                if len(content) > outreach.MAX_EVIDENCE:
+                    file_error = "too_large"
+                    while await part.read_chunk(64 * 1024):
+                        pass
+                    break
+            if part.filename and content and file_error is None:
+                # Some clients percent-encode non-ASCII file names (RFC 5987); browsers do not.
+                upload = (unquote(part.filename), bytes(content))
+        else:
+            text = (await part.read(decode=True)).decode("utf-8", "replace")
+            if len(text) > 20_000:
+                raise web.HTTPRequestEntityTooLarge(max_size=20_000, actual_size=len(text))
+            fields.setdefault(part.name, []).append(text)
+    return fields, upload, file_error
+
+
+def _one(fields: dict[str, list[str]], name: str) -> str:
+    return fields.get(name, [""])[0]
+
+
+async def _unit_commune(request: web.Request, officer: auth.OfficerInfo) -> str | None:
+    async with _services(request).db.connect() as conn:
+        unit = await officers.unit_by_code(conn, officer.unit_code)
+    return unit.commune_code if unit is not None else None
+
+
+def _form_values(row: Any | None, default_commune: str | None) -> dict[str, Any]:
+    if row is None:
+        return {"day": outreach.today_vn().isoformat(), "form": "", "form_other": "",
+                "medium": "", "runs": "1", "reached": "", "note": "", "reason": "",
+                "communes": [default_commune] if default_commune else [], "languages": ["vi"]}
+    return {"day": row.day.isoformat(), "form": row.form, "form_other": row.form_other or "",
+            "medium": row.medium, "runs": str(row.runs),
+            "reached": "" if row.reached is None else str(row.reached), "note": row.note or "",
+            "reason": "", "communes": [c for c in row.communes.split(",") if c],
+            "languages": [c for c in row.languages.split(",") if c]}
+
+
+async def _render_form(request: web.Request, officer: auth.OfficerInfo, values: dict[str, Any],
+                       entry: Any | None, errors: dict[str, str], locked: bool,
+                       evidence_token: str = "", evidence_name: str = "",
+                       status: int = 200) -> web.Response:
+    return render(request, "outreach_form.html", status=status, values=values, entry=entry,
+                  errors=errors, locked=locked or "reason" in errors, forms=forms,
+                  communes=forms.communes(), today=outreach.today_vn().isoformat(),
+                  evidence_token=evidence_token, evidence_name=evidence_name,
+                  suggestions=sorted({s for v in forms.MEDIUM_SUGGESTIONS.values() for s in v}))
+
+
+async def _entry_for(request: web.Request, officer: auth.OfficerInfo) -> Any:
+    try:
+        entry_id = int(request.match_info["entry_id"])
+    except ValueError:
+        raise web.HTTPNotFound() from None
+    async with _services(request).db.connect() as conn:
+        row = await outreach.get_entry(conn, entry_id)
+    if row is None or row.unit_id != officer.unit_id:
+        raise web.HTTPNotFound(text="404: this entry does not exist or belongs to another unit")
+    return row
+
+
+async def entry_form(request: web.Request) -> web.Response:
+    officer = await auth.require_officer(request, *WRITE_ROLES)
+    entry = await _entry_for(request, officer) if "entry_id" in request.match_info else None
+    values = _form_values(entry, await _unit_commune(request, officer))
+    if entry is None and request.query.get("day"):
+        values["day"] = request.query["day"][:10]
+    locked = False
+    if entry is not None:
+        async with _services(request).db.connect() as conn:
+            locked = await outreach.submission(conn, officer.unit_id, entry.month) is not None
+    return await _render_form(request, officer, values, entry, {}, locked)
+
+
+async def entry_save(request: web.Request) -> web.Response:
+    officer = await auth.require_officer(request, *WRITE_ROLES)
+    entry = await _entry_for(request, officer) if "entry_id" in request.match_info else None
+    fields, upload, file_error = await _read_form(request)
+    auth.check_csrf(officer, {"csrf": _one(fields, "csrf")})
+    services = _services(request)
+    tr = tr_for(request)
+    secret, data_dir = services.settings.secret_key, services.settings.data_dir
+    errors: dict[str, str] = {}
+    evidence = None
+    if file_error:
+        errors["evidence"] = tr("The evidence file is too large (at most {mb} MB).",
+                                mb=outreach.MAX_EVIDENCE // (1024 * 1024))
+    elif upload is not None:
+        try:
+            evidence = outreach.store_evidence(data_dir, upload[0], upload[1], tr)
+        except outreach.OutreachError as exc:
+            errors.update(exc.errors)
+    elif _one(fields, "evidence_token"):
+        evidence = outreach.read_evidence_token(secret, officer.id,
+                                                _one(fields, "evidence_token"), data_dir)
+    reason = _one(fields, "reason").strip() or None
+    try:
+        parsed = outreach.parse_entry(fields, outreach.today_vn(), tr)
+    except outreach.OutreachError as exc:
+        errors.update(exc.errors)
+        parsed = None
+    if parsed is not None and not errors:
+        try:
+            async with services.db.begin() as conn:
+                if entry is None:
+                    await outreach.create_entry(conn, _actor(officer), parsed, tr,
+                                                evidence=evidence, reason=reason)
+                else:
+                    await outreach.update_entry(conn, _actor(officer), entry.id, parsed, tr,
+                                                evidence=evidence, reason=reason)
+        except outreach.OutreachError as exc:
+            errors.update(exc.errors)
+        else:
+            notice = "saved" if entry is None else "updated"
+            raise _see_other("/admin/reports", month=parsed.month, notice=notice)
+    values = {k: _one(fields, k) for k in ("day", "form", "form_other", "medium", "runs",
+                                           "reached", "note", "reason")}
+    values["communes"] = fields.get("communes", [])
+    values["languages"] = fields.get("languages", [])
+    token = outreach.evidence_token(secret, officer.id, *evidence) if evidence else ""
+    return await _render_form(request, officer, values, entry, errors, "reason" in errors,
+                              token, evidence[1] if evidence else "", status=400)
+
+
+async def entry_delete(request: web.Request) -> web.Response:
+    officer = await auth.require_officer(request, *WRITE_ROLES)
+    entry = await _entry_for(request, officer)
+    form = await request.post()
+    auth.check_csrf(officer, form)
+    tr = tr_for(request)
+    try:
+        async with _services(request).db.begin() as conn:
+            await outreach.delete_entry(conn, _actor(officer), entry.id, tr,
+                                        reason=str(form.get("reason", "")).strip() or None)
+    except outreach.OutreachError as exc:
+        return await report_page(request, entry.month, _error_text(exc), 409)
+    raise _see_other("/admin/reports", month=entry.month, notice="deleted")
+
+
+async def evidence_file(request: web.Request) -> web.StreamResponse:
+    officer = await auth.require_officer(request, *VIEW_ROLES)
+    try:
+        entry_id = int(request.match_info["entry_id"])
+    except ValueError:
+        raise web.HTTPNotFound() from None
+    async with _services(request).db.connect() as conn:
+        row = await outreach.get_entry(conn, entry_id)
+    if row is None or not row.evidence_path or (row.unit_id != officer.unit_id
+                                                and not _is_province(officer)):
+        raise web.HTTPNotFound()
+    path = _services(request).settings.data_dir / row.evidence_path
+    if not path.is_file():
+        raise web.HTTPNotFound()
+    name = quote(row.evidence_name or path.name)     # RFC 6266: any Vietnamese file name
+    return web.FileResponse(path, headers={
+        "Content-Disposition": f"attachment; filename=\"evidence{path.suffix}\"; "
+                               f"filename*=UTF-8''{name}",
+        "Cache-Control": "no-store"})
+
+
+# -- the offline outreach kit ------------------------------------------------------------------
+
+def _commune(request: web.Request, default: str | None) -> tuple[str, str]:
+    code = forms.find_commune(request.query.get("commune", "") or (default or ""))
+    if code is None:
+        raise web.HTTPBadRequest(text="400: choose a commune or ward from the list")
+    return code, forms.commune_name(code)
+
+
+async def kit_page(request: web.Request, commune: str | None = None, error: str | None = None,
+                   status: int = 200) -> web.Response:
+    officer = await auth.require_officer(request, *VIEW_ROLES)
+    default = await _unit_commune(request, officer)
+    return render(request, "leaflet.html", status=status, communes=forms.communes(),
+                  selected=commune or forms.find_commune(request.query.get("commune", ""))
+                  or default or "",
+                  languages=[(c, forms.language_label(tr_for(request), c))
+                             for c in forms.LANGUAGE_CODES if c != "vi"],
+                  can_write=officer.can(*WRITE_ROLES), error=error,
+                  notice="" if error else _notice(request, KIT_NOTICES))
+
+
+def _check_language(request: web.Request) -> None:
+    if request.query.get("lang", "vi") != "vi":
+        raise web.HTTPNotFound(text="404: only Vietnamese text exists; no reviewed translation "
+                                    "of this leaflet is available")
+
+
+async def kit_leaflet(request: web.Request) -> web.Response:
+    officer = await auth.require_officer(request, *VIEW_ROLES)
+    _check_language(request)
+    code, name = _commune(request, await _unit_commune(request, officer))
+    services = _services(request)
+    from bot.features.outreach.reports.leaflet import leaflet_pdf
+    body = await asyncio.to_thread(leaflet_pdf, services.conversation.contents["vi"], name,
+                                   services.settings.public_url + "/", tr_for(request))
+    return web.Response(body=body, content_type="application/pdf", headers={
+        "Content-Disposition": f'inline; filename="to-roi-2g-{code}.pdf"'})
+
+
+async def kit_script(request: web.Request) -> web.Response:
+    officer = await auth.require_officer(request, *VIEW_ROLES)
+    _check_language(request)
+    code, name = _commune(request, await _unit_commune(request, officer))
+    from bot.features.outreach.reports.leaflet import loudspeaker_script
+    paragraphs = loudspeaker_script(_services(request).conversation.contents["vi"], name,
+                                    tr_for(request))
+    return render(request, "leaflet_script.html", paragraphs=paragraphs, commune=name, code=code,
+                  can_write=officer.can(*WRITE_ROLES))
+
+
+async def kit_log(request: web.Request) -> web.Response:
+    """One click after printing leaflets or reading the script out: logged as a run."""
+    officer = await auth.require_officer(request, *WRITE_ROLES)
+    form = await request.post()
+    auth.check_csrf(officer, form)
+    tr = tr_for(request)
+    kind = str(form.get("kind", ""))
+    code = forms.find_commune(str(form.get("commune", "")))
+    if kind not in KIT_FORMS or code is None:
+        raise web.HTTPBadRequest(text="400: unknown kind or commune")
+    entry = outreach.EntryInput(day=outreach.today_vn(), form=kind, medium=tr(KIT_FORMS[kind]),
+                                runs=1, communes=(code,), languages=("vi",),
+                                note=tr("Outreach kit from Loa"))
+    try:
+        async with _services(request).db.begin() as conn:
+            await outreach.create_entry(conn, _actor(officer), entry, tr, source="kit")
+    except outreach.OutreachError as exc:
+        return await kit_page(request, code, _error_text(exc), 409)
+    raise _see_other("/admin/leaflets", commune=code, notice=f"logged:{kind}")
+
+
+def setup_reports(app: web.Application) -> None:
+    from bot.web.admin import NAV
+    for item in (("/admin/reports", "Monthly report", VIEW_ROLES),
+                 ("/admin/outreach/new", "Log outreach", WRITE_ROLES),
+                 ("/admin/leaflets", "Leaflets and loudspeaker script", VIEW_ROLES)):
+        if item not in NAV:
+            NAV.append(item)
+    app.router.add_get("/admin/reports", report_page)
+    app.router.add_post("/admin/reports/submit", submit)
+    app.router.add_get(r"/admin/reports/export.{fmt:(csv|xlsx|docx|png)}", export)
+    app.router.add_get("/admin/outreach/new", entry_form)
+    app.router.add_post("/admin/outreach/new", entry_save)
+    app.router.add_get(r"/admin/outreach/{entry_id:\d+}", entry_form)
+    app.router.add_post(r"/admin/outreach/{entry_id:\d+}", entry_save)
+    app.router.add_post(r"/admin/outreach/{entry_id:\d+}/delete", entry_delete)
+    app.router.add_get(r"/admin/outreach/{entry_id:\d+}/evidence", evidence_file)
+    app.router.add_get("/admin/leaflets", kit_page)
+    app.router.add_get("/admin/leaflets/leaflet.pdf", kit_leaflet)
+    app.router.add_get("/admin/leaflets/script", kit_script)
+    app.router.add_post("/admin/leaflets/log", kit_log)
