@@ -25,7 +25,7 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from fakebotapi import FakeBotApi  # noqa: E402
+from support.fakebotapi import FakeBotApi  # noqa: E402
 
 TOKEN = "31337:BENCH-broadcast"
 TEXT = "Thông báo: điểm đổi máy 4G miễn phí tại UBND xã vào thứ Bảy."

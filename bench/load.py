@@ -3,7 +3,8 @@
 Each Loa is a real `python -m bot run` process on its own port, in webhook mode, all on one
 fresh PostgreSQL database (created on LOA_TEST_PG_HOST:LOA_TEST_PG_PORT, default
 127.0.0.1:5432, and dropped at the end; `--pg private` runs a throw-away cluster of its own
-instead, see tests/pgcluster.py) and one fake Bot API (tests/fakebotapi.py) in a separate
+instead, see tests/support/pgcluster.py) and one fake Bot API
+(tests/support/fakebotapi.py) in a separate
 process. This process is the load generator and the "load balancer": it posts updates
 open-loop at a fixed offered rate, round-robin over the Loa processes, each from a new chat.
 
@@ -38,7 +39,7 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from fakebotapi import Call, FakeBotApi, text_update  # noqa: E402
+from support.fakebotapi import Call, FakeBotApi, text_update  # noqa: E402
 
 TOKEN = "515151:LOAD-bench"
 SECRET = "load-bench-webhook-secret"
@@ -98,7 +99,7 @@ class Database:
 
     async def __aenter__(self) -> Database:
         if self.kind == "private":
-            from pgcluster import PgCluster
+            from support.pgcluster import PgCluster
             self.cluster = await asyncio.to_thread(PgCluster.create)
             self.url = self.cluster.url()
         else:

@@ -1,6 +1,6 @@
 """Replies per second through Loa's whole pipeline vs a bare python-telegram-bot echo bot.
 
-Both bots run as their own processes against one local fake Bot API (tests/fakebotapi.py)
+Both bots run as their own processes against one local fake Bot API (tests/support/fakebotapi.py)
 served by this process on 127.0.0.1. Loa answers questions, stores inbox/outbox rows and logs
 communication runs in a fresh SQLite file; the echo bot only echoes. Prints, for each bot:
 throughput (replies/s for a burst), reply latency p50/p99 at a steady 100 messages/s, and
@@ -25,7 +25,7 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from fakebotapi import FakeBotApi, text_update  # noqa: E402
+from support.fakebotapi import FakeBotApi, text_update  # noqa: E402
 
 TOKEN = "424242:BENCH-token"
 QUESTIONS = ["khi nao tat song 2g", "1", "doi may co mat so khong", "may cuc gach con dung dc ko",

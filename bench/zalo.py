@@ -1,7 +1,7 @@
 """Achieved vs configured send rate of Loa's Zalo channels (the pacing of BOT_ZALO_RATE).
 
 Runs Loa (whole pipeline: intake, inbox, conversation, outbox, sender, fresh SQLite file) in
-this process against the local fakes of tests/fakezalo.py: the Bot Platform by long polling,
+this process against the local fakes of tests/support/fakezalo.py: the Bot Platform by long polling,
 and an Official Account by signed webhooks. Each burst is one message from each of N users,
 pushed at once; the rate is measured from the sends the fake receives.
 
@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from fakezalo import FakeZaloBot, FakeZaloOA, bot_update, oa_event, signed  # noqa: E402
+from support.fakezalo import FakeZaloBot, FakeZaloOA, bot_update, oa_event, signed  # noqa: E402
 
 from bot.app import build_app  # noqa: E402
 from bot.settings import Settings  # noqa: E402

@@ -1,0 +1,292 @@
+"""The monthly report and its exports, checked against the runs and entries written.
+
+Every export is opened back with its own library (csv, openpyxl, python-docx, Pillow) and
+compared cell by cell with numbers recomputed here from the raw rows, on SQLite and
+PostgreSQL, for the province and for a unit.
+"""
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+import subprocess
+import sys
+
+import docx
+import openpyxl
+from PIL import Image
+from sqlalchemy import update
+from support.env import database_env
+from support.outreach import (
+    MONTH,
+    PROVINCE_NAME,
+    ROOT,
+    TODAY,
+    database,
+    expected_official,
+    seed,
+    tr,
+)
+
+from bot.features.outreach import service as outreach
+from bot.features.outreach.reports import exports
+from bot.features.outreach.reports.chart import trend_png
+from bot.features.outreach.reports.document import to_docx
+from bot.features.outreach.reports.model import build_report
+from bot.store.db import upgrade_database_async
+
+HEADERS = ["STT", "Hình thức truyền thông", "Số lượt thực hiện", "Phương tiện truyền thông",
+           "Số người tiếp cận", "Ghi chú"]
+LABELS = {"meeting": "Hội nghị / họp dân", "leaflet": "Tờ rơi / pa-nô / áp phích",
+          "loudspeaker": "Loa truyền thanh cơ sở", "chatbot_qa": "Hỏi đáp qua chatbot",
+          "broadcast": "Tin nhắn thông báo", "other": "Khác"}
+# The official order: the province's list, Loa's own forms, "other" last.
+ORDER = ["meeting", "leaflet", "loudspeaker", "chatbot_qa", "broadcast", "other"]
+
+
+async def _province_and_units(url: str):  # type: ignore[no-untyped-def]
+    async with database(url) as db:
+        data = await seed(db)
+        async with db.begin() as conn:   # xa-24175 submitted on time, on 10/11
+            await outreach.submit_month(conn, data.actors["xa-24175"], MONTH, TODAY, tr)
+            await conn.execute(update(outreach.SUBMISSION).values(
+                submitted_at=dt.datetime(2026, 11, 10, 3, tzinfo=dt.UTC)))
+        async with db.connect() as conn:
+            province = await build_report(conn, MONTH, tr, province_name=PROVINCE_NAME,
+                                          today=TODAY, topic_labels={"timeline": "Lịch"})
+            ward = await build_report(conn, MONTH, tr, unit_code="xa-24133",
+                                      province_name=PROVINCE_NAME, today=TODAY)
+            sở = await build_report(conn, MONTH, tr, unit_code="tinh",
+                                    province_name=PROVINCE_NAME, today=TODAY)
+    return data, province, ward, sở
+
+
+def _check_numbers(data, province, ward, sở) -> None:  # type: ignore[no-untyped-def]
+    expected = expected_official(data)
+    assert [r.form for r in province.totals] == ORDER
+    assert {r.form: (r.runs, r.people) for r in province.totals} == expected
+    assert expected == {"meeting": (2, 140), "leaflet": (3, 900), "loudspeaker": (6, 0),
+                        "chatbot_qa": (5, 3), "broadcast": (2, 6200), "other": (1, 300)}
+    assert province.total_runs == 19 and province.total_people == 7543
+    by_form = {r.form: r for r in province.totals}
+    assert by_form["chatbot_qa"].media == "Telegram (3); Trò chuyện trên trang web (2)"
+    assert by_form["loudspeaker"].notes == ("Phát sáng và chiều; Có 1 lần ghi không rõ số "
+                                            "người tiếp cận.")
+    assert by_form["other"].label == "Khác" and by_form["other"].notes == "Diễu hành xe loa"
+    assert {r.form: (r.runs, r.people) for r in ward.totals} == expected_official(
+        data, unit_names={"Phường Buôn Ma Thuột"}, units={"xa-24133"})
+    assert {r.form: (r.runs, r.people) for r in sở.totals} == expected_official(
+        data, unit_names={PROVINCE_NAME}, units={"tinh"})
+    assert {(u.code, u.runs) for u in province.units} == {
+        ("tinh", 6), ("xa-24175", 9), ("xa-24133", 4)}
+    # An entry counts in every commune and language it lists; runs without one are "none".
+    assert [(x.key, x.runs) for x in province.by_commune] == [("24175", 11), ("24133", 6),
+                                                              ("", 3)]
+    assert [(x.key, x.runs) for x in province.by_language] == [("vi", 18), ("rad", 7)]
+    assert [(x.key, x.label, x.runs) for x in province.by_topic] == [
+        ("", "Không theo chủ đề (menu, hướng dẫn, khác)", 3), ("timeline", "Lịch", 2),
+        ("affected", "affected", 1), ("contact", "contact", 1)]
+    assert [(x.key, x.runs, x.people) for x in province.by_channel] == [
+        ("chatbot_qa:telegram", 3, 2), ("broadcast:telegram", 2, 6200), ("chatbot_qa:web", 2, 1)]
+    trend = {x.key: (x.runs, x.people) for x in province.trend}
+    assert len(province.trend) == 12 and province.trend[-1].key == MONTH
+    assert trend["2026-09"] == (2, 51) and trend[MONTH] == (19, 7543)
+    assert "2026-11" not in trend
+    statuses = {s.code: s.status for s in province.statuses}
+    assert len(statuses) == 103 and statuses["xa-24175"] == "submitted"
+    assert statuses["xa-24133"] == "missing" and province.status_counts()["missing"] == 102
+
+
+async def test_report_numbers_on_sqlite(settings):
+    _check_numbers(*await _province_and_units(settings.database_url))
+
+
+async def test_report_numbers_on_postgres(postgres_url):
+    await upgrade_database_async(postgres_url)
+    _check_numbers(*await _province_and_units(postgres_url))
+
+
+async def test_csv_opens_in_excel_and_matches_cell_by_cell(settings):
+    data, province, ward, _ = await _province_and_units(settings.database_url)
+    body = exports.to_csv(province, tr)
+    assert body.startswith(b"\xef\xbb\xbf")          # BOM: Excel reads it as UTF-8
+    rows = list(csv.reader(io.StringIO(body.decode("utf-8-sig"))))
+    assert rows[0] == ["Tháng", "Mã đơn vị", "Đơn vị", *HEADERS]
+    body_rows = rows[1:-1]
+    summed = [r for r in body_rows if r[2] == "Toàn tỉnh (tổng các đơn vị)"]
+    expected = expected_official(data)
+    assert [(r[4], int(r[5]), int(r[7])) for r in summed] == [
+        (LABELS[f], *expected[f]) for f in ORDER]
+    assert [r[3] for r in summed] == [str(i) for i in range(1, len(ORDER) + 1)]
+    assert all(r[0] == "10/2026" for r in rows[1:])
+    ward_rows = [r for r in body_rows if r[1] == "xa-24133"]
+    assert [(r[2], r[4], int(r[5]), r[6], int(r[7]), r[8]) for r in ward_rows] == [
+        ("Phường Buôn Ma Thuột", "Tờ rơi / pa-nô / áp phích", 3, "Tờ rơi", 900, "Phát tại chợ"),
+        ("Phường Buôn Ma Thuột", "Tin nhắn thông báo", 1, "Telegram", 1200,
+         "Số người: số tin nhắn đã gửi tới.")]
+    assert rows[-1] == ["10/2026", "", "Tổng cộng", "", "", "19", "", "7543", ""]
+    unit_csv = list(csv.reader(io.StringIO(exports.to_csv(ward, tr).decode("utf-8-sig"))))
+    assert [r[4] for r in unit_csv[1:-1]] == [LABELS["leaflet"], LABELS["broadcast"]]
+    assert unit_csv[-1][5] == "4" and unit_csv[-1][7] == "2100"
+
+
+async def test_xlsx_has_one_sheet_per_table_with_vietnamese_headers(settings):
+    data, province, _, _ = await _province_and_units(settings.database_url)
+    wb = openpyxl.load_workbook(io.BytesIO(exports.to_xlsx(province, tr)))
+    assert wb.sheetnames == ["Tổng hợp", "Theo đơn vị", "Tình hình nộp báo cáo",
+                             "Theo xã, phường", "Theo ngôn ngữ", "Ngôn ngữ trả lời thực tế",
+                             "Theo chủ đề", "Theo kênh", "Theo tháng"]
+    ws = wb["Tổng hợp"]
+    assert ws["A1"].value == ("Kết quả tuyên truyền về tắt sóng 2G tháng 10/2026 – "
+                              f"{PROVINCE_NAME}")
+    assert [c.value for c in ws[3]] == HEADERS
+    expected = expected_official(data)
+    for i, form in enumerate(ORDER):
+        row = [c.value for c in ws[4 + i]]
+        assert row[:3] == [i + 1, LABELS[form], expected[form][0]]
+        assert row[4] == expected[form][1]
+    total = [c.value for c in ws[4 + len(ORDER)]]
+    assert total[1:5] == ["Tổng cộng", 19, None, 7543] and ws.cell(4 + len(ORDER), 2).font.b
+    switched = 4 + len(ORDER) + 2
+    assert ws.cell(switched, 2).value == "Số người dân cho biết đã chuyển sang 4G"
+    assert ws.cell(switched, 3).value == 0
+    widths = [ws.column_dimensions[c].width for c in "ABCDEF"]
+    assert widths == [6, 36, 14, 40, 16, 50]
+    assert ws.freeze_panes == "A4" and ws["C4"].number_format == "#,##0"
+
+    units = wb["Theo đơn vị"]
+    assert [c.value for c in units[3]] == ["Đơn vị", *HEADERS]
+    unit_rows = [[c.value for c in r] for r in units.iter_rows(min_row=4)]
+    assert [(r[0], r[2], r[3], r[5]) for r in unit_rows] == [
+        (PROVINCE_NAME, "Hỏi đáp qua chatbot", 5, 3),
+        (PROVINCE_NAME, "Tin nhắn thông báo", 1, 5000),
+        ("Xã Hòa Phú", "Hội nghị / họp dân", 2, 140),
+        ("Xã Hòa Phú", "Loa truyền thanh cơ sở", 6, 0),
+        ("Xã Hòa Phú", "Khác", 1, 300),
+        ("Phường Buôn Ma Thuột", "Tờ rơi / pa-nô / áp phích", 3, 900),
+        ("Phường Buôn Ma Thuột", "Tin nhắn thông báo", 1, 1200)]
+
+    status = wb["Tình hình nộp báo cáo"]
+    assert [c.value for c in status[3]] == ["STT", "Mã đơn vị", "Đơn vị", "Trạng thái",
+                                            "Thời điểm nộp", "Số lần điều chỉnh",
+                                            "Số lượt thực hiện", "Số người tiếp cận"]
+    by_code = {r[1]: r for r in status.iter_rows(min_row=4, values_only=True)}
+    assert len(by_code) == 103
+    assert by_code["xa-24175"][3:] == ("Đã nộp", "10/11/2026 10:00", 0, 9, 440)
+    assert by_code["xa-24133"][3] == "Quá hạn, chưa nộp"
+
+    communes = list(wb["Theo xã, phường"].iter_rows(min_row=4, values_only=True))
+    assert communes == [(1, "Xã Hòa Phú", 11), (2, "Phường Buôn Ma Thuột", 6),
+                        (3, "Không ghi xã, phường", 3)]
+    assert list(wb["Theo ngôn ngữ"].iter_rows(min_row=4, values_only=True)) == [
+        (1, "Tiếng Việt", 18), (2, "Tiếng Ê Đê", 7)]
+    assert list(wb["Theo kênh"].iter_rows(min_row=4, values_only=True)) == [
+        (1, "Hỏi đáp qua chatbot – Telegram", 3, 2),
+        (2, "Tin nhắn thông báo – Telegram", 2, 6200),
+        (3, "Hỏi đáp qua chatbot – Trò chuyện trên trang web", 2, 1)]
+    months = list(wb["Theo tháng"].iter_rows(min_row=4, values_only=True))
+    assert len(months) == 12 and months[-1] == (12, "10/2026", 19, 7543)
+    assert months[-2] == (11, "09/2026", 2, 51)
+    assert len(wb["Theo tháng"]._charts) == 1
+
+
+async def test_docx_is_an_administrative_report_ready_to_sign(settings):
+    data, province, _, _ = await _province_and_units(settings.database_url)
+    document = docx.Document(io.BytesIO(to_docx(province, tr)))
+    heading, body, statuses, annex, signature = document.tables
+    left, right = (cell.text for cell in heading.rows[0].cells)
+    assert PROVINCE_NAME.upper() in left and "Số: …/BC-…" in left
+    assert "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM" in right and "Độc lập - Tự do - Hạnh phúc" in right
+    assert "Đắk Lắk, ngày … tháng … năm …" in right          # the officer dates it
+    paragraphs = [p.text for p in document.paragraphs]
+    assert "BÁO CÁO" in paragraphs
+    assert "Kết quả tuyên truyền về tắt sóng 2G tháng 10/2026" in paragraphs
+    assert "Kính gửi: …" in paragraphs
+    cells = [[c.text for c in row.cells] for row in body.rows]
+    assert cells[0] == HEADERS
+    expected = expected_official(data)
+    for i, form in enumerate(ORDER, 1):
+        number = lambda n: f"{n:,}".replace(",", ".")  # noqa: E731
+        assert cells[i][:3] == [str(i), LABELS[form], number(expected[form][0])]
+        assert cells[i][4] == number(expected[form][1])
+    assert cells[-1][1:5] == ["Tổng cộng", "19", "", "7.543"]
+    status_rows = [[c.text for c in row.cells] for row in statuses.rows]
+    assert status_rows[0] == ["STT", "Đơn vị", "Trạng thái", "Số lượt thực hiện",
+                              "Số người tiếp cận"] and len(status_rows) == 104
+    assert [r[0] for r in [[c.text for c in row.cells] for row in annex.rows]][1:] == [
+        PROVINCE_NAME, PROVINCE_NAME, "Xã Hòa Phú", "Xã Hòa Phú", "Xã Hòa Phú",
+        "Phường Buôn Ma Thuột", "Phường Buôn Ma Thuột"]
+    assert any(p.startswith("2. Tình hình nộp báo cáo của các đơn vị: 1 đã nộp, 0 nộp muộn")
+               for p in paragraphs)
+    assert "3. Số người dân cho biết đã chuyển sang 4G: 0" in paragraphs
+    sign_left, sign_right = (cell.text for cell in signature.rows[0].cells)
+    assert sign_left.startswith("Nơi nhận:") and "- Như trên;" in sign_left
+    assert "(Ký, ghi rõ họ tên, đóng dấu)" in sign_right
+    section = document.sections[0]
+    assert round(section.page_width.cm, 1) == 21.0 and round(section.page_height.cm, 1) == 29.7
+    assert document.styles["Normal"].font.name == "Times New Roman"
+
+
+async def test_chart_png_shows_twelve_months(settings):
+    _, province, _, _ = await _province_and_units(settings.database_url)
+    image = Image.open(io.BytesIO(trend_png(province, tr)))
+    assert image.format == "PNG" and image.size == (1100, 528)
+    # Two months have runs: September (2) and October (19): two bars, October's much taller.
+    pixels = image.convert("RGB")
+    bar = (11, 61, 145)
+    tops: dict[int, int] = {}
+    heights: dict[int, int] = {}
+    for x in range(image.width):
+        ys = [y for y in range(image.height) if pixels.getpixel((x, y)) == bar]
+        if ys:
+            tops[x], heights[x] = min(ys), max(ys) - min(ys)
+    groups: list[list[int]] = []
+    for x in sorted(tops):
+        if groups and x == groups[-1][-1] + 1:
+            groups[-1].append(x)
+        else:
+            groups.append([x])
+    bars = [g for g in groups if len(g) >= 40]          # the legend's patch is narrower
+    assert len(bars) == 2
+    september, october = (max(heights[x] for x in g) for g in bars)
+    assert abs(october / september - 19 / 2) < 1        # heights in proportion to the runs
+
+
+def _cli(settings, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**database_env(settings), "PATH": "/usr/bin:/bin",
+           "BOT_SECRET_KEY": settings.secret_key}
+    return subprocess.run([sys.executable, "-m", "bot", "report", *args], capture_output=True,
+                          text=True, cwd=ROOT, env=env, timeout=120)
+
+
+async def test_cli_writes_each_format_for_a_unit_or_the_province(settings, tmp_path):
+    data, _, _, _ = await _province_and_units(settings.database_url)
+    out = tmp_path / "r.xlsx"
+    done = _cli(settings, "--month", MONTH, "--unit", "xa-24175", "--format", "xlsx",
+                "--output", str(out))
+    assert done.returncode == 0, done.stderr
+    sheet = openpyxl.load_workbook(out)["Tổng hợp"]
+    assert [(r[1], r[2], r[4]) for r in sheet.iter_rows(min_row=4, max_row=6,
+                                                        values_only=True)] == [
+        ("Hội nghị / họp dân", 2, 140), ("Loa truyền thanh cơ sở", 6, 0), ("Khác", 1, 300)]
+    assert "Sheet" not in openpyxl.load_workbook(out).sheetnames
+    docx_out = tmp_path / "r.docx"
+    assert _cli(settings, "--month", MONTH, "--format", "docx", "--output",
+                str(docx_out)).returncode == 0
+    assert docx.Document(str(docx_out)).tables[1].rows[-1].cells[2].text == "19"
+    csv_out = _cli(settings, "--month", MONTH, "--unit", "xa-24133", "--format", "csv")
+    lines = list(csv.reader(io.StringIO(csv_out.stdout.lstrip("\ufeff"))))
+    assert lines[-1][5] == "4"
+    data_json = json.loads(_cli(settings, "--month", MONTH).stdout)
+    assert data_json["total"] == 7 and data_json["by_form"] == {"chatbot_qa": 5, "broadcast": 2}
+    assert data_json["report"]["total_runs"] == 19
+    assert {r["form"]: r["runs"] for r in data_json["report"]["official"]} == {
+        f: v[0] for f, v in expected_official(data).items()}
+    unit_json = json.loads(_cli(settings, "--month", MONTH, "--unit", "xa-24175").stdout)
+    assert unit_json["report"]["scope"] == "unit" and unit_json["report"]["total_runs"] == 9
+    missing = _cli(settings, "--month", MONTH, "--format", "docx")
+    assert missing.returncode == 2 and "--output" in missing.stderr
+    unknown = _cli(settings, "--month", MONTH, "--unit", "xa-00000")
+    assert unknown.returncode == 2 and "unknown unit 'xa-00000'" in unknown.stderr
+    assert "Traceback" not in unknown.stderr

@@ -1,0 +1,1 @@
+"""Shared fakes, seeders and helpers of the tests (never a test module)."""

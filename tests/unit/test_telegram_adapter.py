@@ -1,0 +1,76 @@
+"""Table tests of the Telegram adapter on captured-style payloads."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from support.fakebotapi import payload
+
+from bot.channels.base import ParseError
+from bot.channels.telegram.adapter import TelegramChannel, update_id
+from bot.core.messages import InboundKind
+
+CHANNEL = TelegramChannel(bot=None, webhook_secret="s3cret-token")
+
+
+def parse(name: str):
+    return CHANNEL.parse(json.dumps(payload(name)).encode())
+
+
+@pytest.mark.parametrize("name, kind, value", [
+    ("text", InboundKind.TEXT, None),
+    ("command_start", InboundKind.COMMAND, "start"),
+    ("callback_query", InboundKind.CHOICE, "faq:2g_end_date"),
+    ("sticker", InboundKind.UNSUPPORTED, "sticker"),
+    ("voice", InboundKind.UNSUPPORTED, "voice"),
+    ("location", InboundKind.UNSUPPORTED, "location"),
+    ("contact", InboundKind.UNSUPPORTED, "contact"),
+    ("photo", InboundKind.TEXT, "Máy của tôi đây, có dùng 4G được không?"),   # its caption
+    ("edited_message", InboundKind.TEXT, None),     # a corrected question is answered
+    ("emoji", InboundKind.TEXT, None),
+    ("long_text", InboundKind.TEXT, None),
+])
+def test_private_messages_become_inbounds(name, kind, value):
+    (env,) = parse(name)
+    raw = payload(name)
+    body = raw.get("message") or raw.get("edited_message") or raw["callback_query"]["message"]
+    assert env.inbound is not None and env.inbound.kind is kind
+    assert env.address == str(body["chat"]["id"])
+    if value is not None:
+        assert value in (env.inbound.text, env.inbound.choice)
+    if kind is InboundKind.CHOICE:
+        assert env.ack_id == raw["callback_query"]["id"]
+
+
+@pytest.mark.parametrize("name", ["group_message", "channel_post", "malformed_no_message"])
+def test_groups_channels_and_unknown_updates_are_ignored(name):
+    assert parse(name) == []
+
+
+def test_blocking_the_bot_marks_the_contact_stopped():
+    (env,) = parse("my_chat_member_kicked")
+    assert env.stopped and env.inbound is None
+
+
+@pytest.mark.parametrize("body", [b"", b"not json", b"[]", b'{"message": {}}',
+                                  b'{"update_id": "7"}', b'{"update_id": true}'])
+def test_update_id_rejects_malformed_bodies(body):
+    with pytest.raises(ParseError):
+        update_id(body)
+
+
+@pytest.mark.parametrize("update", [
+    {"update_id": 1, "message": {"garbage": True}},
+    {"update_id": 2, "message": "text"},
+    {"update_id": 3, "callback_query": {"id": "x"}},
+])
+def test_malformed_nested_objects_raise_parse_error_not_crash(update):
+    with pytest.raises(ParseError):
+        CHANNEL.parse(json.dumps(update).encode())
+
+
+def test_webhook_secret_is_checked_exactly():
+    assert CHANNEL.verify({"X-Telegram-Bot-Api-Secret-Token": "s3cret-token"}, b"{}")
+    assert not CHANNEL.verify({"X-Telegram-Bot-Api-Secret-Token": "s3cret-tokeN"}, b"{}")
+    assert not CHANNEL.verify({}, b"{}")
+    assert not TelegramChannel(None, "").verify({"X-Telegram-Bot-Api-Secret-Token": ""}, b"")
