@@ -17,6 +17,7 @@ WORKERS ?= 2
 PG_WORKERS ?= $(WORKERS)
 test: setup browser fonts
 	$(PY) -m ruff check bot tests bench
+	$(VENV)/bin/lint-imports --no-cache   # layer rules and no cycles (pyproject.toml [tool.importlinter])
 	$(PY) -m bot check-content
 	$(PY) -m pytest -n $(WORKERS) $(PYTEST_ARGS)
 	LOA_TEST_DB=postgres $(PY) -m pytest -m "not sqlite_only" -n $(PG_WORKERS) $(PYTEST_ARGS)

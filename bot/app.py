@@ -1,62 +1,78 @@
-"""The composition root: build_app(settings) wires store, core, channels, workers and web."""
+"""The composition root: build_app(settings) builds one Loa process, complete, from its parts.
+
+Order: the shared runtime (settings, database, cluster, content, channels), then the senders,
+the features (each a `Feature`, bot/features/__init__.py), the handler with the features'
+chat commands, the inbox; then the web application: the admin shell, each channel's routes,
+each feature's pages, health. Nothing is filled in later. The one cleanup context starts the
+background work when the application starts (only in processes that run workers) and stops
+it at the end.
+"""
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 from aiohttp import web
 from telegram import Bot
-from telegram.error import InvalidToken, TelegramError
 
-from bot.channels.base import Channel
-from bot.channels.telegram.adapter import ALLOWED_UPDATES, TelegramChannel, make_bot
+from bot.channels.telegram import service as telegram
 from bot.channels.telegram.adapter import NAME as TELEGRAM
+from bot.channels.telegram.adapter import TelegramChannel, make_bot
+from bot.channels.web import limits as webchat_limits
+from bot.channels.web import models as web_models
+from bot.channels.web import routes as webchat
 from bot.channels.web.adapter import NAME as WEB
 from bot.channels.web.adapter import WebChannel
-from bot.channels.zalo.service import ZALO, build_zalo, zalo_context
+from bot.channels.web.limits import Limits
+from bot.channels.webhook import Inbox
+from bot.channels.zalo import models as zalo_models
+from bot.channels.zalo import oa_state
+from bot.channels.zalo import service as zalo
 from bot.core.content import ContentSet, load_content
 from bot.core.conversation import Conversation
 from bot.core.i18n import GettextTranslator
+from bot.delivery import models as delivery_models
+from bot.delivery.channel import Channel
 from bot.delivery.cluster import Cluster
+from bot.delivery.commands import Router
 from bot.delivery.handler import Handler
-from bot.delivery.inbox import InboxWorker, TelegramPoller
-from bot.delivery.jobs import start_jobs
-from bot.delivery.outbox import ReplySender, parse_quiet_hours, recover_loop
-from bot.features.broadcasts.runner import BroadcastChat, BroadcastRunner
-from bot.features.broadcasts.service import Broadcasts
+from bot.delivery.inbox import InboxWorker
+from bot.delivery.jobs import TICK_S, JobScheduler
+from bot.delivery.outbox import InFlight, ReplySender, parse_quiet_hours, recover_loop
+from bot.delivery.runtime import Runtime
+from bot.features.base import Feature
+from bot.features.broadcasts import feature as broadcasts
+from bot.features.broadcasts.runner import BroadcastChat
+from bot.features.content.web import feature as content
+from bot.features.officers import feature as officers
 from bot.features.officers.chat import OfficerCommands
 from bot.features.officers.service import communes, sync_units
-from bot.features.outreach.chat import outreach_extension
+from bot.features.outreach import feature as outreach
+from bot.features.outreach import models as outreach_models
+from bot.features.outreach import service as outreach_service
+from bot.features.outreach.chat import OutreachChat
+from bot.features.privacy import feature as privacy
 from bot.features.privacy.forget import ForgetCommand
-from bot.ops.metrics import watch_workers
+from bot.features.questions import feature as questions
+from bot.features.questions import models as question_models
+from bot.features.questions import service as questions_service
+from bot.features.translations import feature as translations
+from bot.ops.metrics import METRICS, Metrics, heartbeat, timing_middleware, watch_workers
 from bot.settings import Settings
 from bot.store.classifier_cache import cached_classifier
 from bot.store.db import Database, make_engine
+from bot.store.erasure import STORE_ERASURE, Erasure
+from bot.store.retention import STORE_RULES, Part
+from bot.web import health
+from bot.web.admin import setup_shell
+from bot.web.errors import setup_errors
+from bot.web.keys import RUNTIME
+from bot.web.security import setup_security
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class Services:
-    """What request handlers and workers share; created once per application."""
-
-    settings: Settings
-    translator: GettextTranslator
-    conversation: Conversation
-    channels: dict[str, Channel]
-    db: Database | None = None
-    handler: Handler | None = None
-    worker: InboxWorker | None = None
-    senders: dict[str, ReplySender] = field(default_factory=dict)
-    telegram_bot: Bot | None = None
-    telegram_ready: asyncio.Event = field(default_factory=asyncio.Event)
-    broadcasts: Broadcasts | None = None
-    broadcast_runner: BroadcastRunner | None = None
-    cluster: Cluster | None = None
-
 
 class RemoteInbox:
     """A web-only process stores updates; the worker processes are told to handle them."""
@@ -68,7 +84,30 @@ class RemoteInbox:
         self.cluster.notify("loa_inbox")
 
 
-SERVICES = web.AppKey("services", Services)
+@dataclass(frozen=True)
+class Loa:
+    """One Loa process as built: what its lifecycle starts, and what operators and tests may
+    inspect (`app[LOA]`)."""
+
+    runtime: Runtime
+    features: tuple[Feature, ...]
+    handler: Handler
+    inbox: Inbox                             # where webhooks and pollers report stored events
+    worker: InboxWorker | None               # this process's inbox worker; none if web-only
+    senders: Mapping[str, ReplySender]       # this process's; none in a web-only process
+    telegram_bot: Bot | None
+    zalo: zalo.ZaloRuntime | None
+    telegram_ready: asyncio.Event
+
+
+LOA = web.AppKey("loa", Loa)
+
+
+# The chat features' commands for citizens, listed by /help (the router checks the same
+# declarations: bot/delivery/commands.py).
+CITIZEN_COMMANDS = tuple(c for chat in (OfficerCommands, OutreachChat, BroadcastChat,
+                                        ForgetCommand)
+                         for c in chat.commands if not c.officers)
 
 
 def load_conversation(settings: Settings) -> tuple[GettextTranslator, Conversation]:
@@ -77,12 +116,26 @@ def load_conversation(settings: Settings) -> tuple[GettextTranslator, Conversati
     contents: dict[str, ContentSet] = {"vi": load_content(settings.content_dir, "vi")}
     places = tuple((c["code"], c["name"]) for c in communes())
     classifier = cached_classifier(contents["vi"], settings.cache_dir)
+    commands = tuple((c.name, c.help) for c in CITIZEN_COMMANDS)
     return translator, Conversation(contents, translator, settings.languages, places,
-                                    classifier)
+                                    classifier, commands)
 
 
-def build_app(settings: Settings) -> web.Application:
-    translator, conversation = load_conversation(settings)
+def channel_names(settings: Settings) -> tuple[str, ...]:
+    """The channels `build_channels` builds for these settings, without building them (the
+    CLI announces on the same channels as a running Loa)."""
+    names = [WEB]
+    if settings.telegram_token:
+        names.append(TELEGRAM)
+    names += zalo.channel_names(settings)
+    return tuple(names)
+
+
+def build_channels(settings: Settings, conversation: Conversation,
+                   translator: GettextTranslator, db: Database
+                   ) -> tuple[dict[str, Channel], Bot | None, zalo.ZaloRuntime | None]:
+    """Every configured channel: the web chat always, Telegram and Zalo by their settings.
+    The CLI uses the same list, so an announcement reaches the same channels from both."""
     channels: dict[str, Channel] = {WEB: WebChannel()}
     bot = None
     if settings.telegram_token:
@@ -90,136 +143,196 @@ def build_app(settings: Settings) -> web.Application:
                        settings.send_concurrency)
         channels[TELEGRAM] = TelegramChannel(bot, settings.telegram_webhook_secret,
                                              settings.content_dir / "media")
-    zalo = build_zalo(settings, conversation, translator, channels)
-    services = Services(settings, translator, conversation, channels, telegram_bot=bot)
+    zalo_runtime = zalo.build_zalo(settings, conversation, translator, channels, db)
+    return channels, bot, zalo_runtime
+
+
+def retention_parts(settings: Settings) -> tuple[Part, ...]:
+    """What the retention of free text blanks or deletes, as each owner declares it, in the
+    order of the passes (the questions' own shorter limit before the web chat's sweeps)."""
+    return (*STORE_RULES, *outreach_service.RETENTION, *oa_state.RETENTION,
+            questions_service.retention(settings.question_retention_days),
+            *webchat_limits.retention(settings.webchat_retention_days))
+
+
+# What "xóa dữ liệu" erases or anonymises, as each owner of per-citizen rows declares it
+# (tests/unit/test_erasure_declared.py fails on a per-citizen table declared by nobody).
+ERASURES: tuple[Erasure, ...] = (*STORE_ERASURE, *delivery_models.ERASURE, *web_models.ERASURE,
+                                 *zalo_models.ERASURE, *outreach_models.ERASURE,
+                                 *question_models.ERASURE)
+
+
+def build_features(runtime: Runtime, wake_outbox: Callable[[str, str], None]
+                   ) -> tuple[Feature, ...]:
+    """Loa's features, in the order of the admin menu and of the chat commands' turn."""
+    return (officers.feature(runtime),
+            questions.feature(runtime),
+            outreach.feature(runtime, wake_outbox),
+            broadcasts.feature(runtime, wake_outbox),
+            translations.feature(runtime),
+            content(),
+            privacy.feature(runtime, retention_parts(runtime.settings), ERASURES))
+
+
+def build_app(settings: Settings) -> web.Application:
+    translator, conversation = load_conversation(settings)
+    db = Database(make_engine(settings.database_url))
+    cluster = Cluster(settings.database_url, can_lead=settings.role != "web")
+    channels, bot, zalo_runtime = build_channels(settings, conversation, translator, db)
+    runtime = Runtime(settings, db, cluster, translator, conversation, channels)
+    workers = settings.role != "web"
+
+    senders: dict[str, ReplySender] = {}
+
+    def wake_outbox(channel: str, lane: str = "reply") -> None:
+        if channel in senders:
+            senders[channel].wake(lane)
+        elif channel != WEB:   # its sender runs in another process
+            cluster.notify("loa_outbox", channel)
+
+    features = build_features(runtime, wake_outbox)
+    in_flight = InFlight()
+    if workers:
+        quiet = parse_quiet_hours(settings.quiet_hours)
+        for name, channel in channels.items():
+            if name == WEB:
+                continue
+            rate = settings.telegram_rate if name == TELEGRAM else settings.zalo_rate
+            senders[name] = ReplySender(db, channel, settings.send_concurrency, rate=rate,
+                                        quiet=quiet, on_sent=_told(features), cluster=cluster,
+                                        in_flight=in_flight)
+    router = Router([f.extension for f in features if f.extension is not None], translator)
+    handler = Handler(db, conversation, channels, settings.secret_key, settings.unit,
+                      lambda channel: wake_outbox(channel), router,
+                      turn_log=next((f.turn_log for f in features if f.turn_log), None),
+                      run_observers=(webchat_limits.count_runs,),   # web runs per address
+                      in_flight=in_flight,
+                      direct={name: sender.take for name, sender in senders.items()},
+                      claimed_by=cluster.instance_id)
+    worker = InboxWorker(db, handler) if workers else None
+    inbox: Inbox = worker if worker is not None else RemoteInbox(cluster)
+    telegram_ready = asyncio.Event()
+    loa = Loa(runtime, features, handler, inbox, worker, senders, bot, zalo_runtime,
+              telegram_ready)
+
     app = web.Application(client_max_size=256 * 1024)
-    app[SERVICES] = services
-    app.cleanup_ctx.append(_database)
-    app.cleanup_ctx.append(_workers)
-    if zalo is not None:
-        app[ZALO] = zalo
-        app.cleanup_ctx.append(zalo_context(SERVICES))
-    from bot.web.routes import setup_routes
-    setup_routes(app)
+    app[RUNTIME] = runtime
+    app[LOA] = loa
+    app[METRICS] = Metrics()
+    setup_security(app)             # headers on every answer (bot/web/security.py)
+    app.middlewares.append(timing_middleware)   # outermost: times every answer, errors too
+    setup_errors(app, webchat.errors(translator)["busy"])
+    if settings.role == "workers":   # handling and sending only
+        app.middlewares.append(health.workers_only_middleware)
+    setup_shell(app, translator)
+    app.router.add_static("/static/", webchat.STATIC)
+    webchat.setup(app, webchat.WebChat(runtime, handler.handle, Limits.from_settings(settings)))
+    telegram.setup_routes(app, runtime, inbox)
+    if zalo_runtime is not None:
+        app[zalo.ZALO] = zalo_runtime
+    zalo.setup_routes(app, runtime, zalo_runtime, inbox)
+    for feature in features:
+        if feature.web is not None:
+            feature.web(app)
+    health.setup(app, health.Health(
+        runtime, senders, tuple(name for name in channels if name != WEB),
+        lambda: "off" if bot is None else ("ready" if telegram_ready.is_set()
+                                           else "connecting")))
+    app.cleanup_ctx.append(_lifecycle)
     return app
 
 
-async def _database(app: web.Application) -> AsyncIterator[None]:
-    services = app[SERVICES]
-    services.db = Database(make_engine(services.settings.database_url))
-    services.cluster = cluster = Cluster(services.settings.database_url,
-                                         can_lead=services.settings.role != "web")
+def _told(features: Sequence[Feature]) -> Callable[[list[object]], None]:
+    listeners = [f.on_sent for f in features if f.on_sent is not None]
+
+    def on_sent(rows: list[object]) -> None:
+        for listener in listeners:
+            listener()
+    return on_sent
+
+
+async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
+    """Start: the cluster, the unit list, each feature's start, then (in processes that run
+    workers) the inbox worker, the senders, the intakes, the leader's duties and the jobs.
+    Stop: all of it, in reverse."""
+    loa = app[LOA]
+    runtime = loa.runtime
+    settings, db, cluster = runtime.settings, runtime.db, runtime.cluster
     await cluster.start()
-    senders = services.senders
-
-    def on_outbox(channel: str) -> None:
-        if channel in senders:
-            senders[channel].wake()
-        else:   # its sender runs in another process
-            cluster.notify("loa_outbox", channel)
-
-    async with services.db.begin() as conn:
-        await sync_units(conn, services.settings.unit)
-    officer_commands = OfficerCommands(services.translator, services.settings.public_url)
-    services.broadcasts = Broadcasts(services.translator, services.conversation.languages,
-                                     tuple(c for c in services.channels if c != "web"))
-    services.broadcast_runner = BroadcastRunner(
-        services.db, services.broadcasts, services.translator, services.channels,
-        lambda channel: senders[channel].wake("bulk") if channel in senders else None)
-    broadcast_chat = BroadcastChat(services.broadcasts, services.translator,
-                                   services.broadcast_runner)
-    services.handler = Handler(services.db, services.conversation, services.channels,
-                               services.settings.secret_key, services.settings.unit, on_outbox,
-                               extensions=[officer_commands, broadcast_chat,
-                                           outreach_extension(services),
-                                           ForgetCommand(services.translator)])
-    services.handler.claimed_by = cluster.instance_id
-    services.worker = InboxWorker(services.db, services.handler)
-    if services.settings.role == "web":
-        services.worker = RemoteInbox(cluster)   # type: ignore[assignment]
-    else:   # stored by a web-only process: handle it here
-        worker = services.worker
-        cluster.on("loa_inbox", lambda _payload: worker.wake())
-    yield
-    await cluster.stop()
-    await services.db.dispose()
-
-
-async def _workers(app: web.Application) -> AsyncIterator[None]:
-    services = app[SERVICES]
-    if services.settings.role == "web":   # workers run in other processes
+    tasks: list[asyncio.Task[None]] = []
+    try:
+        async with db.begin() as conn:
+            await sync_units(conn, settings.unit)
+        if loa.zalo is not None:
+            await zalo.seed_tokens(loa.zalo)
+        for feature in loa.features:   # before any message is handled
+            if feature.start is not None:
+                await feature.start()
+        reloading: set[asyncio.Task[None]] = set()
+        for feature in loa.features:
+            for topic, reload in feature.reloads.items():
+                cluster.on(topic, _reloader(cluster, topic, reload, reloading))
+        if loa.worker is not None:
+            tasks = _start_workers(app, loa, loa.worker)
         yield
-        return
-    assert services.db is not None and services.worker is not None
-    assert services.handler is not None
-    cluster, runner = services.cluster, services.broadcast_runner
-    assert cluster is not None and runner is not None
-    tasks = [asyncio.create_task(services.worker.run(), name="inbox-worker")]
-    tasks.append(asyncio.create_task(recover_loop(
-        services.db, cluster, lambda: [s.wake() for s in services.senders.values()],
-        services.handler.in_flight), name="recover-in-flight"))
-    # Once per bot, in whichever process leads (bot/delivery/cluster.py).
-    tasks.append(asyncio.create_task(cluster.lead("broadcasts", runner.run),
-                                     name="broadcasts"))
-    # Report reminders and retention: every process schedules them, job_lease runs each
-    # once per period (bot/delivery/jobs.py).
-    tasks.append(start_jobs(app, services))
-    if services.telegram_bot is not None:
-        sender = ReplySender(services.db, services.channels[TELEGRAM],
-                             services.settings.send_concurrency,
-                             rate=services.settings.telegram_rate,
-                             quiet=parse_quiet_hours(services.settings.quiet_hours),
-                             on_sent=lambda rows: runner.wake(), cluster=cluster,
-                             in_flight=services.handler.in_flight)
-        services.senders[TELEGRAM] = sender
-        services.handler.direct[TELEGRAM] = sender.take
-        tasks.append(asyncio.create_task(sender.run(), name="telegram-sender"))
-        tasks.append(asyncio.create_task(_telegram(services), name="telegram-intake"))
-    watch_workers(app, tasks)   # /healthz: a worker that died makes the status degraded
-    yield
-    for task in tasks:
-        task.cancel()
-    for task in tasks:
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
-    if services.telegram_bot is not None:
-        with contextlib.suppress(Exception):
-            await services.telegram_bot.shutdown()
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if loa.telegram_bot is not None:
+            with contextlib.suppress(Exception):
+                await loa.telegram_bot.shutdown()
+        if loa.zalo is not None:
+            await zalo.close(loa.zalo)
+        await cluster.stop()
+        await db.dispose()
 
 
-async def _telegram(services: Services) -> None:
-    """Connect to Telegram (retrying while unreachable), then poll or register the webhook."""
-    bot, settings = services.telegram_bot, services.settings
-    assert bot is not None and services.db is not None and services.worker is not None
-    delay = 1.0
-    while True:
-        try:
-            await bot.initialize()
-            break
-        except InvalidToken:
-            log.error("Telegram rejected BOT_TELEGRAM_TOKEN; Telegram is off, web chat runs")
+def _reloader(cluster: Cluster, topic: str, reload: Callable[[], Awaitable[None]],
+              running: set[asyncio.Task[None]]) -> Callable[[str], None]:
+    """Another process announced a change: reload it here (not the process's own notice)."""
+    def listener(sender: str) -> None:
+        if sender == str(cluster.instance_id):
             return
-        except TelegramError as exc:
-            log.warning("Telegram not reachable (%s); retrying in %.0f s",
-                        exc.__class__.__name__, delay)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 60.0)
-    log.info("Telegram bot @%s connected", bot.username)
-    if settings.telegram_webhook_url:
-        while True:
+
+        async def run() -> None:
             try:
-                await bot.set_webhook(settings.telegram_webhook_url,
-                                      secret_token=settings.telegram_webhook_secret,
-                                      allowed_updates=ALLOWED_UPDATES)
-                break
-            except TelegramError as exc:
-                log.warning("setWebhook failed (%s); retrying", exc.__class__.__name__)
-                await asyncio.sleep(5)
-        log.info("Telegram webhook registered")
-        services.telegram_ready.set()
-        return
-    services.telegram_ready.set()
-    assert services.cluster is not None
-    # getUpdates allows one poller per bot: the leading process polls.
-    await services.cluster.lead("telegram-poller",
-                                lambda: TelegramPoller(bot, services.db, services.worker).run())
+                await reload()
+            except Exception as exc:
+                log.warning("%s: reload failed (%s)", topic, exc.__class__.__name__)
+
+        task = asyncio.create_task(run(), name=f"reload-{topic}")
+        running.add(task)
+        task.add_done_callback(running.discard)
+    return listener
+
+
+def _start_workers(app: web.Application, loa: Loa, inbox: InboxWorker
+                   ) -> list[asyncio.Task[None]]:
+    runtime, handler = loa.runtime, loa.handler
+    db, cluster = runtime.db, runtime.cluster
+    cluster.on("loa_inbox", lambda _payload: inbox.wake())   # stored by a web-only process
+    tasks = [asyncio.create_task(inbox.run(), name="inbox-worker"),
+             asyncio.create_task(recover_loop(
+                 db, cluster, lambda: [s.wake() for s in loa.senders.values()],
+                 handler.in_flight), name="recover-in-flight")]
+    for name, sender in loa.senders.items():
+        tasks.append(asyncio.create_task(sender.run(), name=f"{name}-sender"))
+    for feature in loa.features:   # once per bot, in whichever process leads
+        for duty, run in feature.duties.items():
+            tasks.append(asyncio.create_task(cluster.lead(duty, run), name=duty))
+    # Every process schedules the jobs; the leases run each once per period (jobs.py).
+    scheduler = JobScheduler(db, [job for f in loa.features for job in f.jobs],
+                             beat=heartbeat(app, "jobs", stale_after_s=TICK_S * 30))
+    tasks.append(asyncio.create_task(scheduler.run(), name="jobs"))
+    if loa.telegram_bot is not None:
+        tasks.append(asyncio.create_task(
+            telegram.intake(loa.telegram_bot, runtime, inbox, loa.telegram_ready),
+            name="telegram-intake"))
+    if loa.zalo is not None and loa.zalo.bot_api is not None:
+        tasks.append(asyncio.create_task(zalo.bot_intake(loa.zalo, runtime, inbox),
+                                         name="zalo-bot-intake"))
+    watch_workers(app, tasks)   # /healthz: a worker that died makes the status degraded
+    return tasks

@@ -189,6 +189,7 @@ def cmd_retention(args: argparse.Namespace) -> int:
     """Blank or delete free text older than BOT_RETENTION_DAYS now (the daily job does it too)."""
     import asyncio
 
+    from bot.app import retention_parts
     from bot.features.privacy.retention import run_retention
     from bot.store.db import Database, make_engine
     settings = _settings()
@@ -199,7 +200,8 @@ def cmd_retention(args: argparse.Namespace) -> int:
     async def run() -> int:
         db = Database(make_engine(settings.database_url))
         try:
-            report = await run_retention(db, settings, dry_run=args.dry_run)
+            report = await run_retention(db, settings, retention_parts(settings),
+                                         dry_run=args.dry_run)
         finally:
             await db.dispose()
         verb = "would change" if args.dry_run else "changed"
@@ -273,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
     handlers["backup"] = cmd_backup
     handlers["restore"] = cmd_backup
     handlers["retention"] = cmd_retention
-    handlers["broadcast"] = lambda a: cli_broadcast.run(a, _settings())
+    handlers["broadcast"] = _broadcast
     handlers["zalo"] = lambda a: cli_zalo.run(a, _settings())
     handlers["translations"] = lambda a: cli_translations.run(a, _settings())
     try:
@@ -284,3 +286,32 @@ def main(argv: list[str] | None = None) -> int:
     except ContentError as exc:
         print(f"content error: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:   # one clear line, never a traceback (nor SQL with its values)
+        print(f"error: {args.command} failed: {_one_line(exc)}", file=sys.stderr)
+        return 1
+
+
+def _one_line(exc: BaseException) -> str:
+    """What went wrong, in one line an operator can act on; a database error names its kind
+    only (its text carries statements and values)."""
+    from sqlalchemy.exc import SQLAlchemyError
+    if isinstance(exc, SQLAlchemyError):
+        cause = getattr(exc, "orig", None) or exc
+        return (f"database error ({cause.__class__.__name__}); is another Loa process "
+                "starting or migrating the same database? Try again in a moment.")
+    text = " ".join(str(exc).split())[:200]
+    if isinstance(exc, ConnectionError):
+        return (f"cannot connect ({exc.__class__.__name__}: {text}); is the database running "
+                "and BOT_DATABASE_URL right?")
+    return f"{exc.__class__.__name__}: {text}" if text else exc.__class__.__name__
+
+
+def _broadcast(args: argparse.Namespace) -> int:
+    from bot.app import channel_names, load_conversation
+    from bot.features.broadcasts import cli as cli_broadcast
+    settings = _settings()
+    translator, conversation = load_conversation(settings)
+    return cli_broadcast.run(args, settings, translator, conversation.languages,
+                             channel_names(settings))

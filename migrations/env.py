@@ -9,6 +9,14 @@ from sqlmodel import SQLModel
 
 config = context.config
 target_metadata = SQLModel.metadata
+if config.cmd_opts is not None:
+    # `alembic upgrade head` typed by an operator: the database Loa itself uses (BOT_DATABASE_URL
+    # or BOT_DATA_DIR), not the example URL in alembic.ini. `python -m bot migrate` sets it.
+    from bot.settings import Settings
+    from bot.store.db import prepare_sqlite_file
+    _url = Settings.from_env().database_url
+    prepare_sqlite_file(_url)
+    config.set_main_option("sqlalchemy.url", _url.replace("%", "%%"))
 
 
 def _run(connection) -> None:  # type: ignore[no-untyped-def]

@@ -41,7 +41,10 @@ class Conversation:
     def __init__(self, contents: dict[str, ContentSet], translator: Translator,
                  languages: tuple[str, ...] = (SOURCE_LANG,),
                  communes: tuple[tuple[str, str], ...] = (),
-                 classifier: Classifier | None = None) -> None:
+                 classifier: Classifier | None = None,
+                 commands: tuple[tuple[str, str], ...] = ()) -> None:
+        """`commands`: the citizens' chat commands the features add, as (name, help msgid),
+        listed by /help after the conversation's own (bot/delivery/commands.py)."""
         if SOURCE_LANG not in contents:
             raise ValueError("Vietnamese content is required")
         self.contents = contents
@@ -50,6 +53,7 @@ class Conversation:
         self.languages = self._offered()
         self.matcher = Matcher(contents[SOURCE_LANG], classifier=classifier)
         self.subscriptions = Subscriptions(communes, translator)
+        self.commands = commands
 
     # -- helpers -----------------------------------------------------------------------------
     def _content(self, lang: str) -> ContentSet:
@@ -83,7 +87,9 @@ class Conversation:
             lang, "I answer questions about the end of 2G mobile service. Type a number from "
             "the menu, press a button, or write your question in your own words, with or "
             "without tone marks. Type 0 or \"menu\" to go back to the menu. Commands: /menu, "
-            "/lang (language), /help.") + "\n\n" + content.help_line
+            "/lang (language), /help.") + "".join(
+                f"\n/{name} — {self.t.gettext(lang, msgid)}" for name, msgid in self.commands) \
+            + "\n\n" + content.help_line
         return Reply(text, ((self._menu_button(lang),),))
 
     def answer(self, lang: str, topic: Topic, state: ConversationState | None = None) -> Reply:

@@ -199,7 +199,10 @@ _B_HOOK = str.maketrans({"Ɓ": "Ƀ", "ɓ": "ƀ"})
 
 
 def clean_input(text: str) -> str:
-    """What a citizen or a translator typed, stored and compared as NFC with Ƀ/ƀ unified."""
+    """What a citizen or a translator typed, stored and compared as NFC with Ƀ/ƀ unified; a
+    lone UTF-16 surrogate (JSON can carry one, no database can store it) becomes U+FFFD."""
+    if any("\ud800" <= ch <= "\udfff" for ch in text):
+        text = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
     return unicodedata.normalize("NFC", text.translate(_B_HOOK))
 
 

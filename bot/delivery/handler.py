@@ -2,11 +2,28 @@
 
 Events are handled in batches (one transaction for many events, which is what makes SQLite
 fast); if a batch fails, each event is retried alone so one bad event cannot hold back others.
+
+One contact's events are handled one at a time and in inbox id order, also when several
+processes share the database (their state, e.g. the menu a citizen is in and the flood count,
+would otherwise be lost to a concurrent write, and a second message answered before the first).
+A batch claims its rows (skipping rows other transactions hold), parses them and then holds its
+contacts until it commits (PostgreSQL: transaction advisory locks on a hash of channel and
+pseudonym, taken in ascending order; SQLite: the batch is the database's one writer from its
+start). Holding a contact, it looks for the contact's other unhandled rows: stamped ones (see
+below) and unstamped earlier ones, which it parses. Those nobody holds it takes on and handles
+in order with its own; from the first one another transaction holds, it leaves the contact's
+later rows unhandled, stamped with the contact's key (inbox.contact_key). That transaction,
+which is waiting for the contact, finds them stamped once it holds it, and takes them on. The
+contact's state is read and written only while holding the contact, so it is never stale. An
+event that keeps failing holds its contact's later events back until it is given up
+(MAX_ATTEMPTS); every batch of the contact retries it, so that comes soon.
 """
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import hashlib
+import hmac
 import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
@@ -16,12 +33,12 @@ from typing import Any, Protocol
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.channels.base import Channel, Envelope, ParseError, reply_to_json
 from bot.core.conversation import Conversation
-from bot.core.messages import ConversationState, Reply
+from bot.core.messages import ConversationState, Event, Inbound, Reply
+from bot.delivery.channel import Channel, Envelope, ParseError, reply_to_json
+from bot.delivery.commands import Router
 from bot.delivery.outbox import InFlight
-from bot.delivery.runs import add_runs
-from bot.features.questions import service as questions
+from bot.delivery.runs import RunObserver, add_runs
 from bot.store import queries
 from bot.store.db import Database
 from bot.store.models import ContactStatus, InboxStatus, OutboxStatus, utcnow
@@ -40,17 +57,21 @@ FLOOD_LIMIT = 20
 FLOOD_WINDOW_S = 60.0
 FLOOD_EXEMPT = frozenset({"web"})
 FLOODED = "flood: not answered"
+# Other unhandled rows a batch looks at for the order of its contacts (see unhandled_of_contacts)
+ORDER_LOOKUP = 500
+HANDLE_TRIES = 8       # handle(): rounds while an earlier message of the contact is in other hands
+WHOSE_KEPT = 20_000    # contact keys of other transactions' rows remembered (then forgotten)
 
 
-class Extension(Protocol):
-    """Something that answers certain inbounds itself (officer commands, poll answers ...).
+class TurnLog(Protocol):
+    """Keeps what a conversation turn leaves for later, in the batch's transaction: the review
+    log of questions Loa could not answer well (bot/features/questions)."""
 
-    Returns the replies when it handled the inbound (no communication run is logged for it),
-    or None to let the citizen conversation answer. Runs inside the batch's transaction.
-    """
+    def row(self, matcher: Any, inbound: Inbound, events: Sequence[Event], *, channel: str,
+            language: str, pseudonym: str, at: dt.datetime,
+            commune: str | None = None) -> dict[str, Any] | None: ...
 
-    async def handle(self, conn: AsyncConnection, channel: str, env: Envelope, pseudonym: str,
-                     now: dt.datetime) -> list[Reply] | None: ...
+    async def insert(self, conn: AsyncConnection, rows: list[dict[str, Any]]) -> None: ...
 
 
 @dataclass(eq=False)
@@ -71,6 +92,18 @@ class _Contact:
 
 
 @dataclass
+class _Row:
+    """An inbox row as a batch sees it: parsed, and whose (contacts' order keys) it is."""
+
+    id: int
+    channel: str
+    envelopes: list[Envelope] | None    # None: not parseable (error says why)
+    error: str | None
+    keys: tuple[str, ...]               # empty: no contact (malformed, or nothing to answer)
+    stamped: str | None = None          # inbox.contact_key as stored
+
+
+@dataclass
 class _Turn:
     channel: str
     contact: _Contact
@@ -86,44 +119,74 @@ class Handler:
     def __init__(self, db: Database, conversation: Conversation, channels: Mapping[str, Channel],
                  secret: str, unit: str,
                  on_outbox: Callable[[str], None] = lambda channel: None,
-                 extensions: Sequence[Extension] = (), flood_limit: int = FLOOD_LIMIT,
+                 router: Router | None = None, *, turn_log: TurnLog | None = None,
+                 run_observers: Sequence[RunObserver] = (),
+                 in_flight: InFlight | None = None,
+                 direct: Mapping[str, Callable[[list[Any]], None]] | None = None,
+                 claimed_by: int | None = None, flood_limit: int = FLOOD_LIMIT,
                  flood_window_s: float = FLOOD_WINDOW_S) -> None:
+        """`router`: the features' chat commands and buttons, answered first; `turn_log`: what
+        a turn leaves for review; `run_observers` see the runs in the same transaction;
+        `direct`: channel -> this process's sender taking freshly committed replies
+        (ReplySender.take), marked as claimed by `claimed_by` (cluster.py); `in_flight` is
+        shared with those senders."""
         self.db = db
         self.flood_limit = flood_limit
         self.flood_window_s = flood_window_s
-        self.extensions = tuple(extensions)
-        # channel -> callable taking freshly committed reply rows (see ReplySender.take)
-        self.direct: dict[str, Callable[[list[Any]], None]] = {}
-        self.claimed_by: int | None = None   # this process (cluster.py), for direct rows
-        self.in_flight = InFlight()          # shared with this process's senders
+        self.router = router
+        self.turn_log = turn_log
+        self.run_observers = tuple(run_observers)
+        self.direct: Mapping[str, Callable[[list[Any]], None]] = dict(direct or {})
+        self.claimed_by = claimed_by
+        self.in_flight = in_flight if in_flight is not None else InFlight()
         self.conversation = conversation
         self.channels = channels
         self.secret = secret
         self.unit = unit
         self.on_outbox = on_outbox
-        self._lock = asyncio.Lock()   # one batch at a time keeps each contact's turns in order
+        self._lock = asyncio.Lock()   # one batch at a time in this process (and see above)
+        self._whose: dict[int, tuple[str, ...]] = {}   # inbox id: contact keys (see _in_order)
 
     async def handle(self, inbox_id: int) -> None:
-        await self.handle_batch([inbox_id])
+        """Handle one event now. When this returns the event is handled, here or by another
+        transaction that took it on (the web chat then reads its replies from the outbox),
+        unless an earlier event of its contact stays in other hands through all the tries."""
+        for attempt in range(HANDLE_TRIES):
+            if inbox_id not in await self.handle_batch([inbox_id], wait=True):
+                return
+            # The transaction holding the earlier event has not reached the contact yet; it
+            # takes this one on once it does, or leaves it to the next try.
+            await asyncio.sleep(0.005 * 2 ** attempt)
+        log.warning("inbox %s: left unhandled, an earlier event of its contact is still in "
+                    "other hands", inbox_id)
 
-    async def handle_batch(self, inbox_ids: Sequence[int]) -> None:
+    async def handle_batch(self, inbox_ids: Sequence[int], wait: bool = False) -> list[int]:
+        """Handle these events (those still unhandled and not in another transaction's hands,
+        unless `wait`: see queries.new_inbox_rows). Returns the ids left unhandled because an
+        earlier event of their contact is in other hands (to be tried again shortly)."""
+        left: list[int] = []
         async with self._lock:
+            taken: list[int] = []   # other unhandled events of the batch's contacts it took on
             try:
-                written = await self._batch(inbox_ids)
+                written, left = await self._batch(inbox_ids, taken, wait)
             except Exception as exc:
-                if len(inbox_ids) == 1:
-                    await self._record_failure(inbox_ids[0], exc)
-                    return
-                log.warning("batch of %d failed (%s); handling one by one", len(inbox_ids),
+                ids = sorted({*inbox_ids, *taken})
+                if len(ids) == 1:
+                    await self._record_failure(ids[0], exc)
+                    return []
+                log.warning("batch of %d failed (%s); handling one by one", len(ids),
                             exc.__class__.__name__)
                 written = set()
-                for inbox_id in inbox_ids:
+                for inbox_id in ids:   # alone: a failure is counted against its own event
                     try:
-                        written |= await self._batch([inbox_id])
+                        done, later = await self._batch([inbox_id], None)
+                        written |= done
+                        left += later
                     except Exception as single:
                         await self._record_failure(inbox_id, single)
         for channel in written:
             self.on_outbox(channel)
+        return left
 
     async def _record_failure(self, inbox_id: int, exc: Exception) -> None:
         """A bug must not kill the worker nor lose the event: count the try, give up at 3."""
@@ -139,31 +202,42 @@ class Handler:
             await queries.add_inbox_attempt(conn, inbox_id, exc.__class__.__name__,
                                             MAX_ATTEMPTS)
 
-    async def _batch(self, inbox_ids: Sequence[int]) -> set[str]:
+    async def _batch(self, inbox_ids: Sequence[int], taken: list[int] | None,
+                     wait: bool = False) -> tuple[set[str], list[int]]:
         # Replies marked 'sending' for this process's senders are held before the commit; if
         # it fails they are let go, and recover_loop hands back any the database kept.
         async with self.in_flight.claiming() as hold:
-            handed, turns = await self._write_batch(inbox_ids, hold)
+            handed, turns, left = await self._write_batch(inbox_ids, hold, taken, wait)
         for channel in {row.channel for row in handed}:   # committed: now they may go out
             self.direct[channel]([row for row in handed if row.channel == channel])
-        return {t.channel for t in turns if t.outbox} - set(self.direct)
+        return {t.channel for t in turns if t.outbox} - set(self.direct), left
 
     async def _write_batch(self, inbox_ids: Sequence[int],
-                           hold: Callable[[Sequence[Any]], None]
-                           ) -> tuple[Sequence[Any], list[_Turn]]:
-        """One transaction: inbox rows done, contacts saved, replies, runs and questions."""
+                           hold: Callable[[Sequence[Any]], None], taken: list[int] | None,
+                           wait: bool) -> tuple[Sequence[Any], list[_Turn], list[int]]:
+        """One transaction: inbox rows done, contacts saved, replies, runs and questions.
+        `taken` collects the ids of other events of the batch's contacts it took on (None:
+        take none, the batch is one event retried alone)."""
         async with self.db.begin() as conn:
-            rows = await queries.new_inbox_rows(conn, inbox_ids)
+            await queries.take_writer(conn)
+            rows = [self._read(row) for row in
+                    await queries.new_inbox_rows(conn, inbox_ids, wait)]
+            keys = sorted({key for row in rows for key in row.keys})
+            await queries.lock_contacts(conn, [_lock_id(key) for key in keys])
+            rows, later = await self._in_order(conn, rows, keys, taken)
             now = utcnow()
-            inbox_updates: list[dict[str, Any]] = []
+            # Rows left for later say whose they are, for the transaction that takes them on.
+            inbox_updates: list[dict[str, Any]] = [
+                {"id": row.id, "contact_key": row.keys[0]} for row in later
+                if row.stamped != row.keys[0]]
             parsed: list[tuple[int, str, list[Envelope]]] = []
             for row in rows:
-                envelopes, error = self._parse(row.id, row.channel, row.payload)
                 inbox_updates.append({"id": row.id, "payload": None, "handled_at": now,
-                                      "error": error, "status": InboxStatus.DONE
-                                      if envelopes is not None else InboxStatus.FAILED})
-                if envelopes:
-                    parsed.append((row.id, row.channel, envelopes))
+                                      "error": row.error, "contact_key": None,
+                                      "status": InboxStatus.DONE
+                                      if row.envelopes is not None else InboxStatus.FAILED})
+                if row.envelopes:
+                    parsed.append((row.id, row.channel, row.envelopes))
             contacts = await self._contacts(conn, parsed)
             await self._save_contacts(conn, contacts, now, new_only=True)
             turns = []
@@ -192,22 +266,87 @@ class Handler:
                                                if o["channel"] not in self.direct])
             handed = await queries.insert_outbox_returning(conn, direct)
             hold(handed)   # before the commit: never taken for an orphan
-            await add_runs(conn, [r for t in turns for r in t.runs])   # runs + rollups
-            await questions.insert_questions(conn, [q for t in turns for q in t.questions])
-        return handed, turns
+            await add_runs(conn, [r for t in turns for r in t.runs],   # runs + rollups
+                           self.run_observers)
+            if self.turn_log is not None:
+                await self.turn_log.insert(conn, [q for t in turns for q in t.questions])
+        return handed, turns, [row.id for row in later]
+
+    async def _in_order(self, conn: AsyncConnection, rows: list[_Row], keys: list[str],
+                        taken: list[int] | None) -> tuple[list[_Row], list[_Row]]:
+        """Holding the contacts of `rows`: the rows to handle now, in id order (with any other
+        unhandled rows of these contacts that no one holds, if `taken`), and those left for
+        later. A contact's rows wait from its first unhandled row another transaction holds."""
+        with_contact = [row for row in rows if row.keys]
+        if not with_contact:
+            return rows, []
+        held = {row.id: row for row in rows}
+        wanted = set(keys)
+        stamped, unstamped = await queries.unhandled_of_contacts(
+            conn, keys, sorted({row.channel for row in with_contact}),
+            max(row.id for row in with_contact), list(held), ORDER_LOOKUP)
+        others = {row.id: (row.contact_key,) for row in stamped}
+        # Unstamped: in another transaction's hands, or in no one's yet; their payloads say
+        # whose they are, read once per process (a row's payload never changes).
+        unknown = [row.id for row in unstamped if row.id not in self._whose]
+        for raw in await queries.inbox_payloads(conn, unknown) if unknown else ():
+            if raw.payload is not None:
+                self._whose[raw.id] = self._read(raw, quiet=True).keys
+        for row in unstamped:
+            if wanted.intersection(self._whose.get(row.id, ())):
+                others[row.id] = self._whose[row.id]
+        if len(self._whose) > WHOSE_KEPT:
+            self._whose.clear()
+        if taken is not None:
+            free = sorted(i for i, ks in others.items() if set(ks) <= wanted)
+            for raw in await queries.new_inbox_rows(conn, free) if free else ():
+                row = self._read(raw)
+                if row.keys and set(row.keys) <= wanted:
+                    held[row.id] = row
+                    taken.append(row.id)
+        first_elsewhere: dict[str, int] = {}   # per contact: its first row this batch lacks
+        for inbox_id, ks in others.items():
+            if inbox_id not in held:
+                for key in wanted.intersection(ks):
+                    first_elsewhere[key] = min(first_elsewhere.get(key, inbox_id), inbox_id)
+        if len(stamped) >= ORDER_LOOKUP:   # stamped rows not looked at come after these
+            for key in wanted:
+                first_elsewhere[key] = min(first_elsewhere.get(key, stamped[-1].id + 1),
+                                           stamped[-1].id + 1)
+        now, later = [], []
+        for row in sorted(held.values(), key=lambda r: r.id):
+            if any(first_elsewhere.get(key, row.id) < row.id for key in row.keys):
+                later.append(row)
+                for key in row.keys:
+                    first_elsewhere[key] = min(first_elsewhere.get(key, row.id), row.id)
+            else:
+                now.append(row)
+        return now, later
+
+    def _read(self, raw: Any, quiet: bool = False) -> _Row:
+        envelopes, error = self._parse(raw.id, raw.channel, raw.payload, quiet)
+        keys = tuple(dict.fromkeys(self._order_key(raw.channel, env) for env in envelopes or ()))
+        return _Row(raw.id, raw.channel, envelopes, error, keys, raw.contact_key)
+
+    def _order_key(self, channel: str, env: Envelope) -> str:
+        """Whose an event is, as inbox.contact_key stores it: a keyed hash of the contact's
+        pseudonym, so the inbox names no one and cannot be joined to the contact table."""
+        message = f"order\0{channel}\0{self._pseudo(channel, env)}".encode()
+        return hmac.new(self.secret.encode(), message, hashlib.sha256).hexdigest()[:32]
 
     def _pseudo(self, channel: str, env: Envelope) -> str:
         return pseudonymize(self.secret, channel, env.user_key)
 
-    def _parse(self, inbox_id: int, channel_name: str,
-               payload: str | None) -> tuple[list[Envelope] | None, str | None]:
+    def _parse(self, inbox_id: int, channel_name: str, payload: str | None,
+               quiet: bool = False) -> tuple[list[Envelope] | None, str | None]:
         channel = self.channels.get(channel_name)
         if channel is None or payload is None:
             return None, "no channel or payload"
         try:
             return channel.parse(payload.encode()), None
         except ParseError as exc:
-            log.warning("inbox %s: malformed %s event: %s", inbox_id, channel_name, exc)
+            if not quiet:   # quiet: another batch's row, read for its contact only
+                log.warning("inbox %s: malformed %s event: %s", inbox_id, channel_name, exc)
             return None, str(exc)[:200]
 
     async def _contacts(self, conn: AsyncConnection, parsed: list[tuple[int, str, list[Envelope]]]
@@ -251,18 +390,18 @@ class Handler:
     async def _extension_turn(self, conn: AsyncConnection, inbox_id: int, channel: str,
                               env: Envelope, contact: _Contact,
                               now: dt.datetime) -> _Turn | None:
-        """Officer commands and other features that need the database answer first."""
-        if env.inbound is None or env.stopped:
+        """Officer commands and other features that need the database answer first, in the
+        contact's language (bot/delivery/commands.py)."""
+        if env.inbound is None or env.stopped or self.router is None:
             return None
-        for extension in self.extensions:
-            replies = await extension.handle(conn, channel, env, contact.pseudonym, now)
-            if replies is not None:
-                result = _Turn(channel, contact)
-                for index, reply in enumerate(replies):
-                    result.outbox.append(self._outbox_row(inbox_id, channel, env, reply,
-                                                          index, now))
-                return result
-        return None
+        replies = await self.router.handle(conn, channel, env, contact.pseudonym,
+                                           contact.lang or "vi", now)
+        if replies is None:
+            return None
+        result = _Turn(channel, contact)
+        for index, reply in enumerate(replies):
+            result.outbox.append(self._outbox_row(inbox_id, channel, env, reply, index, now))
+        return result
 
     def _outbox_row(self, inbox_id: int, channel: str, env: Envelope, reply: Reply,
                     index: int, now: dt.datetime) -> dict[str, Any]:
@@ -321,10 +460,10 @@ class Handler:
                 "served_language": event.served_language or turn.state.lang or "vi",
                 "commune_code": contact.commune_code, "contact_pseudonym": contact.pseudonym,
                 "reached": 1, "score": event.score})
-        question = questions.review_row(self.conversation.matcher, env.inbound, turn.events,
-                                        channel=channel, language=turn.state.lang or "vi",
-                                        pseudonym=contact.pseudonym, at=now,
-                                        commune=contact.commune_code)   # who may see it
+        question = None if self.turn_log is None else self.turn_log.row(
+            self.conversation.matcher, env.inbound, turn.events, channel=channel,
+            language=turn.state.lang or "vi", pseudonym=contact.pseudonym, at=now,
+            commune=contact.commune_code)   # who may see it
         if question is not None:      # unanswered or unsure: the text is kept for review
             result.questions.append(question)
         return result
@@ -341,3 +480,9 @@ class Handler:
                 or not 0 <= at - window["since"] < self.flood_window_s:
             window = {"since": at, "n": 0}
         return {"since": window["since"], "n": window["n"] + 1}
+
+
+def _lock_id(key: str) -> int:
+    """The 32-bit advisory lock id of a contact key (a collision only serializes two)."""
+    value = int(key[:8], 16)
+    return value - (1 << 32) if value >= 1 << 31 else value

@@ -1,26 +1,26 @@
-"""Getting events in: the Telegram getUpdates loop and the inbox worker that handles them."""
+"""The inbox worker: handles stored events (each channel stores them: its webhook or poller,
+bot/channels/)."""
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import warnings
 
-from telegram import Bot
-from telegram.error import InvalidToken, RetryAfter, TelegramError
-
-from bot.channels.telegram.adapter import ALLOWED_UPDATES
-from bot.channels.telegram.adapter import NAME as TELEGRAM
 from bot.delivery.handler import Handler
 from bot.store import queries
 from bot.store.db import Database
 
 log = logging.getLogger(__name__)
 BATCH = 50   # events handled in one transaction
+IDLE_S = 2.0      # with nothing to do, look in the database this often
+LATER_S = 0.02    # first wait before trying again an event left for later (doubling to IDLE_S)
 
 
 class InboxWorker:
-    """Handles stored events in arrival order (web chat events are handled in the request)."""
+    """Handles stored events in arrival order (web chat events are handled in the request).
+
+    The handler may leave an event for later while an earlier event of its contact is in
+    another process's hands (bot/delivery/handler.py); that process usually takes it on, and
+    this worker tries it again soon, waiting longer each time it is still left."""
 
     def __init__(self, db: Database, handler: Handler) -> None:
         self.db = db
@@ -28,6 +28,8 @@ class InboxWorker:
         self._wake = asyncio.Event()
         self._fresh: list[int] = []    # ids just stored by this process: no need to look them up
         self._scan = True              # look in the database (at start, and when idle)
+        self._later: list[int] = []    # ids the handler left for later
+        self._later_s = LATER_S
 
     def wake(self, ids: list[int] | None = None) -> None:
         if ids:
@@ -39,6 +41,7 @@ class InboxWorker:
     async def run(self) -> None:
         while True:
             self._wake.clear()
+            tried_later = bool(self._later)
             try:
                 if self._scan:
                     self._scan = False
@@ -46,82 +49,26 @@ class InboxWorker:
                         found = await queries.pending_inbox(conn, limit=500,
                                                             exclude_channel="web")
                     # ids stored meanwhile may be missing from the scan: keep both
-                    ids, self._fresh = sorted(set(found) | set(self._fresh)), []
+                    ids = sorted({*found, *self._fresh, *self._later})
                 else:
-                    ids, self._fresh = self._fresh, []
+                    ids = sorted({*self._fresh, *self._later})
+                self._fresh, self._later = [], []
                 for start in range(0, len(ids), BATCH):
-                    await self.handler.handle_batch(ids[start:start + BATCH])
+                    self._later += await self.handler.handle_batch(ids[start:start + BATCH])
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("inbox worker round failed")
                 ids = []
-            if ids or self._fresh:
+            if not self._later:
+                self._later_s = LATER_S
+            elif tried_later:
+                self._later_s = min(self._later_s * 2, IDLE_S)
+            if self._fresh or (ids and not self._later):
                 continue
             try:
-                await asyncio.wait_for(self._wake.wait(), timeout=2.0)
+                await asyncio.wait_for(self._wake.wait(),
+                                       timeout=self._later_s if self._later else IDLE_S)
             except TimeoutError:
-                self._scan = True   # pick up anything left behind (e.g. a failed attempt)
-
-
-class TelegramPoller:
-    """Long-polls getUpdates; each update is stored before the next call confirms it."""
-
-    def __init__(self, bot: Bot, db: Database,
-                 on_stored: InboxWorker) -> None:
-        self.bot = bot
-        self.db = db
-        self.worker = on_stored
-        self.offset: int | None = None
-
-    async def run(self) -> None:
-        await self.bot.delete_webhook(drop_pending_updates=False)
-        while True:
-            try:
-                # Raw JSON, so one malformed update cannot stall the loop: it is stored and
-                # rejected by the handler like any other bad input.
-                params: dict[str, object] = {"timeout": 20, "limit": 100,
-                                             "allowed_updates": ALLOWED_UPDATES}
-                if self.offset is not None:
-                    params["offset"] = self.offset
-                with warnings.catch_warnings():
-                    # PTB suggests get_updates(); we want the raw JSON on purpose (see above).
-                    warnings.simplefilter("ignore")
-                    raw = await self.bot.do_api_request("getUpdates", api_kwargs=params,
-                                                        read_timeout=30)
-            except asyncio.CancelledError:
-                raise
-            except InvalidToken:
-                log.error("Telegram rejected BOT_TELEGRAM_TOKEN; polling stopped")
-                return
-            except RetryAfter as exc:
-                after = exc.retry_after
-                await asyncio.sleep(after.total_seconds() if hasattr(after, "total_seconds")
-                                    else float(after))
-                continue
-            except TelegramError as exc:
-                log.warning("getUpdates failed (%s); retrying in 3 s", exc.__class__.__name__)
-                await asyncio.sleep(3)
-                continue
-            updates = [u for u in raw if isinstance(u, dict)] if isinstance(raw, list) else []
-            ids = [u["update_id"] for u in updates if isinstance(u.get("update_id"), int)]
-            if not ids:
-                continue
-            await self.store([(u["update_id"], json.dumps(u, ensure_ascii=False))
-                              for u in updates if isinstance(u.get("update_id"), int)])
-            self.offset = max(ids) + 1
-
-    async def store(self, items: list[tuple[int, str]]) -> None:
-        """Store updates durably; retried until the database accepts them."""
-        while True:
-            try:
-                async with self.db.begin() as conn:
-                    ids = await queries.insert_inbox_many(
-                        conn, TELEGRAM, [(str(uid), payload) for uid, payload in items])
-                break
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("could not store %d updates; retrying", len(items))
-                await asyncio.sleep(1)
-        self.worker.wake(ids)
+                if not self._later or self._later_s >= IDLE_S:
+                    self._scan = True   # pick up anything left behind (e.g. a failed attempt)

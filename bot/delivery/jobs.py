@@ -53,6 +53,11 @@ def daily(now: dt.datetime) -> str:
     return now.astimezone(VN).date().isoformat()
 
 
+def hourly(now: dt.datetime) -> str:
+    """The period of an hourly job."""
+    return now.astimezone(VN).strftime("%Y-%m-%dT%H")
+
+
 def on_days(days: Collection[int]) -> Callable[[dt.datetime], str | None]:
     """A daily period only on these days of the month (Vietnam time)."""
     def period(now: dt.datetime) -> str | None:
@@ -237,22 +242,3 @@ class JobScheduler:
             except Exception as exc:
                 log.warning("job %s (%s): lease renewal failed (%s)", job.name, period,
                             exc.__class__.__name__)
-
-
-def loa_jobs(services: Any) -> list[Job]:
-    """The jobs of a running Loa: report reminders and the retention of free text."""
-    from bot.features.outreach.reports.reminders import reminder_job
-    from bot.features.privacy.retention import retention_job
-    jobs = [retention_job(services.db, services.settings)]
-    reminders = reminder_job(services)
-    if reminders is not None:
-        jobs.append(reminders)
-    return jobs
-
-
-def start_jobs(app: Any, services: Any) -> asyncio.Task[None]:
-    """The scheduler task bot/app.py starts in `_workers` (one per process; jobs run once)."""
-    from bot.ops.metrics import heartbeat
-    scheduler = JobScheduler(services.db, loa_jobs(services),
-                             beat=heartbeat(app, "jobs", stale_after_s=TICK_S * 30))
-    return asyncio.create_task(scheduler.run(), name="jobs")

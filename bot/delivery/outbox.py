@@ -16,7 +16,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
 
-from bot.channels.base import (
+from bot.delivery.channel import (
     Blocked,
     Channel,
     Failed,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from sqlalchemy import bindparam, delete, text
@@ -15,8 +16,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.channels.web import limits as webchat_limits
-from bot.features.outreach.models import RunReach, RunRollup
+from bot.delivery.models import RunReach, RunRollup
 from bot.store.models import CommunicationRun
 
 RUN = CommunicationRun.__table__
@@ -43,8 +43,14 @@ def run_month(at: dt.datetime) -> str:
     return (at + VN_OFFSET).strftime("%Y-%m")
 
 
-async def add_runs(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
-    """Insert communication runs and add them to the rollups, in the caller's transaction."""
+RunObserver = Callable[[AsyncConnection, list[dict[str, Any]]], Awaitable[None]]
+
+
+async def add_runs(conn: AsyncConnection, rows: list[dict[str, Any]],
+                   observers: Sequence[RunObserver] = ()) -> None:
+    """Insert communication runs and add them to the rollups, in the caller's transaction;
+    then each observer sees them in the same transaction (the web chat counts its runs per
+    address and day: bot/channels/web/limits.py)."""
     if not rows:
         return
     await conn.execute(RUN.insert(), rows)
@@ -81,7 +87,8 @@ async def add_runs(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
         set_={"runs": ROLLUP.c.runs + stmt.excluded.runs,
               "people": ROLLUP.c.people + stmt.excluded.people})
     await conn.execute(stmt, params)
-    await webchat_limits.count_runs(conn, rows)   # web runs per address and day (the report)
+    for observer in observers:
+        await observer(conn, rows)
 
 
 def counts_people(row: dict[str, Any]) -> bool:

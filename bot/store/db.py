@@ -110,8 +110,7 @@ def alembic_config(url: str) -> Config:
 def upgrade_database(url: str) -> None:
     """Create or migrate the schema to the newest revision (blocking; runs its own loop)."""
     prepare_sqlite_file(url)
-    # "heads": feature branches of the migration tree may each start from the same parent.
-    command.upgrade(alembic_config(url), "heads")
+    command.upgrade(alembic_config(url), "head")   # one head (tests/integration/test_migrations.py)
     if url.startswith("sqlite"):
         prepare_sqlite_file(url)     # -wal/-shm the migration created
 

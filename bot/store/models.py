@@ -4,7 +4,7 @@ from __future__ import annotations
 import datetime as dt
 from enum import StrEnum
 
-from sqlalchemy import Column, Index, Text, UniqueConstraint
+from sqlalchemy import Column, Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 
@@ -52,7 +52,10 @@ class Contact(SQLModel, table=True):
 class InboxEvent(SQLModel, table=True):
     __tablename__ = "inbox"
     __table_args__ = (UniqueConstraint("channel", "external_id", name="uq_inbox_channel_ext"),
-                      Index("ix_inbox_status", "status", "id"))
+                      Index("ix_inbox_status", "status", "id"),
+                      Index("ix_inbox_contact", "contact_key",
+                            postgresql_where=text("contact_key IS NOT NULL"),
+                            sqlite_where=text("contact_key IS NOT NULL")))
     id: int | None = Field(default=None, primary_key=True)
     channel: str = Field(max_length=16)
     external_id: str = Field(max_length=80)
@@ -63,6 +66,11 @@ class InboxEvent(SQLModel, table=True):
     error: str | None = Field(default=None, max_length=200)
     received_at: dt.datetime = Field(default_factory=utcnow)
     handled_at: dt.datetime | None = None
+    # migration 0015: which contact an unhandled row is for (a keyed hash of channel and
+    # pseudonym, never the platform's user id), stamped by the handler when it leaves the row
+    # for later, so one contact's rows are handled in order (bot/delivery/handler.py); cleared
+    # once the row is handled.
+    contact_key: str | None = Field(default=None, max_length=32)
 
 
 class OutboxMessage(SQLModel, table=True):
@@ -110,3 +118,19 @@ class CommunicationRun(SQLModel, table=True):
     contact_pseudonym: str | None = Field(default=None, max_length=64)
     reached: int = 1
     score: float | None = None
+
+
+class PollAnswer(SQLModel, table=True):
+    """A citizen's answer to an announcement's follow-up poll (features/broadcasts): counted in
+    the monthly report (features/outreach), kept under a random id when they are erased."""
+
+    __tablename__ = "poll_answer"
+    __table_args__ = (UniqueConstraint("broadcast_id", "contact_pseudonym",
+                                       name="uq_poll_answer"),)
+    id: int | None = Field(default=None, primary_key=True)
+    broadcast_id: int = Field(foreign_key="broadcast.id")
+    contact_pseudonym: str = Field(max_length=64)
+    unit_id: int | None = Field(default=None, foreign_key="unit.id")
+    commune_code: str | None = Field(default=None, max_length=8)
+    answer: str = Field(max_length=16)          # switched / not_yet / planning
+    at: dt.datetime = Field(default_factory=utcnow)

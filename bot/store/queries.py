@@ -5,7 +5,7 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Row, bindparam, func, or_, select, update
+from sqlalchemy import ARRAY, Integer, Row, bindparam, func, or_, select, text, union_all, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -25,6 +25,7 @@ INBOX = InboxEvent.__table__
 OUTBOX = OutboxMessage.__table__
 CONTACT = Contact.__table__
 RUN = CommunicationRun.__table__
+NS_CONTACT = 0x4C6F63   # advisory lock class id of contacts ("Loc"; cluster.py has "Loa", "Lob")
 
 
 def _insert(conn: AsyncConnection):  # type: ignore[no-untyped-def]
@@ -88,15 +89,71 @@ async def pending_inbox(conn: AsyncConnection, limit: int = 100,
     return list((await conn.execute(stmt.order_by(INBOX.c.id).limit(limit))).scalars())
 
 
-async def new_inbox_rows(conn: AsyncConnection, ids: Sequence[int]) -> Sequence[Row[Any]]:
+async def new_inbox_rows(conn: AsyncConnection, ids: Sequence[int],
+                         wait: bool = False) -> Sequence[Row[Any]]:
     """The still-unhandled rows among `ids`, locked for this transaction. On PostgreSQL rows
-    another process is handling are skipped, so each event has one effect."""
-    stmt = (select(INBOX.c.id, INBOX.c.channel, INBOX.c.payload)
+    another transaction holds are skipped, so each event has one effect; with `wait` they are
+    waited for instead (a caller that must know the event handled, by whoever, when it
+    returns: the web chat). Waiting is safe only while this transaction holds nothing else."""
+    stmt = (select(INBOX.c.id, INBOX.c.channel, INBOX.c.payload, INBOX.c.contact_key)
             .where(INBOX.c.id.in_(list(ids)), INBOX.c.status == InboxStatus.NEW)
             .order_by(INBOX.c.id))
     if conn.dialect.name == "postgresql":
-        stmt = stmt.with_for_update(skip_locked=True)
+        stmt = stmt.with_for_update(skip_locked=not wait)
     return (await conn.execute(stmt)).all()
+
+
+async def take_writer(conn: AsyncConnection) -> None:
+    """SQLite: make this transaction the database's one writer now, before it reads (a write
+    that changes nothing takes the lock; pysqlite begins transactions only at the first write,
+    so reads before it would see what another process is about to change). PostgreSQL locks
+    rows instead: nothing to do."""
+    if conn.dialect.name == "sqlite":
+        await conn.execute(update(INBOX).where(INBOX.c.id == -1)
+                           .values(attempts=INBOX.c.attempts))
+
+
+async def lock_contacts(conn: AsyncConnection, locks: Iterable[int]) -> None:
+    """PostgreSQL: hold these contacts (32-bit ids from their keys) until the transaction
+    ends, waiting for any other transaction that holds one. Taken in ascending order in one
+    statement, so two batches never wait for each other in a circle. SQLite: the writer lock
+    (take_writer) already serializes batches."""
+    ordered = sorted(set(locks))
+    if conn.dialect.name != "postgresql" or not ordered:
+        return
+    await conn.execute(text(
+        "SELECT count(pg_advisory_xact_lock(:ns, k)) "
+        "FROM (SELECT unnest(CAST(:ks AS integer[])) AS k ORDER BY k) AS held")
+        .bindparams(bindparam("ks", type_=ARRAY(Integer))), {"ns": NS_CONTACT, "ks": ordered})
+
+
+async def unhandled_of_contacts(conn: AsyncConnection, keys: Sequence[str],
+                                channels: Sequence[str], before: int, exclude: Sequence[int],
+                                limit: int) -> tuple[Sequence[Row[Any]], Sequence[Row[Any]]]:
+    """Unhandled rows, other than `exclude`, that may be these contacts' (see Handler): those
+    stamped with one of `keys` (any id, oldest first, at most `limit`), and the unstamped
+    ones of `channels` before id `before`, whose contact only their payload tells (see
+    inbox_payloads; the newest `limit` of them: older unstamped ones are rows nobody handles,
+    e.g. a web chat message whose request died, until retention expires them)."""
+    c = INBOX.c
+    keyed = (select(c.id, c.channel, c.contact_key)
+             .where(c.status == InboxStatus.NEW, c.contact_key.in_(list(keys)),
+                    c.id.not_in(list(exclude)))
+             .order_by(c.id).limit(limit).subquery())
+    unkeyed = (select(c.id, c.channel, c.contact_key)
+               .where(c.status == InboxStatus.NEW, c.contact_key.is_(None),
+                      c.channel.in_(list(channels)), c.id < before, c.id.not_in(list(exclude)))
+               .order_by(c.id.desc()).limit(limit).subquery())
+    rows = (await conn.execute(union_all(select(keyed), select(unkeyed)))).all()   # one trip
+    return (sorted((r for r in rows if r.contact_key is not None), key=lambda r: r.id),
+            [r for r in rows if r.contact_key is None])
+
+
+async def inbox_payloads(conn: AsyncConnection, ids: Sequence[int]) -> Sequence[Row[Any]]:
+    """Rows as new_inbox_rows gives them, whatever their state, without locking them."""
+    return (await conn.execute(
+        select(INBOX.c.id, INBOX.c.channel, INBOX.c.payload, INBOX.c.contact_key)
+        .where(INBOX.c.id.in_(list(ids))))).all()
 
 
 async def add_inbox_attempt(conn: AsyncConnection, inbox_id: int, error: str,
@@ -105,7 +162,7 @@ async def add_inbox_attempt(conn: AsyncConnection, inbox_id: int, error: str,
         attempts=INBOX.c.attempts + 1, error=error[:200]))
     await conn.execute(update(INBOX).where(INBOX.c.id == inbox_id,
                                            INBOX.c.attempts >= max_attempts)
-                       .values(status=InboxStatus.FAILED))
+                       .values(status=InboxStatus.FAILED, contact_key=None))
 
 
 # -- contacts ----------------------------------------------------------------------------------

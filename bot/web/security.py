@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
-from typing import Any
 
 from aiohttp import web
+
+from bot.settings import Settings
+from bot.web.keys import RUNTIME
 
 # Admin pages load scripts and styles only from /static (no inline script: an injected
 # <script> does not run); inline style attributes stay allowed, they cannot run code.
@@ -46,9 +48,23 @@ def setup_security(app: web.Application) -> None:
 
 # -- where the browser is ----------------------------------------------------------------------
 
-def _settings(request: web.Request) -> Any:
-    from bot.app import SERVICES
-    return request.app[SERVICES].settings
+def _settings(request: web.Request) -> Settings:
+    return request.app[RUNTIME].settings
+
+
+def client_address(request: web.Request) -> str:
+    """The browser's address: the TCP peer, or behind a trusted load balancer
+    (BOT_TRUSTED_PROXIES) the last address in X-Forwarded-For that is not a trusted proxy."""
+    peer = request.remote or "unknown"
+    trusted = set(_settings(request).trusted_proxies)
+    if peer not in trusted:
+        return peer
+    hops = [h.strip() for h in ",".join(request.headers.getall("X-Forwarded-For", []))
+            .split(",") if h.strip()]
+    for hop in reversed(hops):
+        if hop not in trusted:
+            return hop[:64]
+    return peer
 
 
 def is_https(request: web.Request) -> bool:
@@ -68,7 +84,6 @@ def is_https(request: web.Request) -> bool:
 def may_see_detail(request: web.Request) -> bool:
     """Monitoring may read counts, workers and the leader: an address in BOT_METRICS_ALLOW
     (after BOT_TRUSTED_PROXIES) or `Authorization: Bearer <BOT_METRICS_TOKEN>`."""
-    from bot.features.officers.web import client_address
     settings = _settings(request)
     token = settings.metrics_token
     given = request.headers.get("Authorization", "")

@@ -429,14 +429,15 @@ async def test_a_web_only_process_wakes_the_workers_once_per_update(settings, po
     (it hears what it sends): that would be an endless storm of notifications."""
     from aiohttp.test_utils import TestClient, TestServer
 
-    from bot.app import SERVICES, build_app
+    from bot.app import build_app
+    from bot.web.keys import RUNTIME
     await upgrade_database_async(postgres_url)
     web_only = replace(settings, database_url=postgres_url, role="web",
                        telegram_token="1:WEBONLY", telegram_api_url="http://127.0.0.1:9/bot",
                        telegram_webhook_secret=SECRET)
     app = build_app(web_only)
     async with TestClient(TestServer(app)) as client:
-        cluster = app[SERVICES].cluster
+        cluster = app[RUNTIME].cluster
         sent: list[str] = []
         original = cluster.notify
         cluster.notify = lambda topic, payload="": (sent.append(topic),  # type: ignore

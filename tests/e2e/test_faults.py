@@ -29,10 +29,11 @@ from support.pgcluster import PgCluster, pg_cluster  # noqa: F401  (the fixture)
 from support.processes import SECRET, LoaProcess, start_loa, wait_healthy
 from support.waiting import wait_for
 
-from bot.app import SERVICES, build_app
-from bot.channels.base import RetryLater
+from bot.app import LOA, build_app
+from bot.delivery.channel import RetryLater
 from bot.store.db import upgrade_database_async
 from bot.store.models import utcnow
+from bot.web.keys import RUNTIME
 
 ROOT = Path(__file__).resolve().parents[2]
 QUESTIONS = ["khi nao tat song 2g", "1", "doi may co mat so khong", "tong dai viettel", "menu"]
@@ -275,7 +276,7 @@ async def test_429_storm_during_an_announcement_and_replies(settings) -> None:
                     port=port, public_url=f"http://127.0.0.1:{port}", quiet_hours="",
                     telegram_rate=30, telegram_webhook_secret="w" * 20)
         app = build_app(s)
-        channel = app[SERVICES].channels["telegram"]
+        channel = app[RUNTIME].channels["telegram"]
         original = channel.send
         loa_sends: list[tuple[int, float, float, object]] = []   # chat, start, end, result
 
@@ -316,7 +317,7 @@ async def test_429_storm_during_an_announcement_and_replies(settings) -> None:
                                            "group by status").fetchall())
             # Recorded while Loa runs (the fake's answer can be seen before Loa reads it).
             await wait_for(lambda: outbox_states() == {"sent": 141}, timeout=60)
-            flood_waits = app[SERVICES].senders["telegram"].flood_waits
+            flood_waits = app[LOA].senders["telegram"].flood_waits
         finally:
             await runner.cleanup()
 

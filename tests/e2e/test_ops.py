@@ -17,12 +17,13 @@ from support.env import free_port, start_server
 from support.fakebotapi import FakeBotApi, text_update
 from support.waiting import wait_for
 
-from bot.app import SERVICES, build_app
+from bot.app import build_app
 from bot.ops.logging_setup import REDACTED, RedactingFilter, make_handler, setup_logging
 from bot.ops.metrics import METRICS, heartbeat, lag_problems, read_lag, watch_workers
 from bot.store import queries
 from bot.store.db import Database, make_engine
 from bot.store.models import utcnow
+from bot.web.keys import RUNTIME
 
 SESSION = "ops-session-0123456789abcdef"
 TOKEN = "7012345678:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw0"     # the shape of a real bot token
@@ -52,7 +53,7 @@ async def test_metrics_after_web_chat_traffic(client, settings):
     response = await client.get("/metrics")
     assert response.headers["Content-Type"].startswith("text/plain; version=0.0.4")
     found = samples(await response.text())
-    db = client.app[SERVICES].db
+    db = client.app[RUNTIME].db
     async with db.connect() as conn:
         replies = len((await conn.execute(select(queries.OUTBOX.c.id))).all())
     assert replies >= 3
@@ -171,7 +172,7 @@ async def test_healthz_when_the_database_is_unreachable(client, monkeypatch):
     def broken() -> None:
         raise OperationalError("connect", {}, ConnectionRefusedError("refused"))
 
-    monkeypatch.setattr(client.app[SERVICES].db, "connect", broken)
+    monkeypatch.setattr(client.app[RUNTIME].db, "connect", broken)
     response = await client.get("/healthz")
     assert response.status == 503
     assert await response.json() == {"status": "error", "database": "unreachable"}

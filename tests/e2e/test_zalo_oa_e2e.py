@@ -16,12 +16,12 @@ from support.fakezalo import FakeZaloOA, oa_event, signed
 from support.waiting import wait_for as _wait_for
 
 from bot.app import build_app
-from bot.channels.base import Blocked, Failed, Sent
 from bot.channels.zalo import models as zq
 from bot.channels.zalo.common import JsonHttp, Pacer, ReplyRenderer
 from bot.channels.zalo.oa import ZaloOAChannel
 from bot.channels.zalo.oa_state import OATokenStore, ReplyWindows
 from bot.core.messages import Reply
+from bot.delivery.channel import Blocked, Failed, Sent
 from bot.store.db import Database, make_engine
 
 APP_ID = "3608465249409039670"

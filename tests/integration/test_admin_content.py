@@ -8,9 +8,9 @@ import re
 import pytest
 from support.officers import login_as
 
-from bot.app import SERVICES
 from bot.features.content import web as content_status
 from bot.features.content.web import DUE, OK, OVERDUE, status
+from bot.web.keys import RUNTIME
 
 
 def row(html: str, row_id: str) -> str:
@@ -38,7 +38,7 @@ async def test_content_page(client, settings, monkeypatch):
 
     # Any officer of any unit (here the lowest role of a commune) sees the province's content.
     await login_as(client, settings, "xa-24175", "viewer")
-    services = client.server.app[SERVICES]
+    services = client.server.app[RUNTIME]
     content = services.conversation.contents["vi"]
     t = services.translator.gettext
     timeline, contact = content.topics["timeline"], content.topics["contact"]

@@ -10,12 +10,11 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
-from types import SimpleNamespace
 
 from sqlalchemy import select
 
 from bot.delivery import jobs
-from bot.delivery.jobs import LEASE, Job, JobScheduler, daily, on_days
+from bot.delivery.jobs import LEASE, Job, JobScheduler, daily, hourly, on_days
 from bot.store.db import Database, make_engine, upgrade_database_async
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -202,14 +201,18 @@ def test_periods():
     assert reminders(DAY) == "2026-12-10"
     assert reminders(DAY + dt.timedelta(days=1)) is None
     assert reminders(DAY + dt.timedelta(days=4)) == "2026-12-14"
+    assert hourly(dt.datetime(2026, 12, 9, 17, 30, tzinfo=dt.UTC)) == "2026-12-10T00"   # VN
 
 
-def test_a_running_loa_schedules_reminders_and_retention(settings):
-    from bot.features.outreach.reports.reminders import reminder_job
-    services = SimpleNamespace(settings=settings, db=None, channels={"web": None},
-                               senders={}, translator=None)
-    names = [job.name for job in jobs.loa_jobs(services)]
-    assert names == ["retention", "report_reminders"]
-    off = SimpleNamespace(**{**vars(services),
-                             "settings": type(settings)(report_reminder_days=())})
-    assert reminder_job(off) is None
+def test_a_running_loa_schedules_reminders_retention_and_the_question_purge(settings):
+    """Background work runs only as jobs under the leases: each feature declares its own."""
+    from dataclasses import replace
+
+    from bot.app import LOA, build_app
+
+    def job_names(s):  # type: ignore[no-untyped-def]
+        return sorted(job.name for f in build_app(s)[LOA].features for job in f.jobs)
+
+    assert job_names(settings) == ["question_purge", "report_reminders", "retention"]
+    assert job_names(replace(settings, report_reminder_days=())) == ["question_purge",
+                                                                     "retention"]

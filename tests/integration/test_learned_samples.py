@@ -12,10 +12,11 @@ from support.env import sql_connect, sql_write
 from support.officers import login_as
 from support.waiting import wait_for
 
-from bot.app import SERVICES, build_app
+from bot.app import build_app
 from bot.core.matching import Matcher
 from bot.settings import Settings
 from bot.store.db import upgrade_database_async
+from bot.web.keys import RUNTIME
 
 A, B = "xa-24175", "xa-24133"
 CITIZEN = "c" * 10 + "learned-citizen-01"
@@ -217,7 +218,7 @@ async def test_removal_reaches_every_process(settings, postgres_url):
         await as_officer(one, shared, "tinh", "approver")
         assert (await act(one, sample_id, "approve")).status == 303
         def matcher_two() -> Matcher:
-            return two.server.app[SERVICES].conversation.matcher
+            return two.server.app[RUNTIME].conversation.matcher
 
         await wait_for(lambda: len(matcher_two().learned) == 1, timeout=30)
         assert OUT_OF_SCOPE in await say(two, OTHER, "proc0001", BEEPS)

@@ -208,9 +208,9 @@ async def test_kit_pages_log_a_run_in_one_click_and_refuse_minority_text(setting
         assert "Đã ghi nhận 1 lượt vào báo cáo tháng này." in await done.text()
         await client.post("/admin/leaflets/log", data={"csrf": csrf, "kind": "leaflet",
                                                         "commune": "24175"})
-        from bot.app import SERVICES
         from bot.features.outreach import service as outreach
-        async with client.server.app[SERVICES].db.connect() as conn:
+        from bot.web.keys import RUNTIME
+        async with client.server.app[RUNTIME].db.connect() as conn:
             entries = await outreach.list_entries(conn)
         assert [(e.form, e.medium, e.runs, e.communes, e.languages, e.source)
                 for e in entries] == [

@@ -147,8 +147,8 @@ async def test_chatbot_turns_write_their_rollups(client):
         response = await client.post("/api/chat", json={"session": "rollup-session-0123456789",
                                                          "id": f"rollup{i:03d}", "text": text})
         assert response.status == 200
-    from bot.app import SERVICES
-    db = client.server.app[SERVICES].db
+    from bot.web.keys import RUNTIME
+    db = client.server.app[RUNTIME].db
     month = dt.datetime.now(VN).strftime("%Y-%m")
     async with db.connect() as conn:
         counts = await monthly_counts(conn, month)

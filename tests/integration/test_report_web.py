@@ -12,9 +12,9 @@ from support.officers import login_as
 from support.outreach import tr
 from support.reportforms import csrf_of, form, months
 
-from bot.app import SERVICES
 from bot.features.outreach import service as outreach
 from bot.features.outreach.reports import forms
+from bot.web.keys import RUNTIME
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 
@@ -30,7 +30,7 @@ def field_errors(html: str) -> list[str]:
 
 
 async def entries_in(client) -> list:  # type: ignore[no-untyped-def]
-    async with client.server.app[SERVICES].db.connect() as conn:
+    async with client.server.app[RUNTIME].db.connect() as conn:
         return await outreach.list_entries(conn)
 
 

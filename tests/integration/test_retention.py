@@ -11,29 +11,37 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import insert, select, update
 from support.outreach import add_officer, tr
 
-from bot.app import build_app
+from bot.app import build_app, retention_parts
 from bot.channels.web import limits as webchat_limits
+from bot.channels.zalo.models import WINDOW
 from bot.cli import main
 from bot.delivery.jobs import LEASE, JobScheduler
 from bot.features.outreach.reports.model import build_report
 from bot.features.outreach.reports.monthly import TZ, monthly_counts
-from bot.features.privacy.retention import (
-    BLANK_REPLY,
-    DIALOG,
-    EXPIRED,
-    WINDOW,
-    apply_retention,
-    retention_job,
-    run_retention,
-)
+from bot.features.outreach.service import DIALOG
+from bot.features.privacy.retention import retention_job, run_retention
 from bot.features.questions import service as questions
+from bot.settings import Settings
 from bot.store import queries
 from bot.store.db import Database, make_engine
 from bot.store.models import utcnow
+from bot.store.retention import BLANK_REPLY, EXPIRED, Part, apply_retention
 
 SESSION = "retention-session-0123456789"
 OLD = dt.timedelta(days=100)
 WORDS = "cái điện thoại cũ của mẹ tôi 0912345678"
+ORDER = ["inbox_payloads", "inbox_expired", "outbox_payloads", "outreach_dialogs",
+         "zalo_windows", "questions"]
+
+
+def parts(question_days: int | None, webchat_days: int | None = None) -> tuple[Part, ...]:
+    """What each owner declares, as the composition root gathers it (bot/app.py)."""
+    return retention_parts(Settings(question_retention_days=question_days,
+                                    webchat_retention_days=webchat_days))
+
+
+def configured(settings) -> tuple[Part, ...]:  # type: ignore[no-untyped-def]
+    return retention_parts(settings)
 
 
 async def chat(client: TestClient, message_id: str, text: str) -> None:
@@ -100,13 +108,13 @@ async def test_old_free_text_goes_recent_stays_and_report_counts_do_not_change(s
     db, ids = await plant(settings)
     try:
         before = await report_figures(db)
-        dry = await apply_retention(db, 90, 90, dry_run=True)
+        dry = await apply_retention(db, 90, parts(90), dry_run=True)
         expected = {"inbox_payloads": 1, "inbox_expired": 1, "outbox_payloads": 2,
                     "outreach_dialogs": 1, "zalo_windows": 1, "questions": 1}
-        assert dry.counts == expected
+        assert dry.counts == expected and list(dry.counts) == ORDER
         assert await report_figures(db) == before
-        done = await apply_retention(db, 90, 90, batch=1)    # one row per batch: keyset paging
-        assert done.counts == expected
+        done = await apply_retention(db, 90, parts(90), batch=1)   # a row a batch: keyset paging
+        assert done.counts == expected and list(done.counts) == ORDER
         assert await report_figures(db) == before          # counts, runs and rollups untouched
 
         o = queries.OUTBOX.c
@@ -128,7 +136,7 @@ async def test_old_free_text_goes_recent_stays_and_report_counts_do_not_change(s
         assert [r.status for r in outbox if WORDS in r.payload] == ["pending"]  # not final
         assert sum("Cập nhật ngày" in r.payload for r in outbox) == 2   # recent replies stay
         assert len(kept) == 1 and dialogs == [] and windows == ["z-new"]
-        again = await apply_retention(db, 90, 90)
+        again = await apply_retention(db, 90, parts(90))
         assert set(again.counts.values()) == {0}                    # idempotent
     finally:
         await db.dispose()
@@ -143,8 +151,8 @@ async def test_questions_follow_the_shorter_limit(settings):
                  "language": "vi", "contact_pseudonym": "p1", "text": "hỏi", "outcome": "x",
                  "score": 0.0, "topic": None, "runner_up": None, "status": "new"}
                 for days in (5, 20, 40)])
-        assert (await apply_retention(db, 30, 90, dry_run=True)).counts["questions"] == 1
-        assert (await apply_retention(db, 90, 10)).counts["questions"] == 2
+        assert (await apply_retention(db, 30, parts(90), dry_run=True)).counts["questions"] == 1
+        assert (await apply_retention(db, 90, parts(10))).counts["questions"] == 2
     finally:
         await db.dispose()
 
@@ -153,7 +161,7 @@ async def test_the_daily_job_runs_once_and_records_its_counts(settings, caplog):
     caplog.set_level(logging.INFO)
     db, _ = await plant(settings)
     try:
-        job = retention_job(db, settings)
+        job = retention_job(db, settings, configured(settings))
         first, second = JobScheduler(db, [job]), JobScheduler(db, [job])
         assert await first.tick() == ["retention"]
         assert await second.tick() == [] and await first.tick() == []
@@ -227,10 +235,12 @@ async def test_idle_web_chat_contacts_go_after_their_own_limit_and_counts_stay(s
                     c.id == idle_id).scalar_subquery()))
         before = await report_figures(db)
         assert settings.webchat_retention_days == 30
-        dry = await run_retention(db, settings, dry_run=True)
+        dry = await run_retention(db, settings, configured(settings), dry_run=True)
         assert dry.counts["web_contacts"] == 1
-        done = await run_retention(db, settings)
+        done = await run_retention(db, settings, configured(settings))
         assert done.counts["web_contacts"] == 1 and done.counts["web_sessions"] == 1
+        assert list(done.counts) == [*ORDER, "web_contacts", "web_sessions", "webchat_windows",
+                                     "webchat_client_days"]
         assert await report_figures(db) == before              # runs, rollups, people: same
         async with db.connect() as conn:
             left = (await conn.execute(select(c.id).where(c.channel == "web"))).scalars().all()
@@ -238,7 +248,7 @@ async def test_idle_web_chat_contacts_go_after_their_own_limit_and_counts_stay(s
             sessions = (await conn.execute(select(webchat_limits.SESSION))).all()
         assert left == [max(contacts)] and set(replies) == {max(contacts)}
         assert len(sessions) == 1
-        assert (await run_retention(db, settings)).counts["web_contacts"] == 0
+        assert (await run_retention(db, settings, configured(settings))).counts["web_contacts"] == 0
     finally:
         await db.dispose()
     async with TestClient(TestServer(build_app(settings))) as client:   # it may come back

@@ -22,7 +22,7 @@ def used_msgids() -> dict[str, str]:
             name = node.func.attr if isinstance(node.func, ast.Attribute) else \
                 node.func.id if isinstance(node.func, ast.Name) else ""
             msgid = node.args[1]
-            if name in ("gettext", "t") and isinstance(msgid, ast.Constant) \
+            if name in ("gettext", "t", "Command") and isinstance(msgid, ast.Constant) \
                     and isinstance(msgid.value, str):
                 found.setdefault(msgid.value, f"{path.relative_to(ROOT)}:{node.lineno}")
     for path in (ROOT / "bot").rglob("*.html"):

@@ -13,10 +13,10 @@ from bot.features.outreach.reports import forms
 from bot.features.outreach.web import KIT_FORMS
 
 ROOT = Path(__file__).resolve().parents[2]
-MODULES = [ROOT / "bot" / "outreach.py", ROOT / "bot" / "outreach_chat.py",
-           ROOT / "bot" / "web" / "reports.py", *sorted((ROOT / "bot" / "reports").glob("*.py"))]
+OUTREACH = ROOT / "bot" / "features" / "outreach"    # the feature: service, chat, web, reports
+MODULES = sorted(OUTREACH.rglob("*.py"))
 TEMPLATES = [p for pattern in ("report*.html", "outreach*.html", "leaflet*.html")
-             for p in sorted((ROOT / "bot" / "web" / "templates").glob(pattern))]
+             for p in sorted((OUTREACH / "templates").glob(pattern))]
 
 
 def used_msgids() -> set[str]:
@@ -29,6 +29,10 @@ def used_msgids() -> set[str]:
                 name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", "")
                 if name == "tr":
                     ids.add(node.args[0].value)
+            if isinstance(node, ast.Call) and len(node.args) > 1 \
+                    and isinstance(node.args[1], ast.Constant) \
+                    and getattr(node.func, "id", "") == "Command":   # /canbo lists its help
+                ids.add(node.args[1].value)
     env = Environment(extensions=["jinja2.ext.i18n"])
     for path in TEMPLATES:
         for _, _, message in env.extract_translations(path.read_text(encoding="utf-8")):

@@ -6,9 +6,9 @@ import json
 import pytest
 from support.fakebotapi import payload
 
-from bot.channels.base import ParseError
 from bot.channels.telegram.adapter import TelegramChannel, update_id
 from bot.core.messages import InboundKind
+from bot.delivery.channel import ParseError
 
 CHANNEL = TelegramChannel(bot=None, webhook_secret="s3cret-token")
 

@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 from support.fakezalo import payload, signature, signed
 
-from bot.channels.base import ParseError
 from bot.channels.zalo.bot import ZaloBotChannel, update_id
 from bot.channels.zalo.common import Pacer, ReplyRenderer, text_inbound
 from bot.channels.zalo.oa import ZaloOAChannel, read_event
 from bot.core.messages import InboundKind
+from bot.delivery.channel import ParseError
 from bot.settings import Settings, SettingsError
 
 APP_ID = "3608465249409039670"

@@ -22,10 +22,10 @@ from telegram.error import (
     TimedOut,
 )
 
-from bot.channels.base import Blocked, Envelope, Failed, ParseError, RetryLater, SendResult, Sent
 from bot.channels.telegram.http import AiohttpRequest
 from bot.core.messages import Inbound, InboundKind, Reply
 from bot.core.text import clip
+from bot.delivery.channel import Blocked, Envelope, Failed, ParseError, RetryLater, SendResult, Sent
 
 log = logging.getLogger(__name__)
 # httpx logs every request URL at INFO, and Bot API URLs contain the token: never let it through.

@@ -5,8 +5,8 @@ import json
 import re
 from dataclasses import dataclass
 
-from bot.channels.base import Envelope, Failed, ParseError, SendResult
 from bot.core.messages import Inbound, InboundKind, Reply
+from bot.delivery.channel import Envelope, Failed, ParseError, SendResult
 
 NAME = "web"
 MAX_TEXT = 2000

@@ -18,8 +18,12 @@ from typing import Any
 from sqlalchemy import case, delete, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bot.channels.web.adapter import NAME as WEB
 from bot.channels.web.models import WebClientDay, WebLimit, WebSession
 from bot.settings import Settings
+from bot.store import queries
+from bot.store.db import Database
+from bot.store.retention import Sweep, apply_in_batches, count_rows
 
 LIMIT = WebLimit.__table__                 # type: ignore[attr-defined]
 SESSION = WebSession.__table__             # type: ignore[attr-defined]
@@ -175,3 +179,53 @@ async def purge(conn: AsyncConnection, now: dt.datetime) -> dict[str, int]:
         CLIENT_DAY.c.day < vn_day(now - dt.timedelta(days=1)),
         CLIENT_DAY.c.refused == 0))).rowcount or 0
     return {"webchat_windows": windows, "webchat_client_days": days}
+
+
+# -- retention (bot/features/privacy/retention.py) -------------------------------------------
+
+def retention(days: int | None) -> tuple[Sweep, ...]:
+    """The web chat's retention passes: contacts idle for `days` (BOT_WEBCHAT_RETENTION_DAYS)
+    with their session records, then the limits' own purge; none when `days` is None."""
+    if days is None:
+        return ()
+
+    async def idle_contacts(db: Database, now: dt.datetime, cutoff: dt.datetime,
+                            dry_run: bool, batch: int) -> dict[str, int]:
+        return await _drop_idle_web_contacts(db, now - dt.timedelta(days=days), dry_run, batch)
+
+    async def purge_limits(db: Database, now: dt.datetime, cutoff: dt.datetime, dry_run: bool,
+                           batch: int) -> dict[str, int]:
+        if dry_run:
+            return {}
+        async with db.begin() as conn:
+            return await purge(conn, now)
+
+    return (Sweep("web_contacts", idle_contacts), Sweep("webchat_limits", purge_limits))
+
+
+async def _drop_idle_web_contacts(db: Database, cut: dt.datetime, dry_run: bool,
+                                  batch: int) -> dict[str, int]:
+    """Web chat contacts (one per browser session, anyone can make thousands) not seen since
+    `cut` go with their state, replies and session record. Their runs stay, pseudonymous, so
+    the report does not change; a session that comes back starts afresh."""
+    c = queries.CONTACT.c
+    idle = (c.channel == WEB) & (c.last_seen_at < cut)
+    if dry_run:
+        return {"web_contacts": await count_rows(db, queries.CONTACT, idle)}
+    total = sessions = 0
+    while True:
+        async with db.begin() as conn:
+            found = (await conn.execute(select(c.id, c.pseudonym).where(idle).order_by(c.id)
+                                        .limit(batch))).all()
+            ids = [row.id for row in found]
+            if ids:
+                await conn.execute(delete(queries.OUTBOX).where(
+                    queries.OUTBOX.c.contact_id.in_(ids)))
+                sessions += (await conn.execute(delete(SESSION).where(
+                    SESSION.c.pseudonym.in_([row.pseudonym for row in found])))).rowcount or 0
+                await conn.execute(delete(queries.CONTACT).where(c.id.in_(ids)))
+        total += len(ids)
+        if len(ids) < batch:
+            break
+    sessions += await apply_in_batches(db, SESSION, SESSION.c.last_seen_at < cut, None, batch)
+    return {"web_contacts": total, "web_sessions": sessions}

@@ -8,6 +8,7 @@ import datetime as dt
 from sqlalchemy import Index
 from sqlmodel import Field, SQLModel
 
+from bot.store.erasure import Erasure
 from bot.store.models import utcnow
 
 
@@ -42,3 +43,9 @@ class WebClientDay(SQLModel, table=True):
     client_key: str = Field(primary_key=True, max_length=64)
     runs: int = 0
     refused: int = 0
+
+
+# A citizen's erasure (bot/features/privacy/forget.py) deletes their web chat session record.
+ERASURE: tuple[Erasure, ...] = (
+    Erasure(WebSession.__table__, "pseudonym"),   # type: ignore[attr-defined]
+)

@@ -10,9 +10,9 @@ import hmac
 import json
 import logging
 
-from bot.channels.base import Blocked, Envelope, Failed, ParseError, RetryLater, SendResult, Sent
 from bot.channels.zalo.common import JsonHttp, Pacer, ReplyRenderer, TransportError, text_inbound
 from bot.core.messages import Inbound, InboundKind, Reply
+from bot.delivery.channel import Blocked, Envelope, Failed, ParseError, RetryLater, SendResult, Sent
 
 log = logging.getLogger(__name__)
 

@@ -18,11 +18,11 @@ from dataclasses import dataclass
 
 import aiohttp
 
-from bot.channels.base import ParseError
 from bot.core.content import CHECK_ID, ContentSet
 from bot.core.conversation import Conversation
 from bot.core.messages import Button, ConversationState, Inbound, InboundKind, Reply, Turn
 from bot.core.text import fold
+from bot.delivery.channel import ParseError
 
 MAX_TEXT = 2000                      # Zalo's limit for one text message (both APIs)
 _NUMBERED = re.compile(r"^(\d+)\.\s")

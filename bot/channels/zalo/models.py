@@ -12,6 +12,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import Field, SQLModel
 
+from bot.store.erasure import Erasure
 from bot.store.models import utcnow
 
 
@@ -44,6 +45,9 @@ class ZaloWindow(SQLModel, table=True):
 
 TOKEN = ZaloToken.__table__        # type: ignore[attr-defined]
 WINDOW = ZaloWindow.__table__      # type: ignore[attr-defined]
+
+# A citizen's erasure (bot/features/privacy/forget.py) deletes their free-reply window.
+ERASURE: tuple[Erasure, ...] = (Erasure(WINDOW, "pseudonym"),)
 
 
 def aware(value: dt.datetime | None) -> dt.datetime | None:

@@ -17,7 +17,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from bot.channels.base import Blocked, Envelope, Failed, ParseError, RetryLater, SendResult, Sent
 from bot.channels.zalo.common import (
     HttpAnswer,
     JsonHttp,
@@ -27,6 +26,7 @@ from bot.channels.zalo.common import (
     text_inbound,
 )
 from bot.core.messages import Inbound, InboundKind, Reply
+from bot.delivery.channel import Blocked, Envelope, Failed, ParseError, RetryLater, SendResult, Sent
 
 log = logging.getLogger(__name__)
 

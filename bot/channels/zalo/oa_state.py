@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import ColumnElement, exists
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -24,11 +25,18 @@ from bot.channels.zalo.oa import TOKEN_PATH, Quota, TokenUnavailable
 from bot.store.db import Database
 from bot.store.models import utcnow
 from bot.store.pseudonym import pseudonymize
+from bot.store.retention import Rule
 
 log = logging.getLogger(__name__)
 
 FREE_REPLIES = 8
 WINDOW = dt.timedelta(hours=48)
+
+# Retention (bot/features/privacy/retention.py): free-reply windows long closed are per-citizen
+# rows with no use left; they go after BOT_RETENTION_DAYS.
+RETENTION: tuple[Rule, ...] = (
+    Rule("zalo_windows", zq.WINDOW, lambda cut: zq.WINDOW.c.opened_at < cut, None),
+)
 
 
 # -- OA free-reply windows -----------------------------------------------------------------
@@ -40,6 +48,16 @@ class WindowStatus:
     inside: bool               # a user message less than 48 hours ago
     remaining: int             # free replies left in the window (0 when outside)
     closes_at: dt.datetime | None
+
+
+def has_free_reply(pseudonym: Any, now: dt.datetime, free: int = FREE_REPLIES,
+                   window: dt.timedelta = WINDOW) -> ColumnElement[bool]:
+    """A condition for queries over contacts (the broadcast code's reach): the contact whose
+    pseudonym is the column `pseudonym` is inside a free-reply window at `now` with free
+    replies left."""
+    w = zq.WINDOW.c
+    return exists().where(w.pseudonym == pseudonym, w.opened_at > now - window,
+                          w.used < free)
 
 
 class ReplyWindows:

@@ -3,20 +3,18 @@ webhooks. The OA's token store and free-reply windows are in bot/channels/zalo/o
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from aiohttp import web
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.channels.base import Channel, ParseError
+from bot.channels.webhook import Also, Inbox, receive
 from bot.channels.zalo.bot import NAME as ZALO_BOT
 from bot.channels.zalo.bot import NO_UPDATE, ZaloBotApi, ZaloBotChannel, ZaloBotError, update_id
 from bot.channels.zalo.common import (
@@ -32,14 +30,11 @@ from bot.channels.zalo.oa import ZaloOAChannel, read_event
 from bot.channels.zalo.oa_state import OATokenStore, ReplyWindows
 from bot.core.conversation import Conversation
 from bot.core.i18n import GettextTranslator
-from bot.delivery.outbox import ReplySender, parse_quiet_hours
-from bot.ops.metrics import watch_workers
+from bot.delivery.channel import Channel, ParseError
+from bot.delivery.runtime import Runtime
 from bot.settings import Settings
 from bot.store import queries
 from bot.store.db import Database
-
-if TYPE_CHECKING:
-    from bot.app import Services
 
 log = logging.getLogger(__name__)
 
@@ -74,8 +69,14 @@ def media_url(settings: Settings) -> str:
     return ""
 
 
+def channel_names(settings: Settings) -> tuple[str, ...]:
+    """The Zalo channels these settings turn on (as build_zalo adds them)."""
+    return tuple(name for name, on in ((ZALO_BOT, settings.zalo_bot_token),
+                                       (ZALO_OA, settings.zalo_oa_app_id)) if on)
+
+
 def build_zalo(settings: Settings, conversation: Conversation, translator: GettextTranslator,
-               channels: dict[str, Channel]) -> ZaloRuntime | None:
+               channels: dict[str, Channel], db: Database) -> ZaloRuntime | None:
     """Adds the configured Zalo channels to `channels`; None when Zalo is not configured."""
     if not settings.zalo_bot_token and not settings.zalo_oa_app_id:
         return None
@@ -91,6 +92,7 @@ def build_zalo(settings: Settings, conversation: Conversation, translator: Gette
         runtime.windows = ReplyWindows(settings.secret_key)
         runtime.tokens = OATokenStore(settings.zalo_oa_app_id, settings.zalo_app_secret_key,
                                       settings.zalo_oauth_url, http)
+        runtime.tokens.db = runtime.windows.db = db
         channels[ZALO_OA] = ZaloOAChannel(
             settings.zalo_oa_app_id, settings.zalo_oa_secret_key, settings.zalo_oa_api_url,
             http, runtime.tokens, runtime.windows, renderer, Pacer(settings.zalo_rate),
@@ -98,61 +100,28 @@ def build_zalo(settings: Settings, conversation: Conversation, translator: Gette
     return runtime
 
 
-def zalo_context(key: web.AppKey[Services]
-                 ) -> Callable[[web.Application], AsyncIterator[None]]:
-    """A cleanup_ctx (after the database and inbox worker): senders, intake, token seeding."""
-
-    async def context(app: web.Application) -> AsyncIterator[None]:
-        runtime = app.get(ZALO)
-        if runtime is None:
-            yield
-            return
-        services = app[key]
-        assert services.db is not None and services.worker is not None
-        settings = runtime.settings
-        tasks: list[asyncio.Task[None]] = []
-        if runtime.tokens is not None and runtime.windows is not None:
-            runtime.tokens.db = runtime.windows.db = services.db
-            try:
-                await runtime.tokens.seed(settings.zalo_oa_access_token,
-                                          settings.zalo_oa_refresh_token)
-            except SQLAlchemyError as exc:   # not log.exception: SQL errors carry the tokens
-                log.error("zalo_oa: could not store the configured token pair (%s)",
-                          exc.__class__.__name__)
-        for name in (ZALO_BOT, ZALO_OA):
-            if name in services.channels and services.settings.role != "web":
-                runner = services.broadcast_runner
-                sender = ReplySender(services.db, services.channels[name],
-                                     settings.send_concurrency, rate=settings.zalo_rate,
-                                     quiet=parse_quiet_hours(settings.quiet_hours),
-                                     on_sent=lambda rows, r=runner: r.wake() if r else None,
-                                     cluster=services.cluster,
-                                     in_flight=services.handler.in_flight
-                                     if services.handler is not None else None)
-                services.senders[name] = sender
-                if services.handler is not None:
-                    services.handler.direct[name] = sender.take
-                tasks.append(asyncio.create_task(sender.run(), name=f"{name}-sender"))
-        if runtime.bot_api is not None and services.settings.role != "web":
-            tasks.append(asyncio.create_task(_bot_intake(runtime, services),
-                                             name="zalo-bot-intake"))
-        watch_workers(app, tasks)   # /healthz (bot/ops/metrics.py)
-        yield
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        await runtime.http.close()
-        await runtime.poll_http.close()
-
-    return context
+async def seed_tokens(zalo: ZaloRuntime) -> None:
+    """At start-up: the OA token pair from the settings into the store (if newer)."""
+    if zalo.tokens is None:
+        return
+    try:
+        await zalo.tokens.seed(zalo.settings.zalo_oa_access_token,
+                               zalo.settings.zalo_oa_refresh_token)
+    except SQLAlchemyError as exc:   # not log.exception: SQL errors carry the tokens
+        log.error("zalo_oa: could not store the configured token pair (%s)",
+                  exc.__class__.__name__)
 
 
-async def _bot_intake(runtime: ZaloRuntime, services: Services) -> None:
+async def close(zalo: ZaloRuntime) -> None:
+    await zalo.http.close()
+    await zalo.poll_http.close()
+
+
+async def bot_intake(runtime: ZaloRuntime, loa: Runtime, inbox: Inbox) -> None:
     """Check the token (retrying while Zalo is unreachable), then poll or set the webhook."""
     api, settings = runtime.bot_api, runtime.settings
-    assert api is not None and services.db is not None and services.worker is not None
+    if api is None:
+        return
     delay = 1.0
     while True:
         try:
@@ -181,12 +150,9 @@ async def _bot_intake(runtime: ZaloRuntime, services: Services) -> None:
         runtime.bot_ready.set()
         return
     poller = ZaloBotPoller(ZaloBotApi(settings.zalo_bot_token, settings.zalo_api_url,
-                                      runtime.poll_http), services.db, services.worker.wake)
-    if services.cluster is None:
-        await poller.run(on_ready=runtime.bot_ready.set)
-        return
+                                      runtime.poll_http), loa.db, inbox.wake)
     # One poller per bot: the leading process polls (bot/delivery/cluster.py).
-    await services.cluster.lead("zalo-bot-poller",
+    await loa.cluster.lead("zalo-bot-poller",
                                 lambda: poller.run(on_ready=runtime.bot_ready.set))
 
 
@@ -261,71 +227,58 @@ class ZaloBotPoller:
 
 # -- webhooks ------------------------------------------------------------------------------
 
-def _answer(data: dict[str, object], status: int = 200) -> web.Response:
-    return web.json_response(data, status=status)
+@dataclass(frozen=True)
+class ZaloWebhooks:
+    runtime: Runtime
+    zalo: ZaloRuntime
+    inbox: Inbox
 
 
-def setup_zalo_routes(app: web.Application, key: web.AppKey[Services]) -> None:
-    """POST /zalo/bot/webhook (or the path of BOT_ZALO_WEBHOOK_URL) and /zalo/oa/webhook.
-    Forged requests get 401, like the Telegram webhook; unstorable ones 503 so Zalo retries."""
-    settings = app[key].settings
+ZALO_WEBHOOKS = web.AppKey("zalo_webhooks", ZaloWebhooks)
 
-    async def bot_webhook(request: web.Request) -> web.Response:
-        services = request.app[key]
-        channel = services.channels.get(ZALO_BOT)
-        if channel is None:
-            raise web.HTTPNotFound()
-        body = await request.read()
-        if not channel.verify(dict(request.headers), body):
-            log.warning("zalo bot webhook: request with a wrong secret refused")
-            return _answer({"ok": False, "error": "unauthorized"}, 401)
-        try:
-            check_unicode(body)
-            external = update_id(body)
-        except ParseError as exc:
-            return _answer({"ok": False, "error": str(exc)}, 400)
-        return await _store(services, ZALO_BOT, external, body, None)
 
-    async def oa_webhook(request: web.Request) -> web.Response:
-        services = request.app[key]
-        channel = services.channels.get(ZALO_OA)
-        runtime = request.app.get(ZALO)
-        if channel is None or runtime is None or runtime.windows is None:
-            raise web.HTTPNotFound()
-        body = await request.read()
-        if not channel.verify(dict(request.headers), body):
-            log.warning("zalo OA webhook: bad, missing or stale signature refused")
-            return _answer({"ok": False, "error": "unauthorized"}, 401)
-        try:
-            check_unicode(body)
-            event = read_event(body)
-        except ParseError as exc:
-            return _answer({"ok": False, "error": str(exc)}, 400)
-        windows = runtime.windows
+async def bot_webhook(request: web.Request) -> web.Response:
+    deps = request.app.get(ZALO_WEBHOOKS)
+    channel = deps.runtime.channels.get(ZALO_BOT) if deps else None
+    if deps is None or channel is None:
+        raise web.HTTPNotFound()
+
+    def identify(body: bytes) -> tuple[str, None]:
+        check_unicode(body)
+        return update_id(body), None
+
+    return await receive(request, deps.runtime.db, deps.inbox, ZALO_BOT, channel.verify,
+                         identify)
+
+
+async def oa_webhook(request: web.Request) -> web.Response:
+    deps = request.app.get(ZALO_WEBHOOKS)
+    channel = deps.runtime.channels.get(ZALO_OA) if deps else None
+    if deps is None or channel is None or deps.zalo.windows is None:
+        raise web.HTTPNotFound()
+    windows = deps.zalo.windows
+
+    def identify(body: bytes) -> tuple[str, Also]:
+        check_unicode(body)
+        event = read_event(body)
 
         async def opens_window(conn: AsyncConnection) -> None:
             if event.opens_window and event.user_id is not None:
                 await windows.open(conn, event.user_id, event.at)
 
-        return await _store(services, ZALO_OA, event.external_id, body, opens_window)
+        return event.external_id, opens_window
 
-    path = urlparse(settings.zalo_webhook_url).path if settings.zalo_webhook_url else ""
-    app.router.add_post(path or BOT_WEBHOOK_PATH, bot_webhook)
+    return await receive(request, deps.runtime.db, deps.inbox, ZALO_OA, channel.verify,
+                         identify)
+
+
+def setup_routes(app: web.Application, runtime: Runtime, zalo: ZaloRuntime | None,
+                 inbox: Inbox) -> None:
+    """POST /zalo/bot/webhook (or the path of BOT_ZALO_WEBHOOK_URL) and /zalo/oa/webhook
+    (bot/channels/webhook.py: 401 if forged, 503 if unstorable so Zalo retries); 404 when
+    Zalo is off."""
+    if zalo is not None:
+        app[ZALO_WEBHOOKS] = ZaloWebhooks(runtime, zalo, inbox)
+    url = runtime.settings.zalo_webhook_url
+    app.router.add_post((urlparse(url).path if url else "") or BOT_WEBHOOK_PATH, bot_webhook)
     app.router.add_post(OA_WEBHOOK_PATH, oa_webhook)
-
-
-async def _store(services: Services, channel: str, external: str, body: bytes,
-                 also: Callable[[AsyncConnection], Any] | None) -> web.Response:
-    """Store the event (and what goes with it) before answering 200; a repeat is a no-op."""
-    assert services.db is not None and services.worker is not None
-    try:
-        async with services.db.store() as conn:
-            inbox_id = await queries.insert_inbox(conn, channel, external, body.decode("utf-8"))
-            if inbox_id is not None and also is not None:
-                await also(conn)
-    except (SQLAlchemyError, UnicodeDecodeError) as exc:   # SQL errors carry the words
-        log.error("%s webhook: could not store an event (%s)", channel, exc.__class__.__name__)
-        return _answer({"ok": False}, 503)
-    if inbox_id is not None:
-        services.worker.wake([inbox_id])
-    return _answer({"ok": True})

@@ -5,9 +5,10 @@ import argparse
 import asyncio
 import sys
 import time
+from collections.abc import Sequence
 from typing import Any
 
-from bot.app import load_conversation
+from bot.core.i18n import Translator
 from bot.features.broadcasts.models import BroadcastStatus
 from bot.features.broadcasts.service import Audience, BroadcastError, Broadcasts
 from bot.features.officers import service as officers
@@ -35,11 +36,15 @@ def add_parser(sub: Any) -> None:
                       help="print progress until a running Loa has sent it")
 
 
-def run(args: argparse.Namespace, settings: Settings) -> int:
+def run(args: argparse.Namespace, settings: Settings, translator: Translator,
+        languages: Sequence[str], channels: Sequence[str]) -> int:
+    """`channels`: the chat channels this configuration has (bot/app.py channel_names), the
+    same a running Loa announces on, so a scripted announcement reaches Zalo as well. Run
+    where no chat channel is configured (an operator's shell without the tokens), it
+    announces on Telegram, as it always did."""
     upgrade_database(settings.database_url)
-    translator, conversation = load_conversation(settings)
-    channels = tuple(c for c in ("telegram",) if settings.telegram_token) or ("telegram",)
-    service = Broadcasts(translator, conversation.languages, channels)
+    announced = tuple(c for c in channels if c != "web") or ("telegram",)
+    service = Broadcasts(translator, tuple(languages), announced)
 
     async def main() -> int:
         db = Database(make_engine(settings.database_url))

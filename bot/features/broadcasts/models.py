@@ -1,10 +1,11 @@
-"""Announcements (broadcasts) and the answers to follow-up polls."""
+"""Announcements (broadcasts). The answers to their follow-up polls are in bot/store/models.py
+(`PollAnswer`): the monthly report counts them and erasure keeps them anonymous."""
 from __future__ import annotations
 
 import datetime as dt
 from enum import StrEnum
 
-from sqlalchemy import Column, Text, UniqueConstraint
+from sqlalchemy import Column, Text
 from sqlmodel import Field, SQLModel
 
 from bot.store.models import utcnow
@@ -47,15 +48,3 @@ class Broadcast(SQLModel, table=True):
     progress_address: str | None = Field(default=None, max_length=128)   # author's chat
     progress_message_id: str | None = Field(default=None, max_length=40)
 
-
-class PollAnswer(SQLModel, table=True):
-    __tablename__ = "poll_answer"
-    __table_args__ = (UniqueConstraint("broadcast_id", "contact_pseudonym",
-                                       name="uq_poll_answer"),)
-    id: int | None = Field(default=None, primary_key=True)
-    broadcast_id: int = Field(foreign_key="broadcast.id")
-    contact_pseudonym: str = Field(max_length=64)
-    unit_id: int | None = Field(default=None, foreign_key="unit.id")
-    commune_code: str | None = Field(default=None, max_length=8)
-    answer: str = Field(max_length=16)          # switched / not_yet / planning
-    at: dt.datetime = Field(default_factory=utcnow)

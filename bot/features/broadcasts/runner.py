@@ -11,9 +11,10 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.channels.base import Channel, Envelope, Sent
 from bot.core.i18n import Translator
 from bot.core.messages import Button, InboundKind, Reply
+from bot.delivery.channel import Channel, Sent
+from bot.delivery.commands import Chat, Command
 from bot.features.broadcasts.models import BroadcastStatus
 from bot.features.broadcasts.service import BROADCAST, BroadcastError, Broadcasts, Progress
 from bot.features.officers import service as officers
@@ -199,20 +200,25 @@ class BroadcastRunner:
 
 
 class BroadcastChat:
-    """Handling extension: poll answers from citizens; approve/stop buttons from officers."""
+    """Chat buttons (bot/delivery/commands.py): poll answers from citizens; approve, send back
+    and stop from officers. Answers in the contact's language."""
+
+    commands: tuple[Command, ...] = ()
+    prefixes = ("poll:", "bc:")
 
     def __init__(self, service: Broadcasts, translator: Translator,
-                 runner: BroadcastRunner | None = None) -> None:
+                 runner: BroadcastRunner) -> None:
         self.service = service
         self.t = translator
         self.runner = runner
 
-    async def handle(self, conn: AsyncConnection, channel: str, env: Envelope, pseudonym: str,
-                     now: dt.datetime) -> list[Reply] | None:
-        inbound = env.inbound
+    async def handle(self, chat: Chat) -> list[Reply] | None:
+        inbound, conn = chat.env.inbound, chat.conn
+        channel, pseudonym = chat.channel, chat.pseudonym
         if inbound is None or inbound.kind is not InboundKind.CHOICE:
             return None
-        t = self.t.gettext
+        lang, t = chat.lang, self.t.gettext
+
         parts = inbound.choice.split(":")
         if parts[0] == "poll" and len(parts) == 3 and parts[1].isdigit():
             contact = (await conn.execute(select(queries.CONTACT.c.commune_code).where(
@@ -222,33 +228,32 @@ class BroadcastChat:
                                                 contact.commune_code if contact else None)
             if not ok:
                 return None
-            thanks = t("vi", "Thank you! Your answer helps the province.")
-            rows: tuple[tuple[Button, ...], ...] = ((Button(t("vi", "☰ Main menu"), "menu"),),)
+            thanks = t(lang, "Thank you! Your answer helps the province.")
+            rows: tuple[tuple[Button, ...], ...] = ((Button(t(lang, "☰ Main menu"), "menu"),),)
             if parts[2] != "switched":
-                rows = ((Button(t("vi", "How to switch to 4G"), "topic:switch"),), *rows)
+                rows = ((Button(t(lang, "How to switch to 4G"), "topic:switch"),), *rows)
             return [Reply(thanks, rows)]
         if parts[0] != "bc" or len(parts) != 3 or not parts[2].isdigit():
             return None
         officer = await officers.officer_for(conn, channel, pseudonym)
         if officer is None:
-            return [Reply(t("vi", "Only registered officers can do this."))]
+            return [Reply(t(lang, "Only registered officers can do this."))]
         officer = await officers.officer_by_id(conn, officer.id)
         broadcast_id = int(parts[2])
         try:
             if parts[1] == "approve":
                 await self.service.approve(conn, officer, broadcast_id)
-                if self.runner is not None:
-                    self.runner.wake()
-                return [Reply(t("vi", "Approved. Announcement #{id} will be sent at its time.",
+                self.runner.wake()
+                return [Reply(t(lang, "Approved. Announcement #{id} will be sent at its time.",
                                 id=broadcast_id))]
             if parts[1] == "reject":
                 await self.service.reject(conn, officer, broadcast_id)
-                return [Reply(t("vi", "Sent back: announcement #{id} will not be sent.",
+                return [Reply(t(lang, "Sent back: announcement #{id} will not be sent.",
                                 id=broadcast_id))]
             if parts[1] == "stop":
                 cancelled = await self.service.stop(conn, f"officer:{officer.id}", officer,
                                                     broadcast_id)
-                return [Reply(t("vi", "Stopped. {n} recipients will not get it.",
+                return [Reply(t(lang, "Stopped. {n} recipients will not get it.",
                                 n=cancelled))]
         except BroadcastError as exc:
             return [Reply(str(exc))]

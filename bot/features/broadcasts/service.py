@@ -16,14 +16,15 @@ from typing import Any
 from sqlalchemy import and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.channels.base import reply_to_json
+from bot.channels.zalo import oa_state
 from bot.core.i18n import Translator
 from bot.core.messages import Button, Reply
-from bot.features.broadcasts.models import Broadcast, BroadcastKind, BroadcastStatus, PollAnswer
+from bot.delivery.channel import reply_to_json
+from bot.features.broadcasts.models import Broadcast, BroadcastKind, BroadcastStatus
 from bot.features.officers import service as officers
 from bot.features.officers.models import Role
 from bot.store import queries
-from bot.store.models import ContactStatus, OutboxStatus, utcnow
+from bot.store.models import ContactStatus, OutboxStatus, PollAnswer, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -191,20 +192,19 @@ class Broadcasts:
 
     async def zalo_reach(self, conn: AsyncConnection, row: Any,
                          allow_paid: bool) -> dict[str, int] | None:
-        """For Zalo OA recipients: reachable free now (inside their 48-hour window with free
-        replies left), needing a paid message, and unreachable (paid sending is off)."""
-        from sqlmodel import SQLModel
-        window = SQLModel.metadata.tables.get("zalo_window")
-        if window is None or "zalo_oa" not in self.channels:
+        """For Zalo OA recipients: reachable free now (inside their free-reply window with free
+        replies left, bot/channels/zalo/oa_state.py), needing a paid message, and unreachable
+        (paid sending is off)."""
+        if oa_state.ZALO_OA not in self.channels:
             return None
         c = queries.CONTACT.c
         audience = Audience.from_json(row.audience)
-        since = utcnow() - dt.timedelta(hours=48)
+        now = utcnow()
         base = (select(func.count()).select_from(queries.CONTACT)
-                .where(audience.where(utcnow()), c.channel == "zalo_oa"))
+                .where(audience.where(now), c.channel == oa_state.ZALO_OA))
         total = (await conn.execute(base)).scalar_one()
-        free = (await conn.execute(base.join(window, window.c.pseudonym == c.pseudonym).where(
-            window.c.opened_at > since, window.c.used < 8))).scalar_one()
+        free = (await conn.execute(base.where(oa_state.has_free_reply(c.pseudonym, now)))
+                ).scalar_one()
         outside = int(total) - int(free)
         return {"free": int(free), "paid": outside if allow_paid else 0,
                 "unreachable": 0 if allow_paid else outside}

@@ -3,29 +3,46 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 from sqlalchemy import select
 
+from bot.delivery.runtime import Runtime
 from bot.features.broadcasts.models import BroadcastKind, BroadcastStatus
-from bot.features.broadcasts.service import Audience, BroadcastError
+from bot.features.broadcasts.runner import BroadcastRunner
+from bot.features.broadcasts.service import Audience, BroadcastError, Broadcasts
 from bot.features.officers import service as officers
 from bot.features.officers import web as auth
 from bot.features.officers.models import Role
 from bot.store import queries
 from bot.store.models import utcnow
-from bot.web.admin import NAV, render
+from bot.web.admin import NavEntry, add_page, add_templates, render
 
 VN = dt.timezone(dt.timedelta(hours=7))
 COMPOSERS = (Role.EDITOR, Role.APPROVER)
 
 
-def _services(request: web.Request) -> Any:
-    from bot.app import SERVICES
-    services = request.app[SERVICES]
-    assert services.db is not None and services.broadcasts is not None
-    return services
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+
+
+@dataclass(frozen=True)
+class BroadcastPages(Runtime):
+    """What the announcement pages use, besides the shared runtime."""
+
+    broadcasts: Broadcasts
+    broadcast_runner: BroadcastRunner
+    wake_outbox: Callable[[str, str], None]     # (channel, lane): its sender, in any process
+
+
+PAGES = web.AppKey("broadcast_pages", BroadcastPages)
+
+
+def _services(request: web.Request) -> BroadcastPages:
+    return request.app[PAGES]
 
 
 def _unit_filter(officer: auth.OfficerInfo) -> int | None:
@@ -55,7 +72,7 @@ async def list_page(request: web.Request) -> web.Response:
     return _form_page(request, services, rows=rows, error=None, values={})
 
 
-def _form_page(request: web.Request, services: Any, rows: list[Any], error: str | None,
+def _form_page(request: web.Request, services: BroadcastPages, rows: list[Any], error: str | None,
                values: dict[str, Any], status: int = 200) -> web.Response:
     content = services.conversation.contents["vi"]
     topics = [(t.id, t.title) for t in content.topics.values()]
@@ -136,7 +153,7 @@ async def show(request: web.Request) -> web.Response:
     return await _show(request, services, row, officer, message, None)
 
 
-async def _show(request: web.Request, services: Any, row: Any, officer: auth.OfficerInfo,
+async def _show(request: web.Request, services: BroadcastPages, row: Any, officer: auth.OfficerInfo,
                 message: str | None, error: str | None, status: int = 200) -> web.Response:
     async with services.db.connect() as conn:
         counts = await services.broadcasts.audience_counts(conn, row)
@@ -202,8 +219,8 @@ async def act(request: web.Request) -> web.Response:
             async with services.db.begin() as conn:
                 approvers = await services.broadcasts.submit(conn, officer, row.id)
                 extra = f"&n={await runner.notify_approvers(conn, row.id, approvers)}"
-            for channel in services.senders.values():
-                channel.wake()
+            for channel in services.broadcasts.channels:   # the approvers' notices
+                services.wake_outbox(channel, "reply")
         elif action == "approve":
             async with services.db.begin() as conn:
                 await services.broadcasts.approve(conn, officer, row.id)
@@ -232,7 +249,8 @@ async def act(request: web.Request) -> web.Response:
     raise web.HTTPFound(f"/admin/broadcasts/{row.id}?done={action}{extra}")
 
 
-async def _test_send(conn: Any, services: Any, row: Any, officer: auth.OfficerInfo) -> int:
+async def _test_send(conn: Any, services: BroadcastPages, row: Any,
+                     officer: auth.OfficerInfo) -> int:
     """The message, visibly marked as a test, to the chat of each officer of the unit."""
     rows = []
     for member in await officers.officers(conn, officer.unit_id):
@@ -248,8 +266,7 @@ async def _test_send(conn: Any, services: Any, row: Any, officer: auth.OfficerIn
     await officers.audit(conn, officer.actor, "broadcast.test", f"broadcast:{row.id}", None,
                          {"officers": len(rows)}, row.unit_id)
     for channel in {r["channel"] for r in rows}:
-        if channel in services.senders:
-            services.senders[channel].wake()
+        services.wake_outbox(channel, "reply")
     return len(rows)
 
 
@@ -264,10 +281,10 @@ async def progress_json(request: web.Request) -> web.Response:
         "eta_s": None if p.eta_s is None else round(p.eta_s)}), content_type="application/json")
 
 
-def setup(app: web.Application) -> None:
-    entry = ("/admin/broadcasts", "Announcements", ())
-    if entry not in NAV:
-        NAV.append(entry)
+def setup(app: web.Application, pages: BroadcastPages) -> None:
+    app[PAGES] = pages
+    add_templates(app, TEMPLATES)
+    add_page(app, NavEntry("/admin/broadcasts", "Announcements"))
     app.router.add_get("/admin/broadcasts", list_page)
     app.router.add_post("/admin/broadcasts", create)
     app.router.add_get("/admin/broadcasts/{id:\\d+}", show)

@@ -14,13 +14,15 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
 
 from aiohttp import web
 
 from bot.core.content import CHECK_ID, ContentSet, Fact
+from bot.features.base import Feature
 from bot.features.officers import web as auth
-from bot.web.admin import NAV, render
+from bot.web.admin import NavEntry, add_page, add_templates, render
+from bot.web.keys import RUNTIME
 
 PATH = "/admin/content"
 VN = dt.timezone(dt.timedelta(hours=7))
@@ -119,20 +121,22 @@ def overview(content: ContentSet, day: dt.date) -> Overview:
     return Overview(day, month_end(day), tuple(texts), tuple(fact_rows), tuple(due))
 
 
-def _services(request: web.Request) -> Any:
-    from bot.app import SERVICES
-    return request.app[SERVICES]
+TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 
 async def content_page(request: web.Request) -> web.Response:
     """GET /admin/content: every officer (any role, any unit)."""
     await auth.require_officer(request)
-    content = _services(request).conversation.contents["vi"]
+    content = request.app[RUNTIME].conversation.contents["vi"]
     return render(request, "content_status.html", view=overview(content, today()))
 
 
-def setup_content_status(app: web.Application) -> None:
-    entry = (PATH, "Content", ())
-    if entry not in NAV:
-        NAV.append(entry)
+def setup(app: web.Application) -> None:
+    add_templates(app, TEMPLATES)
+    add_page(app, NavEntry(PATH, "Content"))
     app.router.add_get(PATH, content_page)
+
+
+def feature() -> Feature:
+    """/admin/content: review dates of topics and facts."""
+    return Feature("content", web=setup)

@@ -7,14 +7,18 @@ import datetime as dt
 import hmac
 import secrets
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
+from bot.delivery.runtime import Runtime
 from bot.features.officers import passwords
 from bot.features.officers import service as officers
 from bot.store.models import utcnow
-from bot.web.security import is_https
+from bot.web.admin import VIEWER, NavEntry, add_page, add_templates, render
+from bot.web.keys import RUNTIME
+from bot.web.security import client_address, is_https
 
 COOKIE = "loa_session"
 LOGIN_CSRF_COOKIE = "loa_login_csrf"     # double-submit token of the login form (no session yet)
@@ -42,28 +46,11 @@ class OfficerInfo:
 
 OFFICER = web.RequestKey("loa_officer", OfficerInfo)   # the logged-in officer of a request
 _OFFICER = OFFICER
+TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 
-def client_address(request: web.Request) -> str:
-    """The browser's address: the TCP peer, or behind a trusted load balancer
-    (BOT_TRUSTED_PROXIES) the last address in X-Forwarded-For that is not a trusted proxy."""
-    peer = request.remote or "unknown"
-    trusted = set(_services(request).settings.trusted_proxies)
-    if peer not in trusted:
-        return peer
-    hops = [h.strip() for h in ",".join(request.headers.getall("X-Forwarded-For", []))
-            .split(",") if h.strip()]
-    for hop in reversed(hops):
-        if hop not in trusted:
-            return hop[:64]
-    return peer
-
-
-def _services(request: web.Request) -> Any:
-    from bot.app import SERVICES
-    services = request.app[SERVICES]
-    assert services.db is not None
-    return services
+def _services(request: web.Request) -> Runtime:
+    return request.app[RUNTIME]
 
 
 async def current_officer(request: web.Request) -> OfficerInfo | None:
@@ -80,6 +67,7 @@ async def current_officer(request: web.Request) -> OfficerInfo | None:
             info = OfficerInfo(row.id, row.name, row.role, row.unit_id, row.unit_code,
                                row.unit_name, row.language, csrf)
     request[_OFFICER] = info
+    request[VIEWER] = info          # the layout's menu and CSRF token (bot/web/admin.py)
     return info
 
 
@@ -114,7 +102,6 @@ def _set_session(request: web.Request, response: web.HTTPException, token: str) 
 
 def _login_page(request: web.Request, status: int = 200, expired: bool = False,
                 error: str | None = None, login_name: str = "") -> web.Response:
-    from bot.web.admin import render
     token = request.cookies.get(LOGIN_CSRF_COOKIE, "")
     if not (20 <= len(token) <= 64 and token.isascii()):
         token = secrets.token_urlsafe(24)
@@ -215,7 +202,6 @@ def _problem(t: Any, exc: passwords.PasswordError) -> str:
 async def _password_page(request: web.Request, officer: OfficerInfo, status: int = 200,
                          error: str | None = None, login_name: str | None = None,
                          done: bool = False) -> web.Response:
-    from bot.web.admin import render
     async with _services(request).db.connect() as conn:
         row = await officers.officer_by_id(conn, officer.id)
     assert row is not None
@@ -293,11 +279,76 @@ async def password_save(request: web.Request) -> web.StreamResponse:
     raise web.HTTPSeeOther("/admin/password?done=1")
 
 
+# -- removing an officer -----------------------------------------------------------------------
+
+async def removable_officers(conn: Any, officer: OfficerInfo) -> list[Any]:
+    """The officers an administrator manages: every unit's for the province's, else the unit's
+    own; nothing for other roles."""
+    if officer.role != officers.Role.ADMIN:
+        return []
+    province = officer.unit_code == officers.PROVINCE_UNIT
+    return await officers.officers(conn, None if province else officer.unit_id)
+
+
+def _officer_id(request: web.Request) -> int:
+    raw = request.match_info["officer_id"]
+    if not raw.isdigit() or len(raw) > 9:
+        raise web.HTTPNotFound(text="404: no such officer")
+    return int(raw)
+
+
+async def _target(request: web.Request, officer: OfficerInfo) -> Any:
+    """The officer to remove, if this administrator manages them (else 404, as for an
+    officer that does not exist: another unit's staff is not shown)."""
+    async with _services(request).db.connect() as conn:
+        target = await officers.officer_by_id(conn, _officer_id(request))
+    if target is None or not target.active or (
+            officer.unit_code != officers.PROVINCE_UNIT and target.unit_id != officer.unit_id):
+        raise web.HTTPNotFound(text="404: no such officer")
+    return target
+
+
+async def remove_page(request: web.Request) -> web.Response:
+    """GET /admin/officers/{id}/remove: the confirmation step."""
+    officer = await require_officer(request, officers.Role.ADMIN)
+    target = await _target(request, officer)
+    return render(request, "officer_remove.html", target=target,
+                  error=None if target.id != officer.id else _refusal(request, "self"),
+                  status=200 if target.id != officer.id else 400)
+
+
+def _refusal(request: web.Request, code: str) -> str:
+    t = _services(request).translator.gettext
+    messages = {"self": lambda: t("vi", "You cannot remove yourself. Ask another "
+                                  "administrator."),
+                "last_admin": lambda: t("vi", "This is the province's last administrator. "
+                                        "Add another administrator first.")}
+    return messages[code]() if code in messages else t("vi", "This officer no longer exists.")
+
+
+async def remove_officer(request: web.Request) -> web.StreamResponse:
+    """POST /admin/officers/{id}/remove: remove after confirmation (audited)."""
+    officer = await require_officer(request, officers.Role.ADMIN)
+    check_csrf(officer, await request.post())
+    target = await _target(request, officer)
+    try:
+        async with _services(request).db.begin() as conn:
+            actor = await officers.officer_by_id(conn, officer.id)
+            await officers.remove_officer(conn, target.id, officer.actor, actor)
+    except officers.OfficerError as exc:
+        if str(exc) == "not_found":
+            raise web.HTTPNotFound(text="404: no such officer") from None
+        return render(request, "officer_remove.html", status=400, target=target,
+                      error=_refusal(request, str(exc)))
+    raise web.HTTPSeeOther(f"/admin?removed={target.id}#officers")
+
+
 def setup(app: web.Application) -> None:
-    from bot.web.admin import NAV
-    entry = ("/admin/password", "Password", ())
-    if entry not in NAV:
-        NAV.append(entry)
+    """Login, logout, the password page and removing an officer (the overview links to it)."""
+    add_templates(app, TEMPLATES)
+    add_page(app, NavEntry("/admin/password", "Password"))
+    app.router.add_get("/admin/officers/{officer_id}/remove", remove_page)
+    app.router.add_post("/admin/officers/{officer_id}/remove", remove_officer)
     app.router.add_get("/admin/login", login)
     app.router.add_post("/admin/login", password_login)
     app.router.add_post("/admin/logout", logout)

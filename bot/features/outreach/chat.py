@@ -4,6 +4,10 @@
 `dialog_step` is the dialog as a pure function of (state, inbound); `OutreachChat` is the
 handling Extension around it that loads and stores the state (table outreach_dialog, one
 open dialog per officer) and writes entries through service.py, which applies every rule.
+
+Several Loa processes may share one database and any of them may handle any message, so
+whether a contact is in a dialog is read from the database on every inbound that could be an
+answer (one lookup on ix_outreach_dialog_contact), never from a per-process memory.
 """
 from __future__ import annotations
 
@@ -20,9 +24,9 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.channels.base import Envelope
 from bot.core.i18n import Translator
 from bot.core.messages import Button, Inbound, InboundKind, Reply
+from bot.delivery.commands import Chat, Command
 from bot.features.officers import service as officers
 from bot.features.outreach import service as outreach
 from bot.features.outreach.models import OutreachDialog
@@ -226,7 +230,16 @@ def dialog_step(state: dict[str, Any], inbound: Inbound, ctx: DialogContext
 # -- the extension ---------------------------------------------------------------------------
 
 class OutreachChat:
-    """A handling Extension: /ghinhan, /baocao and the dialog's answers, for officers only."""
+    """Chat commands (bot/delivery/commands.py): /ghinhan, /baocao, /huy and the dialog's
+    answers, for officers only, in the officer's chat language."""
+
+    commands = (Command(START[0], "log offline outreach in 8 short questions",
+                        aliases=START[1:]),
+                Command(REPORT[0], "a month's report as a spreadsheet (last month unless "
+                        "you name one), and submitting it",
+                        aliases=REPORT[1:]),
+                Command(CANCEL[0], "cancel the outreach being logged", aliases=CANCEL[1:]))
+    prefixes = (PREFIX,)
 
     def __init__(self, translator: Translator, data_dir: Path, province_name: str,
                  deadline_day: int = 15, topic_labels: dict[str, str] | None = None,
@@ -237,78 +250,82 @@ class OutreachChat:
         self.deadline_day = deadline_day
         self.topic_labels = topic_labels or {}
         self.today = today
-        self._open: set[tuple[str, str]] | None = None   # contacts with an open dialog
 
-    def tr(self, msgid: str, **values: object) -> str:
-        return self.t.gettext("vi", msgid, **values)
+    def tr_for(self, lang: str) -> Tr:
+        def tr(msgid: str, **values: object) -> str:
+            return self.t.gettext(lang, msgid, **values)
+        return tr
 
-    async def handle(self, conn: AsyncConnection, channel: str, env: Envelope, pseudonym: str,
-                     now: dt.datetime) -> list[Reply] | None:
-        inbound = env.inbound
+    async def handle(self, chat: Chat) -> list[Reply] | None:
+        conn, channel, pseudonym, inbound = chat.conn, chat.channel, chat.pseudonym, \
+            chat.env.inbound
+        tr = self.tr_for(chat.lang)
         if inbound is None:
             return None
         command = inbound.text if inbound.kind is InboundKind.COMMAND else ""
         ours = command in START + REPORT + CANCEL or (
             inbound.kind is InboundKind.CHOICE and inbound.choice.startswith(PREFIX))
-        if not ours:
-            if self._open is None:   # first inbound since start: which dialogs are open
-                self._open = {(r.channel, r.pseudonym) for r in
-                              (await conn.execute(select(DIALOG.c.channel,
-                                                         DIALOG.c.pseudonym))).all()}
-            if (channel, pseudonym) not in self._open or inbound.kind is InboundKind.COMMAND:
-                return None   # the hot path for citizens: no query
+        if not ours and (inbound.kind is InboundKind.COMMAND
+                         or not await self._in_dialog(conn, channel, pseudonym)):
+            return None       # the hot path for citizens: at most one indexed lookup
         officer = await officers.officer_for(conn, channel, pseudonym)
         if officer is None:
             return None       # citizens typing /baocao get the normal conversation
         actor = outreach.Actor(officer.id, officer.unit_id, officer.role)
         if command in REPORT:
-            return await self._report(conn, officer, inbound.args)
+            return await self._report(conn, officer, inbound.args, tr)
         if inbound.kind is InboundKind.CHOICE and inbound.choice.startswith(PREFIX + "submit"):
-            return await self._submit(conn, actor, officer, inbound.choice)
+            return await self._submit(conn, actor, officer, inbound.choice, tr)
         row = (await conn.execute(select(DIALOG).where(DIALOG.c.officer_id == officer.id))
                ).first()
         if command in CANCEL:
             if row is None:
                 return None
-            await self._close(conn, officer.id, channel, pseudonym)
-            return [Reply(self.tr("Cancelled; nothing was logged."))]
+            await self._close(conn, officer.id)
+            return [Reply(tr("Cancelled; nothing was logged."))]
         ctx = DialogContext(self.today(), frozenset(await outreach.submitted_months(
-            conn, officer.unit_id)), await self._own_commune(conn, officer.unit_id), self.tr)
+            conn, officer.unit_id)), await self._own_commune(conn, officer.unit_id), tr)
         if command in START:
             if not actor.can_write:
-                return [Reply(self.tr("Your role can view reports but not log outreach."))]
+                return [Reply(tr("Your role can view reports but not log outreach."))]
             state: dict[str, Any] = {"step": "day"}
             await self._store(conn, officer.id, channel, pseudonym, state, row is not None)
-            intro = self.tr("Logging offline outreach. Answer 8 short questions; /huy cancels.")
+            intro = tr("Logging offline outreach. Answer 8 short questions; /huy cancels.")
             return [Reply(intro), prompt(state, ctx)]
         if row is None:
             if inbound.choice == PREFIX + "cancel":
-                return [Reply(self.tr("Cancelled."))]
+                return [Reply(tr("Cancelled."))]
             if inbound.kind is InboundKind.CHOICE:   # a button of a finished dialog
-                return [Reply(self.tr("This question has closed. Type /ghinhan to log "
+                return [Reply(tr("This question has closed. Type /ghinhan to log "
                                       "outreach."))]
-            if self._open is not None:
-                self._open.discard((channel, pseudonym))
             return None
         replies, new_state, entry = dialog_step(json.loads(row.state), inbound, ctx)
         if entry is not None:
             try:
-                entry_id = await outreach.create_entry(conn, actor, entry, self.tr,
+                entry_id = await outreach.create_entry(conn, actor, entry, tr,
                                                        source="chat")
             except outreach.OutreachError as exc:
                 state = {"step": "day"}
                 await self._store(conn, officer.id, channel, pseudonym, state, True)
                 return [Reply(" ".join(exc.errors.values())), prompt(state, ctx)]
-            await self._close(conn, officer.id, channel, pseudonym)
-            return [Reply(self.tr("Logged (entry #{id}). You can correct or delete it on the "
+            await self._close(conn, officer.id)
+            return [Reply(tr("Logged (entry #{id}). You can correct or delete it on the "
                                   "admin page (/quantri) until the month's report is "
                                   "submitted; add a photo or file as evidence there too.",
                                   id=entry_id))]
         if new_state is None:
-            await self._close(conn, officer.id, channel, pseudonym)
+            await self._close(conn, officer.id)
         else:
             await self._store(conn, officer.id, channel, pseudonym, new_state, True)
         return replies
+
+    @staticmethod
+    async def _in_dialog(conn: AsyncConnection, channel: str, pseudonym: str) -> bool:
+        """Whether this contact has an open dialog, opened through any process."""
+        return (await conn.execute(
+            select(DIALOG.c.officer_id)
+            .where(DIALOG.c.channel == channel, DIALOG.c.pseudonym == pseudonym)
+            .limit(1))).first() is not None
 
     async def _own_commune(self, conn: AsyncConnection, unit_id: int) -> str | None:
         unit = await officers.unit_by_id(conn, unit_id)
@@ -323,19 +340,15 @@ class OutreachChat:
                                .values(**values))
         else:
             await conn.execute(DIALOG.insert().values(officer_id=officer_id, **values))
-        if self._open is not None:
-            self._open.add((channel, pseudonym))
 
-    async def _close(self, conn: AsyncConnection, officer_id: int, channel: str,
-                     pseudonym: str) -> None:
+    async def _close(self, conn: AsyncConnection, officer_id: int) -> None:
         await conn.execute(delete(DIALOG).where(DIALOG.c.officer_id == officer_id))
-        # The set is only a filter: it may keep a closed dialog (then the database says no).
 
     # -- /baocao -------------------------------------------------------------------------------
-    async def _report(self, conn: AsyncConnection, officer: Any, args: str) -> list[Reply]:
+    async def _report(self, conn: AsyncConnection, officer: Any, args: str,
+                      tr: Tr) -> list[Reply]:
         from bot.features.outreach.reports.exports import filename, to_xlsx
         from bot.features.outreach.reports.model import build_report
-        tr = self.tr
         if officer.role == "reviewer":
             return [Reply(tr("Your role cannot see the outreach reports."))]
         today = self.today()
@@ -380,8 +393,7 @@ class OutreachChat:
         return [Reply("\n".join(lines), buttons, document=str(path))]
 
     async def _submit(self, conn: AsyncConnection, actor: outreach.Actor, officer: Any,
-                      choice: str) -> list[Reply]:
-        tr = self.tr
+                      choice: str, tr: Tr) -> list[Reply]:
         action, _, month = choice[len(PREFIX):].partition(":")
         if action == "submit":
             return [Reply(tr("Submit the report for {month}? After that its entries can only "
@@ -412,12 +424,3 @@ def _write(folder: Path, path: Path, body: bytes) -> None:
         if old.stat().st_mtime < cutoff:
             old.unlink(missing_ok=True)
     path.write_bytes(body)
-
-
-def outreach_extension(services: Any) -> OutreachChat:
-    """The extension as bot/app.py registers it."""
-    settings = services.settings
-    topics = services.conversation.contents["vi"].topics
-    return OutreachChat(services.translator, settings.data_dir, settings.unit,
-                        settings.report_deadline_day,
-                        {topic_id: topic.menu_label for topic_id, topic in topics.items()})

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import BigInteger, Column, Index, Text, UniqueConstraint
+from sqlalchemy import Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from bot.store.erasure import Erasure
 from bot.store.models import utcnow
 
 
@@ -97,31 +98,10 @@ class OutreachDialog(SQLModel, table=True):
     updated_at: dt.datetime = Field(default_factory=utcnow)
 
 
-class RunRollup(SQLModel, table=True):
-    """Monthly sums of `run` rows, updated in the transaction that inserts the runs.
-
-    dim "total" rows carry runs and people per (unit, form, medium); "topic", "language",
-    "commune" and "kind" rows carry runs per value. People: distinct citizens for runs with a
-    contact (via run_reach), the `reached` count otherwise (broadcasts).
-    """
-
-    __tablename__ = "run_rollup"
-    month: str = Field(primary_key=True, max_length=7)
-    dim: str = Field(primary_key=True, max_length=8)
-    unit: str = Field(primary_key=True, max_length=200)
-    form: str = Field(primary_key=True, max_length=32)
-    medium: str = Field(primary_key=True, max_length=16)
-    value: str = Field(primary_key=True, max_length=64)   # "" for total and unknown values
-    runs: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
-    people: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
-
-
-class RunReach(SQLModel, table=True):
-    """Which citizens a unit reached in a month by form and medium (to count them once)."""
-
-    __tablename__ = "run_reach"
-    month: str = Field(primary_key=True, max_length=7)
-    unit: str = Field(primary_key=True, max_length=200)
-    form: str = Field(primary_key=True, max_length=32)
-    medium: str = Field(primary_key=True, max_length=16)
-    pseudonym: str = Field(primary_key=True, max_length=64)
+# Erasure on request (bot/features/privacy/forget.py): the /ghinhan dialog of the chat that asks
+# goes, and so does the citizen's mark in run_reach, which the report's people counts are made
+# of (the month's people already counted in run_rollup stay). run_reach is declared here until
+# bot/delivery/models.py, where the table now lives, declares it itself.
+ERASURE: tuple[Erasure, ...] = (
+    Erasure(OutreachDialog.__table__, "pseudonym"),   # type: ignore[attr-defined]
+)

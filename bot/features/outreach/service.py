@@ -22,13 +22,20 @@ from sqlalchemy import Row, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.features.officers import service as officers
-from bot.features.outreach.models import OutreachEntry, ReportAmendment, ReportSubmission
+from bot.features.outreach.models import (
+    OutreachDialog,
+    OutreachEntry,
+    ReportAmendment,
+    ReportSubmission,
+)
 from bot.features.outreach.reports import forms
 from bot.store.models import utcnow
+from bot.store.retention import Rule
 
 ENTRY = OutreachEntry.__table__
 SUBMISSION = ReportSubmission.__table__
 AMENDMENT = ReportAmendment.__table__
+DIALOG = OutreachDialog.__table__
 TZ = dt.timezone(dt.timedelta(hours=7))
 FIRST_DAY = dt.date(2024, 1, 1)
 MAX_RUNS = 100_000
@@ -43,6 +50,13 @@ WRITE_ROLES = ("editor", "approver")          # admins pass every role check
 Tr = Callable[..., str]                         # tr(msgid, **values) -> translated text
 _DATE_DMY = re.compile(r"^(\d{1,2})[/.\-](\d{1,2})(?:[/.\-](\d{4}))?$")
 _DATE_ISO = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
+
+
+# Retention (bot/features/privacy/retention.py): an officer's /ghinhan dialog abandoned half-way
+# (it holds what they typed) goes after BOT_RETENTION_DAYS.
+RETENTION: tuple[Rule, ...] = (
+    Rule("outreach_dialogs", DIALOG, lambda cut: DIALOG.c.updated_at < cut, None),
+)
 
 
 class OutreachError(ValueError):

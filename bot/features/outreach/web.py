@@ -6,20 +6,25 @@ Officers see their own unit; officers of the province unit ("tinh") see every un
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote, urlencode
 
 from aiohttp import BodyPartReader, web
 
+from bot.delivery.runtime import Runtime
 from bot.features.officers import service as officers
 from bot.features.officers import web as auth
 from bot.features.outreach import service as outreach
 from bot.features.outreach.reports import exports, forms
 from bot.features.outreach.reports.model import MonthReport, build_report
-from bot.features.outreach.reports.monthly import MonthError, parse_month
-from bot.web.admin import render
+from bot.features.outreach.reports.monthly import TZ, MonthError, monthly_counts, parse_month
+from bot.store import queries
+from bot.web.admin import NavEntry, add_page, add_templates, render
+from bot.web.keys import RUNTIME
 
 log = logging.getLogger(__name__)
 VIEW_ROLES = ("viewer", "editor", "approver")
@@ -45,10 +50,11 @@ def _notice(request: web.Request, allowed: frozenset[str]) -> str:
     code = request.query.get("notice", "")
     return code if code in allowed else ""
 
+TEMPLATES = Path(__file__).resolve().parent / "templates"
 
-def _services(request: web.Request) -> Any:
-    from bot.app import SERVICES
-    return request.app[SERVICES]
+
+def _services(request: web.Request) -> Runtime:
+    return request.app[RUNTIME]
 
 
 def tr_for(request: web.Request) -> Callable[..., str]:
@@ -431,13 +437,34 @@ async def kit_log(request: web.Request) -> web.Response:
     raise _see_other("/admin/leaflets", commune=code, notice=f"logged:{kind}")
 
 
-def setup_reports(app: web.Application) -> None:
-    from bot.web.admin import NAV
-    for item in (("/admin/reports", "Monthly report", VIEW_ROLES),
-                 ("/admin/outreach/new", "Log outreach", WRITE_ROLES),
-                 ("/admin/leaflets", "Leaflets and loudspeaker script", VIEW_ROLES)):
-        if item not in NAV:
-            NAV.append(item)
+# -- the overview: an officer's home page ----------------------------------------------------
+
+async def admin_page(request: web.Request) -> web.Response:
+    officer = await auth.require_officer(request)
+    services = _services(request)
+    month = dt.datetime.now(TZ).strftime("%Y-%m")
+    async with services.db.connect() as conn:
+        counts = await monthly_counts(conn, month)
+        queues = await queries.count_by_status(conn)
+        # Only the province's administrators see every unit's actions (a commune's
+        # administrator sees the commune's own).
+        everything = officer.can() and officer.unit_code == officers.PROVINCE_UNIT
+        audit = await officers.audit_entries(conn, None if everything else officer.unit_id,
+                                             limit=20)
+        staff = await auth.removable_officers(conn, officer)
+    return render(request, "admin.html", month=month, counts=counts, queues=queues,
+                  unit=services.settings.unit, telegram="telegram" in services.channels,
+                  audit=audit, staff=staff)
+
+
+def setup(app: web.Application) -> None:
+    """The overview, the monthly report, logging outreach and the outreach kit."""
+    add_templates(app, TEMPLATES)
+    for entry in (NavEntry("/admin/reports", "Monthly report", VIEW_ROLES),
+                  NavEntry("/admin/outreach/new", "Log outreach", WRITE_ROLES),
+                  NavEntry("/admin/leaflets", "Leaflets and loudspeaker script", VIEW_ROLES)):
+        add_page(app, entry)
+    app.router.add_get("/admin", admin_page)   # "Overview", first in the shell's menu
     app.router.add_get("/admin/reports", report_page)
     app.router.add_post("/admin/reports/submit", submit)
     app.router.add_get(r"/admin/reports/export.{fmt:(csv|xlsx|docx|png)}", export)

@@ -14,6 +14,7 @@ from enum import StrEnum
 from sqlalchemy import Column, Index, Text
 from sqlmodel import Field, SQLModel
 
+from bot.store.erasure import Erasure
 from bot.store.models import utcnow
 
 
@@ -79,3 +80,9 @@ class LearnedSample(SQLModel, table=True):
     decided_at: dt.datetime | None = None
     removed_by: str | None = Field(default=None, max_length=80)
     removed_at: dt.datetime | None = None
+
+
+# A citizen's erasure (bot/features/privacy/forget.py) deletes the questions they asked.
+ERASURE: tuple[Erasure, ...] = (
+    Erasure(ReviewQuestion.__table__, "contact_pseudonym"),   # type: ignore[attr-defined]
+)

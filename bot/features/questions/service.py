@@ -32,7 +32,7 @@ from bot.core.conversation import MAX_TEXT, Conversation
 from bot.core.evaluation import Labelled, load_labelled
 from bot.core.matching import LOW_CONFIDENCE, Example, Matcher, MatchKind
 from bot.core.messages import Event, Inbound, InboundKind, RunKind
-from bot.core.text import normalize_query
+from bot.core.text import clean_input, normalize_query
 from bot.features.officers.models import Officer, Unit
 from bot.features.questions.models import (
     LearnedSample,
@@ -42,6 +42,7 @@ from bot.features.questions.models import (
 )
 from bot.store.db import Database
 from bot.store.models import utcnow
+from bot.store.retention import Sweep, count_rows
 
 log = logging.getLogger(__name__)
 
@@ -103,9 +104,10 @@ def review_row(matcher: Matcher, inbound: Inbound, events: Sequence[Event], *, c
     answered = [e for e in events if e.kind is RunKind.ANSWER and e.score is not None]
     if not unmatched and (not answered or (answered[0].score or 0.0) >= LOW_CONFIDENCE):
         return None           # answered surely, or a typed menu number
-    match = matcher.match(inbound.text[:MAX_TEXT])
+    text = clean_input(inbound.text)   # as the conversation read it; storable
+    match = matcher.match(text[:MAX_TEXT])
     return {"asked_at": at, "channel": channel, "language": language,
-            "contact_pseudonym": pseudonym, "text": mask(inbound.text), "outcome": match.kind,
+            "contact_pseudonym": pseudonym, "text": mask(text), "outcome": match.kind,
             "score": match.score, "topic": match.topic or match.runner_up,
             "runner_up": match.runner_up if match.topic else None,
             "commune_code": commune, "status": QuestionStatus.NEW}
@@ -127,6 +129,23 @@ async def purge_questions(conn: AsyncConnection, days: int, now: dt.datetime | N
     cutoff = (now or utcnow()) - dt.timedelta(days=days)
     result = await conn.execute(delete(QUESTION).where(QUESTION.c.asked_at < cutoff))
     return result.rowcount or 0
+
+
+def retention(question_days: int | None) -> Sweep:
+    """The daily retention pass (bot/features/privacy/retention.py) over kept questions: those
+    older than BOT_RETENTION_DAYS go, or than `question_days` (BOT_QUESTION_RETENTION_DAYS)
+    when that is the shorter limit."""
+    async def run(db: Database, now: dt.datetime, cutoff: dt.datetime, dry_run: bool,
+                  batch: int) -> dict[str, int]:
+        days = (now - cutoff).days
+        question_cutoff = now - dt.timedelta(days=min(days, question_days or days))
+        if dry_run:
+            return {"questions": await count_rows(db, QUESTION,
+                                                  QUESTION.c.asked_at < question_cutoff)}
+        async with db.begin() as conn:
+            return {"questions": await purge_questions(conn, (now - question_cutoff).days, now)}
+
+    return Sweep("questions", run)
 
 
 # -- grouping for the review page -------------------------------------------------------------

@@ -13,19 +13,21 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
 from bot.core.evaluation import LabelledSetError
 from bot.core.matching import Example
+from bot.delivery.runtime import Runtime
 from bot.features.officers import service as officers
 from bot.features.officers import web as auth
 from bot.features.officers.models import Role
 from bot.features.questions import service as questions
 from bot.features.questions.models import SampleStatus
-from bot.web.admin import NAV, render
+from bot.web.admin import NavEntry, add_page, add_templates, render
+from bot.web.keys import RUNTIME
 
 log = logging.getLogger(__name__)
 VN = dt.timezone(dt.timedelta(hours=7))
@@ -36,11 +38,12 @@ SHOWN_CHANGES = 5
 DONE = {"proposed", "approved", "rejected", "removed"}
 
 
-def _services(request: web.Request) -> Any:
-    from bot.app import SERVICES
-    services = request.app[SERVICES]
-    assert services.db is not None
-    return services
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+LEARNED = "loa_learned"   # cluster topic: taught questions changed, rebuild the matcher
+
+
+def _services(request: web.Request) -> Runtime:
+    return request.app[RUNTIME]
 
 
 def _local(moment: dt.datetime | None) -> str:
@@ -51,7 +54,7 @@ def _local(moment: dt.datetime | None) -> str:
     return aware.astimezone(VN).strftime("%d/%m/%Y %H:%M")
 
 
-def _topics(services: Any) -> list[tuple[str, str]]:
+def _topics(services: Runtime) -> list[tuple[str, str]]:
     content = services.conversation.contents["vi"]
     return [(t.id, f"{t.menu_label} — {t.title}") for t in content.topics.values()]
 
@@ -232,38 +235,16 @@ async def sample_action(request: web.Request) -> web.Response:
             "vi", "This sample has already been decided; nothing was changed."))
     if action in {"approve", "remove"}:          # what citizens are told changes: everywhere
         await questions.refresh_matcher(services.db, services.conversation)
-        if services.cluster is not None:
-            services.cluster.notify("loa_learned", str(services.cluster.instance_id))
+        services.cluster.notify(LEARNED, str(services.cluster.instance_id))
     raise web.HTTPSeeOther("/admin/questions?done=" + {"approve": "approved",
                                                         "reject": "rejected",
                                                         "remove": "removed"}[action])
 
 
-async def _retention(app: web.Application) -> AsyncIterator[None]:
-    from bot.app import SERVICES
-    services = app[SERVICES]
-    assert services.db is not None
-    cluster, refreshes = services.cluster, set()
-
-    def learned_elsewhere(sender: str) -> None:   # another process approved or removed one
-        if cluster is not None and sender != str(cluster.instance_id):
-            task = asyncio.create_task(questions.refresh_matcher(services.db,
-                                                                 services.conversation))
-            refreshes.add(task)
-            task.add_done_callback(refreshes.discard)
-
-    if cluster is not None:
-        cluster.on("loa_learned", learned_elsewhere)
-    async for _ in questions.retention_context(services.db, services.conversation,
-                                               services.settings.question_retention_days):
-        yield
-
-
-def setup_review(app: web.Application) -> None:
-    entry = ("/admin/questions", "Questions", REVIEWERS)
-    if entry not in NAV:
-        NAV.append(entry)
+def setup(app: web.Application) -> None:
+    """/admin/questions: unanswered questions, taught questions."""
+    add_templates(app, TEMPLATES)
+    add_page(app, NavEntry("/admin/questions", "Questions", REVIEWERS))
     app.router.add_get("/admin/questions", review_page)
     app.router.add_post("/admin/questions", review_action)
     app.router.add_post("/admin/questions/samples/{sample_id}", sample_action)
-    app.cleanup_ctx.append(_retention)

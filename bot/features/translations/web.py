@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -18,6 +18,7 @@ from aiohttp import web
 from bot.core.content import CHECK_ID
 from bot.core.i18n import AUTONYMS, LANGUAGE_NAMES, UNCONFIRMED_AUTONYMS, safe_format
 from bot.core.messages import ConversationState, Inbound, InboundKind, Reply
+from bot.delivery.runtime import Runtime
 from bot.features.officers import web as auth
 from bot.features.officers.models import Role
 from bot.features.translations.audio import ClipError, check_clip, store_clip
@@ -37,15 +38,18 @@ from bot.features.translations.rules import (
     base_tag,
     digest,
 )
-from bot.features.translations.service import StringCatalog, Translations, install_from_files
+from bot.features.translations.service import StringCatalog, Translations
 from bot.features.translations.store import (
     add_clip,
     history,
+    latest_decisions,
     record_decision,
     refresh,
     served_counts,
+    uploaded_clips,
 )
-from bot.web.admin import NAV, render
+from bot.web.admin import NavEntry, add_page, add_templates, render
+from bot.web.keys import RUNTIME
 
 log = logging.getLogger(__name__)
 
@@ -61,11 +65,12 @@ DONE = {"approved": "Approved: citizens now get this text.",
                     "them."}
 
 
-def _services(request: web.Request) -> Any:
-    from bot.app import SERVICES
-    services = request.app[SERVICES]
-    assert services.db is not None
-    return services
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+CHANGED = "loa_content"   # cluster topic: reviewers' decisions or clips changed
+
+
+def _services(request: web.Request) -> Runtime:
+    return request.app[RUNTIME]
 
 
 def may_review(officer: auth.OfficerInfo, lang: str) -> bool:
@@ -88,7 +93,7 @@ async def _language(request: web.Request) -> tuple[auth.OfficerInfo, Translation
         raise web.HTTPNotFound(text="404: no such language here")
     if officer.role == Role.REVIEWER and not may_review(officer, lang):
         raise web.HTTPForbidden(text="403: you review another language")
-    await _reinstall(request)      # the files may have changed (import, export --approvals)
+    await _reread(request)     # the files may have changed (import, export --approvals)
     return officer, service, lang
 
 
@@ -99,15 +104,27 @@ def _local(moment: dt.datetime | None) -> str:
     return aware.astimezone(VN).strftime("%d/%m/%Y %H:%M")
 
 
+async def _reread(request: web.Request) -> None:
+    """For a page: the files and the reviewers' decisions as they are now, read off the event
+    loop. What citizens are told does not change on a GET (that is _reinstall's, after a
+    decision)."""
+    service = request.app[TRANSLATIONS]
+    async with _services(request).db.connect() as conn:
+        decisions, clips = await latest_decisions(conn), await uploaded_clips(conn)
+    await asyncio.to_thread(service.reload, decisions, clips)
+
+
 async def _reinstall(request: web.Request, changed: bool = False) -> None:
-    """Apply the reviewers' decisions here; `changed`: also in the other Loa processes."""
+    """After a decision, an upload or an import (POST only; pages never change what citizens
+    see on GET): apply the reviewers' decisions here and, `changed`, tell the other Loa
+    processes (bot/features/translations/feature.py reloads there)."""
     services = _services(request)
     service = request.app[TRANSLATIONS]
     async with services.db.connect() as conn:
         await refresh(conn, service)
     service.install(services.conversation, services.translator)
-    if changed and services.cluster is not None:
-        services.cluster.notify("loa_content", str(services.cluster.instance_id))
+    if changed:
+        services.cluster.notify(CHANGED, str(services.cluster.instance_id))
 
 
 # -- pages -------------------------------------------------------------------------------------
@@ -116,7 +133,7 @@ async def overview(request: web.Request) -> web.Response:
     officer = await auth.require_officer(request, *ROLES)
     service = request.app[TRANSLATIONS]
     services = _services(request)
-    await _reinstall(request)
+    await _reread(request)
     langs = [lang for lang in service.languages
              if officer.role != Role.REVIEWER or may_review(officer, lang)]
     rows = []
@@ -401,7 +418,7 @@ async def media(request: web.Request) -> web.StreamResponse:
         officer = await auth.current_officer(request)
         if officer is None or not officer.can(*ROLES):
             raise web.HTTPNotFound(text="404: no such clip")
-        await _reinstall(request)      # a clip uploaded through another Loa process
+        await _reread(request)      # a clip uploaded through another Loa process
         langs = {c.lang for clips in service.clips.values() for c in clips if c.path == relative}
         if not any(officer.role != Role.REVIEWER or may_review(officer, lang) for lang in langs):
             raise web.HTTPNotFound(text="404: no such clip")
@@ -416,47 +433,12 @@ async def media(request: web.Request) -> web.StreamResponse:
 
 # -- wiring ------------------------------------------------------------------------------------
 
-async def _database_state(app: web.Application) -> AsyncIterator[None]:
-    """Once the database is open: apply reviewers' decisions and uploaded clips."""
-    from bot.app import SERVICES
-    services = app[SERVICES]
-    service = app[TRANSLATIONS]
-    assert services.db is not None
-    async with services.db.connect() as conn:
-        await refresh(conn, service)
-    service.install(services.conversation, services.translator)
-    reloads: set[asyncio.Task[None]] = set()
-
-    async def reload() -> None:   # another process recorded a decision
-        try:
-            async with services.db.connect() as conn:
-                await refresh(conn, service)
-            service.install(services.conversation, services.translator)
-        except Exception as exc:
-            log.warning("translations not reloaded (%s)", exc.__class__.__name__)
-
-    def changed_elsewhere(sender: str) -> None:
-        if services.cluster is not None and sender != str(services.cluster.instance_id):
-            task = asyncio.create_task(reload())
-            reloads.add(task)
-            task.add_done_callback(reloads.discard)
-
-    if services.cluster is not None:
-        services.cluster.on("loa_content", changed_elsewhere)
-    yield
-
-
-def setup_translations(app: web.Application) -> None:
-    from bot.app import SERVICES
-    services = app[SERVICES]
-    # Approved translations in the files count from the first request; the database's
-    # decisions are added once it is open (start-up, before any message is handled).
-    app[TRANSLATIONS] = install_from_files(services.settings, services.conversation,
-                                           services.translator)
-    app.router.add_get("/media/{path:.+}", media)   # the one way clips are served
-    entry = ("/admin/translations", "Translations", ROLES)
-    if entry not in NAV:
-        NAV.append(entry)
+def setup(app: web.Application, service: Translations) -> None:
+    """/admin/translations and /media (the one way clips are served)."""
+    app[TRANSLATIONS] = service
+    add_templates(app, TEMPLATES)
+    add_page(app, NavEntry("/admin/translations", "Translations", ROLES))
+    app.router.add_get("/media/{path:.+}", media)
     app.router.add_get("/admin/translations", overview)
     app.router.add_get("/admin/translations/{lang:[a-z]{3}}", language_page)
     app.router.add_get("/admin/translations/{lang:[a-z]{3}}/preview", preview)
@@ -464,8 +446,3 @@ def setup_translations(app: web.Application) -> None:
     app.router.add_post("/admin/translations/{lang:[a-z]{3}}/clips", upload_clip)
     app.router.add_get("/admin/translations/{lang:[a-z]{3}}/export.po", export_po)
     app.router.add_post("/admin/translations/{lang:[a-z]{3}}/import", import_po)
-    # Right after the database opens and before the workers start, so no message is ever
-    # answered without the reviewers' latest decisions (a "send back" withdraws a text).
-    names = [getattr(ctx, "__name__", "") for ctx in app.cleanup_ctx]
-    app.cleanup_ctx.insert(names.index("_database") + 1 if "_database" in names else len(names),
-                           _database_state)

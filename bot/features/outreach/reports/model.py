@@ -12,18 +12,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import (
-    Column,
-    DateTime,
-    Integer,
-    MetaData,
-    Row,
-    String,
-    Table,
-    func,
-    inspect,
-    select,
-)
+from sqlalchemy import Row, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.channels.web import limits as webchat_limits
@@ -31,9 +20,11 @@ from bot.delivery.runs import ROLLUP
 from bot.features.officers import service as officers
 from bot.features.outreach.models import OutreachEntry, ReportSubmission
 from bot.features.outreach.reports import forms
+from bot.store.models import PollAnswer
 
 ENTRY = OutreachEntry.__table__
 SUBMISSION = ReportSubmission.__table__
+POLL = PollAnswer.__table__    # type: ignore[attr-defined]
 TZ = dt.timezone(dt.timedelta(hours=7))
 TREND_MONTHS = 12
 STATUSES = ("submitted", "late", "pending", "missing")
@@ -156,32 +147,17 @@ class MonthReport:
 
 # -- citizens who switched ---------------------------------------------------------------------
 
-POLL_TABLE = "poll_answer"
-_POLL = Table(POLL_TABLE, MetaData(), Column("contact_pseudonym", String), Column("answer", String),
-              Column("at", DateTime(timezone=True)), Column("unit_id", Integer))
-
-
 async def switched_to_4g(conn: AsyncConnection, start: dt.datetime, end: dt.datetime,
                          unit_id: int | None = None) -> int:
     """Citizens who answered a follow-up poll in [start, end) that they switched to 4G.
 
-    The polls are the lead's (issue 6, features/broadcasts): one `poll_answer` row per poll and
+    The polls are announcements' (features/broadcasts): one `poll_answer` row per poll and
     citizen, `answer` = "switched" / "not_yet" / "planning", `unit_id` = the polling unit.
-    Returns 0 while that table (another migration branch) does not exist.
-    TODO(issue 6): if poll_answer changes shape, keep the column names below in step.
     """
-    def columns(sync_conn: Any) -> set[str]:
-        inspector = inspect(sync_conn)
-        if not inspector.has_table(POLL_TABLE):
-            return set()
-        return {c["name"] for c in inspector.get_columns(POLL_TABLE)}
-
-    if not {"contact_pseudonym", "answer", "at", "unit_id"} <= await conn.run_sync(columns):
-        return 0
-    stmt = select(func.count(func.distinct(_POLL.c.contact_pseudonym))).where(
-        _POLL.c.answer == "switched", _POLL.c.at >= start, _POLL.c.at < end)
+    stmt = select(func.count(func.distinct(POLL.c.contact_pseudonym))).where(
+        POLL.c.answer == "switched", POLL.c.at >= start, POLL.c.at < end)
     if unit_id is not None:
-        stmt = stmt.where(_POLL.c.unit_id == unit_id)
+        stmt = stmt.where(POLL.c.unit_id == unit_id)
     return int((await conn.execute(stmt)).scalar_one())
 
 

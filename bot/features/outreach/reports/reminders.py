@@ -14,9 +14,10 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.channels.base import reply_to_json
 from bot.core.messages import Reply
+from bot.delivery.channel import reply_to_json
 from bot.delivery.jobs import Job, on_days
+from bot.delivery.runtime import Runtime
 from bot.features.officers import service as officers
 from bot.features.outreach.models import ReportReminder, ReportSubmission
 from bot.features.outreach.reports import forms
@@ -83,26 +84,25 @@ async def _outbox_rows(conn: AsyncConnection, unit_id: int, channels: Collection
     return rows
 
 
-def reminder_job(services: Any) -> Job | None:
+def reminder_job(runtime: Runtime, wake_outbox: Callable[[str, str], None]) -> Job | None:
     """The reminders as a scheduled job (delivery/jobs.py): on each reminder day, once across all
     Loa processes; None when BOT_REPORT_REMINDER_DAYS is off."""
-    settings, translator = services.settings, services.translator
+    settings, translator = runtime.settings, runtime.translator
     days = settings.report_reminder_days
     if not days:
         return None
-    channels = tuple(c for c in services.channels if c != "web")
+    channels = tuple(c for c in runtime.channels if c != "web")
 
     def tr(msgid: str, **kw: Any) -> str:
         return translator.gettext("vi", msgid, **kw)
 
     async def run() -> str:
         today = dt.datetime.now(forms.VN).date()
-        async with services.db.begin() as conn:
+        async with runtime.db.begin() as conn:
             woken = await queue_reminders(conn, today, days, settings.report_deadline_day,
                                           channels, tr)
         for channel in woken:
-            if channel in services.senders:
-                services.senders[channel].wake("bulk")
+            wake_outbox(channel, "bulk")
         return f"channels woken: {len(woken)}"
 
     return Job("report_reminders", on_days(days), run)

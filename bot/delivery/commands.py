@@ -1,0 +1,103 @@
+"""The one router for chat commands and buttons that features answer before the citizen
+conversation (officer commands, /ghinhan, announcement buttons, poll answers, erasure).
+
+Each chat feature declares the commands it answers (with a one-line help) and the button
+prefixes it owns; the router sends each inbound to its owner with the contact's language, and
+builds the officers' /canbo list and the citizens' extra /help lines from what is declared, so
+a new command cannot be missing from the help. Free text goes to every chat feature in turn
+(an open dialog, "xóa dữ liệu"); whatever none answers goes to the conversation.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bot.core.i18n import Translator
+from bot.core.messages import InboundKind, Reply
+from bot.delivery.channel import Envelope
+
+
+@dataclass(frozen=True)
+class Command:
+    """A chat command: typed as /name (or an alias); `help` is a msgid, one line."""
+
+    name: str
+    help: str
+    officers: bool = True            # listed in /canbo; False: a citizen command, in /help
+    aliases: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Chat:
+    """One inbound as a chat feature sees it, inside the batch's transaction."""
+
+    conn: AsyncConnection
+    channel: str
+    env: Envelope
+    pseudonym: str
+    lang: str                        # the contact's language ("vi" until they chose one)
+    now: dt.datetime
+    router: Router                   # for the generated help lists
+
+
+class ChatFeature(Protocol):
+    """What a feature answers in the chat. `handle` returns the replies when it answered (no
+    communication run is logged for them) or None to let the conversation answer."""
+
+    @property
+    def commands(self) -> Sequence[Command]: ...
+
+    @property
+    def prefixes(self) -> Sequence[str]: ...       # button choices it owns, e.g. "og:"
+
+    async def handle(self, chat: Chat) -> list[Reply] | None: ...
+
+
+class Router:
+    def __init__(self, features: Sequence[ChatFeature], translator: Translator) -> None:
+        self.features = tuple(features)
+        self.t = translator
+        self._commands: dict[str, ChatFeature] = {}
+        self._prefixes: list[tuple[str, ChatFeature]] = []
+        for feature in self.features:
+            for command in feature.commands:
+                for name in (command.name, *command.aliases):
+                    if name in self._commands:
+                        raise ValueError(f"chat command /{name} is declared twice")
+                    self._commands[name] = feature
+            for prefix in feature.prefixes:
+                if any(prefix.startswith(p) or p.startswith(prefix) for p, _ in self._prefixes):
+                    raise ValueError(f"button prefix {prefix!r} overlaps another")
+                self._prefixes.append((prefix, feature))
+
+    def commands(self, officers: bool) -> list[Command]:
+        return [c for f in self.features for c in f.commands if c.officers == officers]
+
+    def help_lines(self, lang: str, officers: bool) -> str:
+        """"/ghinhan — …" lines of the declared commands, in the contact's language."""
+        return "\n".join(f"/{c.name} — {self.t.gettext(lang, c.help)}"
+                         for c in self.commands(officers))
+
+    async def handle(self, conn: AsyncConnection, channel: str, env: Envelope, pseudonym: str,
+                     lang: str, now: dt.datetime) -> list[Reply] | None:
+        inbound = env.inbound
+        if inbound is None:
+            return None
+        chat = Chat(conn, channel, env, pseudonym, lang, now, self)
+        if inbound.kind is InboundKind.COMMAND:
+            owner = self._commands.get(inbound.text)
+            return await owner.handle(chat) if owner is not None else None
+        if inbound.kind is InboundKind.CHOICE:
+            for prefix, feature in self._prefixes:
+                if inbound.choice.startswith(prefix):
+                    return await feature.handle(chat)
+            return None
+        for feature in self.features:   # free text: an open dialog, "xóa dữ liệu" ...
+            replies = await feature.handle(chat)
+            if replies is not None:
+                return replies
+        return None
