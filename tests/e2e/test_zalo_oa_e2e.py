@@ -157,11 +157,8 @@ async def test_fifty_sends_racing_an_expired_token_refresh_it_once(settings, oa)
             await conn.execute(zq.TOKEN.update().values(   # expired by its expires_in
                 expires_at=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)))
         oa.refresh_delay = 0.2            # a slow token endpoint widens the race
-        stores = [OATokenStore(APP_ID, APP_SECRET, oa.url, http) for _ in range(2)]
-        windows = ReplyWindows("test-secret-key")
-        for store in stores:
-            store.db = db
-        windows.db = db
+        stores = [OATokenStore(APP_ID, APP_SECRET, oa.url, http, db) for _ in range(2)]
+        windows = ReplyWindows("test-secret-key", db)
         users = [f"{USER[:-2]}{i:02d}" for i in range(50)]
         async with db.begin() as conn:
             for user in users:
@@ -191,8 +188,7 @@ async def test_quota_outcomes_and_paid_setting(settings, oa):
     try:
         async with db.begin() as conn:
             await zq.seed_token(conn, APP_ID, "access-0", "refresh-0", None, "seed")
-        store, windows = OATokenStore(APP_ID, APP_SECRET, oa.url, http), ReplyWindows("k")
-        store.db = windows.db = db
+        store, windows = OATokenStore(APP_ID, APP_SECRET, oa.url, http, db), ReplyWindows("k", db)
 
         def channel(paid: bool) -> ZaloOAChannel:
             return ZaloOAChannel(APP_ID, OA_SECRET, oa.url, http, store, windows,
@@ -232,11 +228,9 @@ async def test_a_bad_refresh_token_is_reported_without_the_token(settings, oa, c
     db = Database(make_engine(settings.database_url))
     http = JsonHttp()
     try:
-        store = OATokenStore(APP_ID, APP_SECRET, oa.url, http)
-        store.db = db
+        store = OATokenStore(APP_ID, APP_SECRET, oa.url, http, db)
         await store.seed("", "refresh-wrong")
-        windows = ReplyWindows("k")
-        windows.db = db
+        windows = ReplyWindows("k", db)
         async with db.begin() as conn:
             await windows.open(conn, USER, dt.datetime.now(dt.UTC))
         channel = ZaloOAChannel(APP_ID, OA_SECRET, oa.url, http, store, windows,

@@ -64,13 +64,14 @@ class ReplyWindows:
     """Zalo OA's quota: each user message opens a window of 8 free replies within 48 hours.
     Kept per contact pseudonym (never the raw Zalo id) in the zalo_window table."""
 
-    def __init__(self, secret: str, free: int = FREE_REPLIES, window: dt.timedelta = WINDOW,
+    def __init__(self, secret: str, db: Database, free: int = FREE_REPLIES,
+                 window: dt.timedelta = WINDOW,
                  clock: Callable[[], dt.datetime] = utcnow) -> None:
         self.secret = secret
+        self.db = db
         self.free = free
         self.window = window
         self.clock = clock
-        self.db: Database | None = None
 
     def pseudonym(self, user_id: str) -> str:
         return pseudonymize(self.secret, ZALO_OA, user_id)
@@ -80,7 +81,6 @@ class ReplyWindows:
         await zq.open_window(conn, self.pseudonym(user_id), min(at, self.clock()))
 
     async def reserve(self, user_id: str, count: int) -> Quota:
-        assert self.db is not None
         pseudonym, now = self.pseudonym(user_id), self.clock()
         async with self.db.begin() as conn:
             if await zq.reserve_free(conn, pseudonym, count, now - self.window, self.free):
@@ -95,12 +95,10 @@ class ReplyWindows:
                             f"{count} more needed")
 
     async def release(self, user_id: str, count: int) -> None:
-        assert self.db is not None
         async with self.db.begin() as conn:
             await zq.give_back(conn, self.pseudonym(user_id), count)
 
     async def record_paid(self, user_id: str, count: int) -> None:
-        assert self.db is not None
         async with self.db.begin() as conn:
             await zq.add_paid(conn, self.pseudonym(user_id), count)
 
@@ -128,13 +126,13 @@ class OATokenStore:
     WAIT_S = 45.0                         # how long to wait for another worker's refresh
 
     def __init__(self, app_id: str, app_secret: str, oauth_url: str, http: JsonHttp,
-                 clock: Callable[[], dt.datetime] = utcnow) -> None:
+                 db: Database, clock: Callable[[], dt.datetime] = utcnow) -> None:
         self.app_id = app_id
         self.app_secret = app_secret
         self.url = oauth_url.rstrip("/") + TOKEN_PATH
         self.http = http
+        self.db = db
         self.clock = clock
-        self.db: Database | None = None
         self.refreshes = 0                # refreshes done by this process (for tests, status)
         self._lock = asyncio.Lock()
         self._access: str | None = None
@@ -148,7 +146,6 @@ class OATokenStore:
         been refreshed since; a new configured refresh token replaces it)."""
         if not refresh:
             return
-        assert self.db is not None
         seed_hash = hashlib.sha256(refresh.encode()).hexdigest()
         async with self.db.begin() as conn:
             written = await zq.seed_token(conn, self.app_id, access or None, refresh, None,
@@ -157,7 +154,6 @@ class OATokenStore:
             log.info("zalo_oa: configured token pair stored for app %s", self.app_id)
 
     async def _row(self) -> zq.TokenRow | None:
-        assert self.db is not None
         async with self.db.connect() as conn:
             return await zq.load_token(conn, self.app_id)
 
@@ -184,7 +180,6 @@ class OATokenStore:
                     return row.access_token
                 owner = uuid.uuid4().hex
                 now = self.clock()
-                assert self.db is not None
                 async with self.db.begin() as conn:
                     leased = await zq.take_lease(conn, self.app_id, owner, now + self.LEASE, now)
                 if leased:
@@ -194,7 +189,6 @@ class OATokenStore:
                 await asyncio.sleep(0.05)   # another worker is refreshing: use its result
 
     async def _refresh_leased(self, owner: str, stale: str | None) -> str:
-        assert self.db is not None
         try:
             row = await self._row()
             assert row is not None

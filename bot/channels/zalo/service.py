@@ -89,10 +89,9 @@ def build_zalo(settings: Settings, conversation: Conversation, translator: Gette
         channels[ZALO_BOT] = ZaloBotChannel(runtime.bot_api, settings.zalo_webhook_secret,
                                             renderer, Pacer(settings.zalo_rate))
     if settings.zalo_oa_app_id:
-        runtime.windows = ReplyWindows(settings.secret_key)
+        runtime.windows = ReplyWindows(settings.secret_key, db)
         runtime.tokens = OATokenStore(settings.zalo_oa_app_id, settings.zalo_app_secret_key,
-                                      settings.zalo_oauth_url, http)
-        runtime.tokens.db = runtime.windows.db = db
+                                      settings.zalo_oauth_url, http, db)
         channels[ZALO_OA] = ZaloOAChannel(
             settings.zalo_oa_app_id, settings.zalo_oa_secret_key, settings.zalo_oa_api_url,
             http, runtime.tokens, runtime.windows, renderer, Pacer(settings.zalo_rate),
