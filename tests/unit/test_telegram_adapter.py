@@ -74,3 +74,14 @@ def test_webhook_secret_is_checked_exactly():
     assert not CHANNEL.verify({"X-Telegram-Bot-Api-Secret-Token": "s3cret-tokeN"}, b"{}")
     assert not CHANNEL.verify({}, b"{}")
     assert not TelegramChannel(None, "").verify({"X-Telegram-Bot-Api-Secret-Token": ""}, b"")
+
+
+def test_a_user_without_a_first_name_is_read_not_a_crash():
+    """Found by the fuzz test: full_name is None without a first name; handling failed with a
+    TypeError (and a traceback in the log) three times."""
+    body = {"update_id": 5, "message": {"message_id": 1, "date": 0, "text": "khi nao tat 2g",
+                                        "chat": {"id": 7, "type": "private"},
+                                        "from": {"id": 7, "is_bot": False, "first_name": None}}}
+    (envelope,) = TelegramChannel(None).parse(json.dumps(body).encode())
+    assert envelope.inbound.text == "khi nao tat 2g" and envelope.name == ""
+

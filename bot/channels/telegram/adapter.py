@@ -94,7 +94,14 @@ class TelegramChannel:
             given.encode(), self.webhook_secret.encode())
 
     def parse(self, payload: bytes) -> list[Envelope]:
-        envelopes = self._parse(payload)
+        try:
+            envelopes = self._parse(payload)
+        except ParseError:
+            raise
+        except (AttributeError, TypeError, ValueError, KeyError) as exc:
+            # PTB builds objects without checking every field: a user without a first
+            # name, a non-text "text", a chat without a type ... is a malformed update.
+            raise ParseError(f"not a Telegram update ({exc.__class__.__name__})") from None
         # Telegram ids have at most 16 digits; a 300-digit one overflowed the contact's
         # address column on PostgreSQL, so handling failed (with a traceback) three times.
         if any(len(e.user_key) > 32 or len(e.address) > 32 for e in envelopes):
@@ -128,7 +135,7 @@ class TelegramChannel:
         if inbound is None:
             return []
         return [Envelope(str(message.from_user.id), str(message.chat.id), inbound,
-                         name=message.from_user.full_name[:120])]
+                         name=(message.from_user.full_name or "")[:120])]
 
     async def send(self, address: str, reply: Reply, ack_id: str | None = None) -> SendResult:
         if self.bot is None:
