@@ -85,3 +85,12 @@ def test_a_user_without_a_first_name_is_read_not_a_crash():
     (envelope,) = TelegramChannel(None).parse(json.dumps(body).encode())
     assert envelope.inbound.text == "khi nao tat 2g" and envelope.name == ""
 
+
+
+def test_a_chat_id_that_is_not_a_number_is_a_parse_error():
+    """Found by the fuzz test: "0x10" was read, then every send failed with a ValueError."""
+    body = {"update_id": 6, "message": {"message_id": 1, "date": 0, "text": "hi",
+                                        "chat": {"id": "0x10", "type": "private"},
+                                        "from": {"id": 8, "is_bot": False, "first_name": "A"}}}
+    with pytest.raises(ParseError, match="out of range"):
+        TelegramChannel(None).parse(json.dumps(body).encode())

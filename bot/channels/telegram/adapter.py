@@ -5,6 +5,7 @@ import hmac
 import json
 import logging
 import os
+import re
 import warnings
 from pathlib import Path
 
@@ -77,6 +78,9 @@ def _message_inbound(message: Message) -> Inbound | None:
     return None   # service messages (pinned, joined, ...) need no answer
 
 
+_TELEGRAM_ID = re.compile(r"-?[0-9]{1,32}")   # what sendMessage takes as chat_id
+
+
 class TelegramChannel:
     """Parses updates, checks webhook secrets, and sends replies through a telegram.Bot."""
 
@@ -104,7 +108,8 @@ class TelegramChannel:
             raise ParseError(f"not a Telegram update ({exc.__class__.__name__})") from None
         # Telegram ids have at most 16 digits; a 300-digit one overflowed the contact's
         # address column on PostgreSQL, so handling failed (with a traceback) three times.
-        if any(len(e.user_key) > 32 or len(e.address) > 32 for e in envelopes):
+        if any(not _TELEGRAM_ID.fullmatch(e.user_key) or not _TELEGRAM_ID.fullmatch(e.address)
+               for e in envelopes):   # e.g. "0x10": accepted by PTB, refused by every send
             raise ParseError("chat or user id out of range")
         return envelopes
 
