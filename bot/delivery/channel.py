@@ -3,9 +3,21 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
+
+import orjson
 
 from bot.core.messages import Button, Inbound, Reply
+
+
+def read_json(raw: bytes | str) -> Any:
+    """JSON that came from outside Loa (a webhook, a web chat request, an API's answer).
+
+    orjson refuses nesting deeper than 1,024 levels whatever the interpreter's recursion
+    limit: the standard json module follows sys.getrecursionlimit(), which a library may
+    raise, and then 5,000 levels of [[[…]]] went through as a valid update. It also refuses
+    NaN, Infinity and lone surrogates. Anything that is not JSON raises ValueError."""
+    return orjson.loads(raw)
 
 
 @dataclass(frozen=True, slots=True)

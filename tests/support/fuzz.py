@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False)
+json_values = st.recursive(   # JSON has no NaN and no Infinity
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
     | st.text(max_size=50),
     lambda children: st.lists(children, max_size=5)
     | st.dictionaries(st.text(max_size=10), children, max_size=5),

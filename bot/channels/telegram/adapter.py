@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import hmac
-import json
 import logging
 import os
 import re
@@ -26,7 +25,16 @@ from telegram.error import (
 from bot.channels.telegram.http import AiohttpRequest
 from bot.core.messages import Inbound, InboundKind, Reply
 from bot.core.text import clip
-from bot.delivery.channel import Blocked, Envelope, Failed, ParseError, RetryLater, SendResult, Sent
+from bot.delivery.channel import (
+    Blocked,
+    Envelope,
+    Failed,
+    ParseError,
+    RetryLater,
+    SendResult,
+    Sent,
+    read_json,
+)
 
 log = logging.getLogger(__name__)
 # httpx logs every request URL at INFO, and Bot API URLs contain the token: never let it through.
@@ -51,8 +59,8 @@ def make_bot(token: str, base_url: str, concurrency: int = 8) -> Bot:
 def update_id(payload: bytes) -> str:
     """The dedup key of a raw update; raises ParseError when it has none."""
     try:
-        data = json.loads(payload)
-    except (ValueError, UnicodeDecodeError, RecursionError):   # RecursionError: [[[[…]]]]
+        data = read_json(payload)
+    except ValueError:
         raise ParseError("body is not JSON") from None
     if not isinstance(data, dict) or not isinstance(data.get("update_id"), int) \
             or isinstance(data.get("update_id"), bool) or not 0 <= data["update_id"] < 2**63:
@@ -115,7 +123,7 @@ class TelegramChannel:
 
     def _parse(self, payload: bytes) -> list[Envelope]:
         try:
-            data = json.loads(payload)
+            data = read_json(payload)
             update = Update.de_json(data, None)
         except Exception as exc:   # PTB raises assorted errors on malformed nested objects
             raise ParseError(f"not a Telegram update ({exc.__class__.__name__})") from None

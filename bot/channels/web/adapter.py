@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 
 from bot.core.messages import Inbound, InboundKind, Reply
-from bot.delivery.channel import Envelope, Failed, ParseError, SendResult
+from bot.delivery.channel import Envelope, Failed, ParseError, SendResult, read_json
 
 NAME = "web"
 MAX_TEXT = 2000
@@ -43,8 +43,8 @@ def storable(text: str) -> bool:
 def validate(body: bytes, messages: dict[str, str]) -> WebMessage:
     """Check a POST /api/chat body; raises BadRequest with a user-facing message."""
     try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError, RecursionError):   # RecursionError: [[[[…]]]]
+        data = read_json(body)
+    except ValueError:
         raise BadRequest(400, messages["bad"]) from None
     if not isinstance(data, dict):
         raise BadRequest(400, messages["bad"])
@@ -80,7 +80,7 @@ class WebChannel:
 
     def parse(self, payload: bytes) -> list[Envelope]:
         try:
-            data = json.loads(payload)
+            data = read_json(payload)
             session = data["session"]
         except (ValueError, KeyError, TypeError):
             raise ParseError("not a web chat event") from None

@@ -12,7 +12,16 @@ import logging
 
 from bot.channels.zalo.common import JsonHttp, Pacer, ReplyRenderer, TransportError, text_inbound
 from bot.core.messages import Inbound, InboundKind, Reply
-from bot.delivery.channel import Blocked, Envelope, Failed, ParseError, RetryLater, SendResult, Sent
+from bot.delivery.channel import (
+    Blocked,
+    Envelope,
+    Failed,
+    ParseError,
+    RetryLater,
+    SendResult,
+    Sent,
+    read_json,
+)
 
 log = logging.getLogger(__name__)
 
@@ -71,8 +80,8 @@ def unwrap(data: object) -> dict[str, object]:
 
 def _load(payload: bytes) -> dict[str, object]:
     try:
-        return unwrap(json.loads(payload))
-    except (ValueError, UnicodeDecodeError, RecursionError):   # RecursionError: [[[[…]]]]
+        return unwrap(read_json(payload))
+    except ValueError:
         raise ParseError("body is not JSON") from None
 
 

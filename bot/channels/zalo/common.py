@@ -22,7 +22,7 @@ from bot.core.content import CHECK_ID, ContentSet
 from bot.core.conversation import Conversation
 from bot.core.messages import Button, ConversationState, Inbound, InboundKind, Reply, Turn
 from bot.core.text import fold
-from bot.delivery.channel import ParseError
+from bot.delivery.channel import ParseError, read_json
 
 MAX_TEXT = 2000                      # Zalo's limit for one text message (both APIs)
 _NUMBERED = re.compile(r"^(\d+)\.\s")
@@ -271,10 +271,10 @@ def check_unicode(body: bytes) -> None:
     """Refuse a body whose JSON strings hold what cannot be stored: a lone surrogate (legal
     JSON as "\\ud800", but not encodable as UTF-8) or NUL (refused by PostgreSQL text)."""
     try:
-        data = json.loads(body)
+        data = read_json(body)
         canonical = json.dumps(data, ensure_ascii=False)
         canonical.encode("utf-8")
-    except (ValueError, UnicodeError, RecursionError):
+    except (ValueError, UnicodeError):
         raise ParseError("body is not valid UTF-8 JSON") from None
     if "\\u0000" in canonical:
         raise ParseError("body holds a NUL character")
@@ -365,7 +365,7 @@ class JsonHttp:
         except aiohttp.ClientError as exc:
             raise TransportError(exc.__class__.__name__) from None
         try:
-            return HttpAnswer(status, json.loads(raw) if raw else None)
+            return HttpAnswer(status, read_json(raw) if raw else None)
         except (ValueError, UnicodeDecodeError):
             if status >= 500:
                 return HttpAnswer(status, None)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -26,7 +25,16 @@ from bot.channels.zalo.common import (
     text_inbound,
 )
 from bot.core.messages import Inbound, InboundKind, Reply
-from bot.delivery.channel import Blocked, Envelope, Failed, ParseError, RetryLater, SendResult, Sent
+from bot.delivery.channel import (
+    Blocked,
+    Envelope,
+    Failed,
+    ParseError,
+    RetryLater,
+    SendResult,
+    Sent,
+    read_json,
+)
 
 log = logging.getLogger(__name__)
 
@@ -84,8 +92,8 @@ class QuotaGate(Protocol):
 
 def _json(body: bytes) -> dict[str, object]:
     try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError, RecursionError):   # RecursionError: [[[[…]]]]
+        data = read_json(body)
+    except ValueError:
         raise ParseError("body is not JSON") from None
     if not isinstance(data, dict):
         raise ParseError("event is not a JSON object")
