@@ -207,7 +207,11 @@ class ReplySender:
         try:
             await self._loop("reply", self._wake)
         finally:
+            # Awaited: a lane still unwinding after stop held a database connection while
+            # the engine was disposed, and the loop closed under it (a connection leaked).
             bulk.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await bulk
 
     async def _bulk_lane(self) -> None:
         """Announcements go out from one process only (the leader), so the bucket's pace is
