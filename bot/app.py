@@ -225,7 +225,6 @@ def build_app(settings: Settings) -> web.Application:
     if settings.role == "workers":   # handling and sending only
         app.middlewares.append(health.workers_only_middleware)
     setup_shell(app, translator)
-    app.router.add_static("/static/", webchat.STATIC)
     webchat.setup(app, webchat.WebChat(runtime, handler.handle, Limits.from_settings(settings)))
     telegram.setup_routes(app, runtime, inbox)
     if zalo_runtime is not None:

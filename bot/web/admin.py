@@ -2,12 +2,12 @@
 
 Feature pages (officers, broadcasts, reports, questions, translations, content) render through
 `render()` so they share the layout, the logged-in officer and the CSRF token. Each feature
-adds its templates folder and its menu entries at start-up (`add_templates`, `add_page`);
-nothing here knows the features.
+adds its templates folder, its static files and its menu entries at start-up
+(`add_templates`, `add_static`, `add_page`); nothing here knows the features.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -17,6 +17,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from bot.core.i18n import Translator
 
 _TEMPLATES = Path(__file__).resolve().parent / "templates"
+_STATIC = Path(__file__).resolve().parent / "static"
 
 
 class Viewer(Protocol):
@@ -40,6 +41,7 @@ class NavEntry:
 class Shell:
     environment: Environment
     nav: list[NavEntry]
+    static: dict[str, Path] = field(default_factory=dict)   # /static/<name> -> its file
 
 
 SHELL = web.AppKey("admin_shell", Shell)
@@ -59,6 +61,27 @@ def _environment(translator: Translator) -> Environment:
 def setup_shell(app: web.Application, translator: Translator) -> None:
     # The officer's home (the overview, bot/features/outreach/web.py) comes first.
     app[SHELL] = Shell(_environment(translator), [NavEntry("/admin", "Overview")])
+    add_static(app, _STATIC)
+    app.router.add_get("/static/{name}", _static_file)
+
+
+def add_static(app: web.Application, folder: Path) -> None:
+    """The files of a package's `static` folder are served as /static/<file name> (one flat
+    namespace: a name taken twice is a mistake, caught at start-up)."""
+    files = app[SHELL].static
+    for path in sorted(folder.iterdir()):
+        if path.is_file():
+            if files.get(path.name, path) != path:
+                raise ValueError(f"/static/{path.name} is both {files[path.name]} and {path}")
+            files[path.name] = path
+
+
+async def _static_file(request: web.Request) -> web.StreamResponse:
+    """Only the registered files: a name is looked up, never joined to a path."""
+    path = request.app[SHELL].static.get(request.match_info["name"])
+    if path is None:
+        raise web.HTTPNotFound()
+    return web.FileResponse(path)
 
 
 def add_templates(app: web.Application, folder: Path) -> None:

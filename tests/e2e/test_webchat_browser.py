@@ -1,4 +1,4 @@
-"""The web chat page (bot/web/static) in a real browser against the real Loa app.
+"""The web chat page (bot/channels/web/static) in a real browser against the real Loa app.
 
 What a citizen would notice: the greeting and menu appear, buttons and typed questions get
 answers, the keyboard alone is enough, the page fits a small phone, a reload keeps the

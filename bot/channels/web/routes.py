@@ -28,11 +28,12 @@ from bot.ops.metrics import METRICS
 from bot.store import queries
 from bot.store.models import OutboxStatus, utcnow
 from bot.store.pseudonym import pseudonymize
+from bot.web.admin import add_static
 from bot.web.security import client_address
 
 log = logging.getLogger(__name__)
 
-STATIC = Path(__file__).resolve().parents[2] / "web" / "static"   # served by the shell
+STATIC = Path(__file__).resolve().parent / "static"   # the chat page, its script and style
 
 
 @dataclass(frozen=True)
@@ -132,6 +133,7 @@ async def chat(request: web.Request) -> web.Response:
 
 def setup(app: web.Application, chat_: WebChat) -> None:
     app[WEBCHAT] = chat_
+    add_static(app, STATIC)                 # /static/chat.js, chat.css (bot/web/admin.py)
     app.router.add_get("/", index)
     app.router.add_get("/embed.js", embed_js)
     app.router.add_post("/api/chat", chat)

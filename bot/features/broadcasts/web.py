@@ -20,13 +20,14 @@ from bot.features.officers import web as auth
 from bot.features.officers.models import Role
 from bot.store import queries
 from bot.store.models import utcnow
-from bot.web.admin import NavEntry, add_page, add_templates, render
+from bot.web.admin import NavEntry, add_page, add_static, add_templates, render
 
 VN = dt.timezone(dt.timedelta(hours=7))
 COMPOSERS = (Role.EDITOR, Role.APPROVER)
 
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
+STATIC = Path(__file__).resolve().parent / "static"
 
 
 @dataclass(frozen=True)
@@ -284,6 +285,7 @@ async def progress_json(request: web.Request) -> web.Response:
 def setup(app: web.Application, pages: BroadcastPages) -> None:
     app[PAGES] = pages
     add_templates(app, TEMPLATES)
+    add_static(app, STATIC)                 # /static/broadcast.js: the live progress
     add_page(app, NavEntry("/admin/broadcasts", "Announcements"))
     app.router.add_get("/admin/broadcasts", list_page)
     app.router.add_post("/admin/broadcasts", create)
