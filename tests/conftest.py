@@ -13,8 +13,10 @@ import os
 import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+import pytest_asyncio
 from aiohttp.test_utils import TestClient, TestServer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))   # for tests/support
@@ -26,9 +28,12 @@ from support.env import (  # noqa: E402
     PG_HOST,
     PG_PORT,
     TEST_DB,
+    _Copies,
     _copy_sqlite,
     _create_database,
     _drop_database,
+    _drop_database_later,
+    _finish_drops,
     _pg_url,
     _postgres_reachable,
     _require_postgres,
@@ -50,23 +55,41 @@ def pytest_configure(config: pytest.Config) -> None:
                                 f"{PG_HOST}:{PG_PORT}; CI must run it")
 
 
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    _finish_drops()   # the tests' PostgreSQL databases still being dropped (support/env.py)
+
+
 def pytest_report_header(config: pytest.Config) -> str:
     if ON_POSTGRES:
-        return (f"test database: PostgreSQL at {PG_HOST}:{PG_PORT} (LOA_TEST_DB=postgres), "
-                "sqlite_only tests deselected")
+        return (f"test database: PostgreSQL at {PG_HOST}:{PG_PORT} (LOA_TEST_DB=postgres); "
+                "only the tests on the settings or database_url fixtures run")
     return "test database: SQLite (set LOA_TEST_DB=postgres for the PostgreSQL pass)"
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """On the PostgreSQL pass, tests about SQLite itself are deselected (as `-m` would), and
-    without a server the pass fails under CI and is skipped loudly elsewhere."""
+    """The PostgreSQL pass runs the tests whose database it changes: those on the `settings`
+    or `database_url` fixtures (directly or through `client`, `live_server`...), which give
+    a PostgreSQL database on this pass. The others would repeat the first pass exactly: tests
+    with no database, tests that make their own SQLite file, tests that pick PostgreSQL
+    themselves (postgres_url, a private cluster: they ran on it in the first pass), and tests
+    about SQLite itself (marker sqlite_only). Without a server the pass fails under CI and is
+    skipped loudly elsewhere."""
+    # The long end-to-end tests first: a worker that takes one near the end would run on
+    # alone while the other waits (the Makefile runs the workers with --dist worksteal).
+    items.sort(key=lambda item: 0 if "/e2e/" in str(item.path) else 1)
+    # The tests that use the session's browser run on the session's event loop, as it does
+    # (see `browser`), and so do their async fixtures (`live_server`...).
+    for item in items:
+        if "browser" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.asyncio(loop_scope="session"), append=False)
     if not ON_POSTGRES:
         return
-    # Tests that pick PostgreSQL themselves (postgres_url, a private cluster) already ran on
-    # it in the first pass; running them again would repeat the same thing.
+
     def drop(item: pytest.Item) -> bool:
-        return bool(item.get_closest_marker("sqlite_only")) or bool(
-            {"postgres_url", "pg_cluster"} & set(getattr(item, "fixturenames", ())))
+        uses = set(getattr(item, "fixturenames", ()))
+        return bool(item.get_closest_marker("sqlite_only")) or not (
+            {"settings", "database_url"} & uses) or bool(
+            {"postgres_url", "migrated_postgres_url", "pg_cluster"} & uses)
     dropped = [item for item in items if drop(item)]
     if dropped:
         config.hook.pytest_deselected(items=dropped)
@@ -85,7 +108,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def _pg_template() -> Iterator[str]:
     """A database migrated from empty by Alembic once per session (per xdist worker); each
     test's database is a copy of it (CREATE DATABASE … TEMPLATE), which is much faster than
-    running every migration per test. The `settings` fixture still runs the (no-op) upgrade."""
+    running every migration per test."""
     _require_postgres()
     name = _create_database()
     try:
@@ -93,6 +116,16 @@ def _pg_template() -> Iterator[str]:
         yield name
     finally:
         _drop_database(name)
+
+
+@pytest.fixture(scope="session")
+def _pg_copies(_pg_template: str) -> Iterator[_Copies]:
+    """Copies of the template, each made while the test before runs."""
+    copies = _Copies(_pg_template)
+    try:
+        yield copies
+    finally:
+        copies.close()
 
 
 @pytest.fixture
@@ -108,7 +141,7 @@ def database_url(tmp_path: Path) -> Iterator[str]:
     try:
         yield _pg_url(name)
     finally:
-        _drop_database(name)
+        _drop_database_later(name)
 
 
 @pytest.fixture(scope="session")
@@ -127,26 +160,24 @@ def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def settings(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Settings]:
     """Settings on a migrated database of this test's own: a fresh SQLite file in tmp_path (a
     copy of the migrated template), or on the PostgreSQL pass a fresh PostgreSQL database
-    (dropped afterwards)."""
+    (dropped afterwards). The copies are of a template migrated in this session: current by
+    construction, no upgrade to run."""
     if not ON_POSTGRES:
         s = make_settings(tmp_path)
         _copy_sqlite(request.getfixturevalue("_sqlite_template"), tmp_path / "loa.db")
-        upgrade_database(s.database_url)   # a no-op check that the copy is current
         yield s
         return
-    template = request.getfixturevalue("_pg_template")
-    name = _create_database(template)
+    name = request.getfixturevalue("_pg_copies").take()
     try:
-        s = make_settings(tmp_path, database_url=_pg_url(name))
-        upgrade_database(s.database_url)
-        yield s
+        yield make_settings(tmp_path, database_url=_pg_url(name))
     finally:
-        _drop_database(name)
+        _drop_database_later(name)
 
 
-@pytest.fixture
+@pytest_asyncio.fixture(loop_scope="session")
 async def live_server(settings: Settings) -> AsyncIterator[str]:
-    """The real Loa app (web chat, admin) on 127.0.0.1 with a fresh database."""
+    """The real Loa app (web chat, admin) on 127.0.0.1 with a fresh database, on the session's
+    event loop as the browser that visits it (see `browser`)."""
     runner, url = await start_server(build_app(settings))
     try:
         yield url
@@ -160,9 +191,11 @@ async def client(settings: Settings) -> AsyncIterator[TestClient]:
         yield c
 
 
-@pytest.fixture
-async def browser():
-    """Debian's chromium driven by Playwright (which cannot download browsers here)."""
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def _chromium() -> AsyncIterator[Any]:
+    """Debian's chromium driven by Playwright (which cannot download browsers here), started
+    once per session (per xdist worker): starting the driver and the browser took over a
+    second per test."""
     if not os.path.exists(CHROMIUM):
         pytest.skip(f"!!! BROWSER TESTS NOT RUN: {CHROMIUM} is missing. Run `make test` "
                     "(the Makefile installs Debian's chromium) !!!")
@@ -175,6 +208,34 @@ async def browser():
             await launched.close()
 
 
+@pytest_asyncio.fixture(loop_scope="session")
+async def browser(_chromium: Any) -> AsyncIterator[Any]:
+    """The session's browser; every context a test opens (`browser.new_context()`: cookies
+    and storage of its own) is closed after it. Playwright's objects belong to the event loop
+    that made them, so the tests using the browser and their async fixtures run on the
+    session's loop (pytest_collection_modifyitems marks them)."""
+    before = set(_chromium.contexts)
+    try:
+        yield _chromium
+    finally:
+        for context in _chromium.contexts:
+            if context not in before:
+                await context.close()
+
+
+@pytest.fixture
+def migrated_postgres_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A PostgreSQL database of this test's own (on either pass) already migrated, for tests
+    about something other than migrating: a copy of the session's template, which is much
+    faster than running every migration. Dropped afterwards."""
+    _require_postgres()
+    name = request.getfixturevalue("_pg_copies").take()
+    try:
+        yield _pg_url(name)
+    finally:
+        _drop_database_later(name)
+
+
 @pytest.fixture
 async def postgres_url() -> AsyncIterator[str]:
     """A fresh, empty PostgreSQL database for one test (on either pass), dropped afterwards."""
@@ -183,6 +244,6 @@ async def postgres_url() -> AsyncIterator[str]:
     try:
         yield _pg_url(name)
     finally:
-        await asyncio.to_thread(_drop_database, name)
+        _drop_database_later(name)
 
 

@@ -13,7 +13,7 @@ import datetime as dt
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
 
 from bot.delivery.channel import (
@@ -38,15 +38,33 @@ BATCH = 200
 VN = dt.timezone(dt.timedelta(hours=7))   # Asia/Ho_Chi_Minh, no daylight saving
 
 
+class Clock:
+    """Monotonic time and sleeping, as the senders' pacing sees them. Loa runs on the real
+    one (`REAL_CLOCK`); a test may give a sender another (virtual time, so that thousands of
+    paced sends need no real waiting) through `ReplySender(clock=...)` or `use_clock`."""
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+
+REAL_CLOCK = Clock()
+
+
 class TokenBucket:
     """`rate` tokens a second with a burst of `burst` (1: evenly spaced, so no one-second
-    window ever holds more than rate + 1 sends); replies may overdraw it."""
+    window ever holds more than rate + 1 sends); replies may overdraw it. `clock` tells the
+    time and `sleep` waits for the next token (time.monotonic and asyncio.sleep by default)."""
 
     def __init__(self, rate: float, burst: float = 1.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
         self.rate = rate
         self.burst = burst
         self.clock = clock
+        self.sleep = sleep
         self.tokens = burst
         self.stamp = clock()
 
@@ -65,7 +83,7 @@ class TokenBucket:
             if self.tokens >= 1:
                 self.tokens -= 1
                 return
-            await asyncio.sleep((1 - self.tokens) / self.rate)
+            await self.sleep((1 - self.tokens) / self.rate)
 
     def available(self) -> int:
         self._refill()
@@ -147,20 +165,23 @@ class ReplySender:
     def __init__(self, db: Database, channel: Channel, concurrency: int = 8,
                  rate: float | None = None, quiet: tuple[dt.time, dt.time] | None = None,
                  on_sent: Callable[[list[Any]], None] | None = None,
-                 cluster: Cluster | None = None, in_flight: InFlight | None = None) -> None:
+                 cluster: Cluster | None = None, in_flight: InFlight | None = None,
+                 clock: Clock | None = None) -> None:
         self.db = db
+        self.clock = clock if clock is not None else REAL_CLOCK   # pacing and flood waits
         self.in_flight = in_flight if in_flight is not None else InFlight()
         self.cluster = cluster             # several processes: leader-only bulk lane etc.
         self.claimed_by = cluster.instance_id if cluster is not None else None
         self._reports = 0
         self.channel = channel
         self.concurrency = concurrency
-        self.bucket = TokenBucket(rate) if rate else None
+        self.bucket = TokenBucket(rate, clock=self.clock.monotonic, sleep=self.clock.sleep) \
+            if rate else None
         self.quiet = quiet
         self.on_sent = on_sent             # told which bulk rows finished (progress)
         self._wake = asyncio.Event()
         self._bulk_wake = asyncio.Event()
-        self._paused_until = 0.0           # monotonic time before which nothing is sent
+        self._paused_until = 0.0           # clock time before which nothing is sent
         self._handed: list[Any] = []        # replies handed over in memory, already claimed
         self.sent = 0
         self.flood_waits = 0
@@ -171,13 +192,25 @@ class ReplySender:
             cluster.on("loa_outbox", lambda channel: self.wake()
                        if channel == self.channel.name else None)
 
+    def use_clock(self, clock: Clock) -> None:
+        """Pace by `clock` from now on (a test's virtual time, set before anything is sent);
+        a flood wait and the bucket's tokens carry over."""
+        paused = max(0.0, self._paused_until - self.clock.monotonic())
+        if self.bucket is not None:
+            self.bucket._refill()   # up to now on the old clock, then on the new one
+            self.bucket.clock, self.bucket.sleep = clock.monotonic, clock.sleep
+            self.bucket.stamp = clock.monotonic()
+        self.clock = clock
+        self._paused_until = clock.monotonic() + paused if paused else 0.0
+
     # -- other processes ---------------------------------------------------------------------
     def _remote_flood(self, payload: str) -> None:
         """Another process got a flood wait for this bot: nobody sends until it is over."""
         instance, channel, seconds = _fields(payload, 3)
         if channel == self.channel.name and instance != str(self.claimed_by):
             with contextlib.suppress(ValueError):
-                self._paused_until = max(self._paused_until, time.monotonic() + float(seconds))
+                self._paused_until = max(self._paused_until,
+                                         self.clock.monotonic() + float(seconds))
 
     def _remote_sent(self, payload: str) -> None:
         """Another process sent replies: the leader's announcements make room for them."""
@@ -246,7 +279,7 @@ class ReplySender:
                 pass
 
     def _idle_wait(self) -> float:
-        pause = self._paused_until - time.monotonic()
+        pause = self._paused_until - self.clock.monotonic()
         return max(0.05, min(1.0, pause)) if pause > 0 else 1.0
 
     # -- the two lanes ---------------------------------------------------------------------
@@ -256,7 +289,7 @@ class ReplySender:
             rows, self._handed = self._handed, []
             await self._send_rows(rows, priority=True)
             return True
-        if self._paused_until > time.monotonic():
+        if self._paused_until > self.clock.monotonic():
             return False
         async with self.in_flight.claiming() as held, self.db.begin() as conn:
             rows = await queries.claim_due(conn, self.channel.name, BATCH, "reply",
@@ -269,7 +302,7 @@ class ReplySender:
 
     async def send_bulk(self) -> bool:
         """Bulk lane: at most a second's worth of messages, one per chat, outside quiet hours."""
-        if self._paused_until > time.monotonic():
+        if self._paused_until > self.clock.monotonic():
             return False
         if quiet_until(utcnow(), self.quiet) is not None:
             return False
@@ -315,9 +348,9 @@ class ReplySender:
                             self.bucket.debit()
                         else:
                             await self.bucket.take()
-                    if self._paused_until > time.monotonic():
+                    if self._paused_until > self.clock.monotonic():
                         outcomes[message.id] = RetryLater(
-                            self._paused_until - time.monotonic(), "flood wait")
+                            self._paused_until - self.clock.monotonic(), "flood wait")
                         continue
                     reply, ack_id = reply_from_json(message.payload)
                     attempted.add(message.id)
@@ -325,7 +358,7 @@ class ReplySender:
                     outcomes[message.id] = result
                     if isinstance(result, RetryLater) and result.whole_channel:
                         self._paused_until = max(self._paused_until,
-                                                 time.monotonic() + result.after_s)
+                                                 self.clock.monotonic() + result.after_s)
                         self.flood_waits += 1
                         if self.cluster is not None:
                             self.cluster.notify("loa_flood", f"{self.claimed_by}:"

@@ -12,7 +12,9 @@ from dataclasses import replace
 from pathlib import Path
 
 import aiohttp
+import pytest
 from sqlalchemy import func, select, text
+from support.cli import run_cli
 from support.env import free_port
 from support.fakebotapi import FakeBotApi, text_update
 from support.waiting import wait_for
@@ -27,23 +29,66 @@ FINAL = ("sent", "blocked", "failed", "cancelled")
 SECRET = "cluster-webhook-secret-1"
 
 
+@pytest.fixture
+def postgres_url(migrated_postgres_url: str) -> str:
+    """Here each test's PostgreSQL database is migrated already: a copy of the session's
+    template (tests/conftest.py), instead of every migration run again per test."""
+    return migrated_postgres_url
+
+
 # -- the cluster object, in one test process ------------------------------------------------
 
-async def test_one_leader_on_postgres_and_a_successor_when_it_stops(postgres_url):
-    await _one_leader(postgres_url)
+async def test_one_leader_on_postgres_and_a_successor_when_it_stops(postgres_url,
+                                                                     monkeypatch):
+    await _one_leader(postgres_url, monkeypatch)
 
 
-async def test_one_leader_on_sqlite_and_a_successor_when_it_stops(tmp_path):
-    await _one_leader(f"sqlite+aiosqlite:///{tmp_path / 'loa.db'}")
+async def test_one_leader_on_sqlite_and_a_successor_when_it_stops(tmp_path, monkeypatch):
+    await _one_leader(f"sqlite+aiosqlite:///{tmp_path / 'loa.db'}", monkeypatch)
 
 
-async def _one_leader(url: str) -> None:
+def count_leader_tries(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts the tries to take the leader's lock (a non-blocking flock on SQLite, an advisory
+    lock on PostgreSQL), so that a test waits for tries, not for time. Followers try every
+    0.1 s here instead of every second."""
+    import fcntl
+
+    import asyncpg
+
+    from bot.delivery import cluster as module
+    tries = [0]
+
+    class CountingFcntl:
+        def __getattr__(self, name: str) -> object:
+            return getattr(fcntl, name)
+
+        def flock(self, fd: int, operation: int) -> None:
+            if operation & fcntl.LOCK_NB:
+                tries[0] += 1
+            fcntl.flock(fd, operation)
+
+    fetchval = asyncpg.Connection.fetchval
+
+    async def counting_fetchval(conn, query, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if "pg_try_advisory_lock" in query:
+            tries[0] += 1
+        return await fetchval(conn, query, *args, **kwargs)
+
+    monkeypatch.setattr(module, "fcntl", CountingFcntl())
+    monkeypatch.setattr(asyncpg.Connection, "fetchval", counting_fetchval)
+    monkeypatch.setattr(module, "POLL_S", 0.1)
+    return tries
+
+
+async def _one_leader(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    tries = count_leader_tries(monkeypatch)
     clusters = [Cluster(url) for _ in range(3)]
     for cluster in clusters:
         await cluster.start()
     try:
         await wait_for(lambda: len([c for c in clusters if c.is_leader]) == 1, timeout=10)
-        await asyncio.sleep(2.5)   # followers keep trying; still exactly one
+        before = tries[0]   # the followers keep trying (three more tries each); still one
+        await wait_for(lambda: tries[0] >= before + 3 * 2 + 1, timeout=30)
         leaders = [c for c in clusters if c.is_leader]
         assert len(leaders) == 1
         live = await clusters[1].live_instances()
@@ -213,10 +258,25 @@ async def ambiguous_chats(url: str, broadcast_id: int) -> set[int]:
         await db.dispose()
 
 
-def queue_broadcast(env: dict[str, str], words: str, expected: int) -> None:
-    queued = subprocess.run([sys.executable, "-m", "bot", "broadcast", "send", "--text", words],
-                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+async def queue_broadcast(env: dict[str, str], words: str, expected: int) -> None:
+    """`python -m bot broadcast send` in this process (bot.cli.main), in a thread."""
+    queued = await asyncio.to_thread(run_cli, "broadcast", "send", "--text", words, env=env)
     assert f"queued for {expected} recipients" in queued.stdout, queued.stdout + queued.stderr
+
+
+async def drained(url: str) -> bool:
+    """Nothing left to do: every stored update handled, every message recorded as final."""
+    db = Database(make_engine(url))
+    try:
+        async with db.connect() as conn:
+            waiting = (await conn.execute(select(func.count()).select_from(queries.INBOX)
+                                          .where(queries.INBOX.c.status == "new"))).scalar()
+            unsent = (await conn.execute(select(func.count()).select_from(queries.OUTBOX)
+                                         .where(queries.OUTBOX.c.status.in_(
+                                             ["pending", "sending", "retry"])))).scalar()
+        return waiting == 0 and unsent == 0
+    finally:
+        await db.dispose()
 
 
 def sends_to(api: FakeBotApi, words: str) -> list:
@@ -239,8 +299,10 @@ async def test_three_processes_web_workers_and_one_pace(postgres_url, tmp_path):
     update delivered three times (to two processes at once) has one effect; an announcement
     is expanded once and sent at the bot's rate by all processes together; killing the
     leader mid-announcement loses nobody."""
-    await upgrade_database_async(postgres_url)
-    rate = 20
+    # The bot's announcement rate, which the fake enforces (a send beyond rate + 1 within
+    # one second is refused and counted). At 100 a second, not 20, the 1,000 replies' share
+    # of it is paid back while they are answered instead of holding the announcement 50 s.
+    rate = 100
     async with FakeBotApi(token="909:CLUSTER") as api:
         env = loa_env(postgres_url, api, tmp_path, BOT_TELEGRAM_RATE=str(rate))
         full = Loa(env, tmp_path, "full")
@@ -280,18 +342,24 @@ async def test_three_processes_web_workers_and_one_pace(postgres_url, tmp_path):
                                     if c.method == "sendMessage" and c.ok
                                     and 200_000 <= c.params["chat_id"] < 201_000]
                 await wait_for(lambda: len(set(answered())) == 1000, timeout=120)
-                await asyncio.sleep(2.0)
+                deadline = asyncio.get_running_loop().time() + 60   # then a late duplicate
+                while not await drained(postgres_url):              # would have gone out
+                    assert asyncio.get_running_loop().time() < deadline
+                    await asyncio.sleep(0.1)
                 assert sorted(answered()) == list(range(200_000, 201_000))   # once each
 
                 # An announcement to 300 citizens, the fake bot counting every second.
                 chats = await seed_contacts(postgres_url, 300)
                 api.limit(global_per_s=rate + 1, per_chat_per_s=None, retry_after=2)
-                queue_broadcast(env, "Một nhịp cho cả bot", 300)
+                await queue_broadcast(env, "Một nhịp cho cả bot", 300)
                 await wait_for(lambda: len(sends_to(api, "Một nhịp")) >= 60, timeout=60)
+                api.hold_sends()              # the leader's next send hangs: caught mid-way
                 leader = [loa for loa in processes if (await loa.health(http) or {})
                           .get("leader")]
                 assert len(leader) == 1 and leader[0] is not web_only
+                assert len(sends_to(api, "Một nhịp")) < 300
                 leader[0].kill()                                  # the leader dies mid-way
+                api.release_sends()
                 survivors = [loa for loa in processes if loa is not leader[0]]
                 await wait_for(lambda: len(sends_to(api, "Một nhịp")) >= 300, timeout=90)
 
@@ -326,14 +394,13 @@ async def test_leader_killed_twenty_times_during_ten_thousand_recipients(postgre
     """Two processes; the one sending the announcement is SIGKILLed 20 times and restarted.
     Every recipient ends in one final state, nobody is lost, and a citizen gets it twice only
     where the message was flagged ambiguous (in flight when its sender died)."""
-    await upgrade_database_async(postgres_url)
     total = 10_000
     async with FakeBotApi(token="910:KILL20") as api:
         api.delay = 0.002
         env = loa_env(postgres_url, api, tmp_path, BOT_TELEGRAM_RATE="400",
                       BOT_LOG_LEVEL="WARNING")
         chats = await seed_contacts(postgres_url, total)
-        queue_broadcast(env, "Hai mươi lần", total)
+        await queue_broadcast(env, "Hai mươi lần", total)
         processes = [Loa(env, tmp_path, f"p{i}") for i in range(2)]
         kills = 0
         async with aiohttp.ClientSession() as http:
@@ -380,7 +447,6 @@ async def test_leader_killed_twenty_times_during_ten_thousand_recipients(postgre
 async def test_a_flood_wait_one_process_gets_pauses_the_others(postgres_url, tmp_path):
     """Telegram's 429 is for the whole bot: when one process is told to wait, the other
     processes stop sending too, until the wait is over."""
-    await upgrade_database_async(postgres_url)
     async with FakeBotApi(token="911:FLOOD") as api:
         env = loa_env(postgres_url, api, tmp_path)
         processes = [Loa(env, tmp_path, f"p{i}") for i in range(2)]
@@ -431,7 +497,6 @@ async def test_a_web_only_process_wakes_the_workers_once_per_update(settings, po
 
     from bot.app import build_app
     from bot.web.keys import RUNTIME
-    await upgrade_database_async(postgres_url)
     web_only = replace(settings, database_url=postgres_url, role="web",
                        telegram_token="1:WEBONLY", telegram_api_url="http://127.0.0.1:9/bot",
                        telegram_webhook_secret=SECRET)
@@ -450,5 +515,10 @@ async def test_a_web_only_process_wakes_the_workers_once_per_update(settings, po
                                      headers={"X-Telegram-Bot-Api-Secret-Token": SECRET})
         assert response.status == 200
         await wait_for(lambda: heard, timeout=5)    # the notice went out through PostgreSQL
-        await asyncio.sleep(1.0)
+        # One more round trip through PostgreSQL, on the same connection: a notice the
+        # process sent on hearing its own (the storm) would come back before this marker.
+        markers: list[str] = []
+        cluster.on("loa_sent", markers.append)
+        cluster.notify("loa_sent", "marker")
+        await wait_for(lambda: "marker" in markers, timeout=5)
         assert sent.count("loa_inbox") == 1

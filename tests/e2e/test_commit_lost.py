@@ -16,6 +16,7 @@ process, and only a sweep two minutes later (or a restart) would have sent it.
 """
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -25,16 +26,29 @@ from support.fakebotapi import FakeBotApi, text_update
 from support.pgproxy import PgProxy
 from support.waiting import wait_for
 
+from bot import app as app_module
 from bot.app import build_app
-from bot.store.db import upgrade_database_async
+from bot.delivery.outbox import recover_loop
 
 CHAT, OTHER = 4_440_001, 4_440_002
 PG_PORT = 5432
 
 
 @pytest.fixture
-async def loa(postgres_url: str, tmp_path: Path) -> AsyncIterator[tuple[FakeBotApi, PgProxy]]:
-    await upgrade_database_async(postgres_url)
+def postgres_url(migrated_postgres_url: str) -> str:
+    """Here each test's PostgreSQL database is migrated already: a copy of the session's
+    template (tests/conftest.py), instead of every migration run again per test."""
+    return migrated_postgres_url
+
+
+@pytest.fixture
+async def loa(postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+              ) -> AsyncIterator[tuple[FakeBotApi, PgProxy]]:
+    # The sweep that hands back rows a lost answer left 'sending' runs every 5 s in Loa;
+    # here every half second: what is proven (this process sends it, once, without a
+    # restart or the two-minute sweep of stuck rows) does not depend on the period.
+    monkeypatch.setattr(app_module, "recover_loop", functools.partial(recover_loop,
+                                                                      every_s=0.5))
     async with FakeBotApi(token="4440:COMMIT-LOST") as api, PgProxy(PG_PORT) as proxy:
         settings = make_settings(tmp_path, database_url=proxy.url(postgres_url),
                                  telegram_token=api.token, telegram_api_url=api.base_url,

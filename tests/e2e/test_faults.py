@@ -15,14 +15,13 @@ from __future__ import annotations
 import asyncio
 import os
 import sqlite3
-import subprocess
-import sys
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import aiohttp
 import pytest
+from support.cli import run_cli
 from support.env import database_env, free_port, sql_connect, start_server
 from support.fakebotapi import FakeBotApi, text_update
 from support.pgcluster import PgCluster, pg_cluster  # noqa: F401  (the fixture)
@@ -289,10 +288,8 @@ async def test_429_storm_during_an_announcement_and_replies(settings) -> None:
         channel.send = recording_send   # type: ignore[method-assign]
         runner, _ = await start_server(app, port)
         try:
-            queued = await asyncio.to_thread(
-                subprocess.run, [sys.executable, "-m", "bot", "broadcast", "send", "--text",
-                                 "Thông báo trong bão 429"],
-                cwd=ROOT, capture_output=True, text=True, timeout=60,
+            queued = await asyncio.to_thread(   # in this process (bot.cli.main)
+                run_cli, "broadcast", "send", "--text", "Thông báo trong bão 429",
                 env={**os.environ, **database_env(s), "BOT_SECRET_KEY": s.secret_key})
             assert "queued for 100 recipients" in queued.stdout, queued.stdout + queued.stderr
             ok = lambda chats: {c.params["chat_id"] for c in api.calls  # noqa: E731

@@ -1,7 +1,6 @@
 """End to end: real python-telegram-bot inside Loa, talking HTTP to a local fake Bot API."""
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from dataclasses import replace
@@ -10,7 +9,7 @@ import aiohttp
 import pytest
 from support.env import free_port, sql_connect, sql_write, start_server
 from support.fakebotapi import FakeBotApi, callback_update, command_update, payload, text_update
-from support.waiting import wait_for
+from support.waiting import drained, wait_for
 
 from bot.app import build_app
 
@@ -154,7 +153,7 @@ async def test_webhook_refuses_forged_requests_and_dedupes(settings, api, caplog
             bad = await http.post(f"{url}/telegram/webhook", data="not json", headers=good)
             assert bad.status == 400
         await api.wait_for_calls("sendMessage", 1, chat_id=CHAT)
-        await asyncio.sleep(0.3)
+        await drained(settings)     # a duplicate, had it been stored, answered by now
         assert len(api.sent_messages(chat_id=CHAT)) == 1
         with sql_connect(settings) as db:
             assert db.execute("select count(*) from inbox").fetchone()[0] == 1
@@ -166,16 +165,25 @@ async def test_webhook_refuses_forged_requests_and_dedupes(settings, api, caplog
 async def test_polling_stores_before_confirming(settings, api):
     """An update fetched by getUpdates is in the inbox before the next offset confirms it."""
     runner, _ = await start_loa(settings, api, webhook=False)
+    confirmations: list[tuple[int, list[str]]] = []   # (offset, the inbox at that moment)
+
+    def on_call(method: str, params: dict) -> None:
+        offset = params.get("offset")
+        if method == "getUpdates" and isinstance(offset, int) and offset > update_id:
+            with sql_connect(settings) as db:   # a read: it waits for no writer
+                confirmations.append(
+                    (offset, [r[0] for r in db.execute("select external_id from inbox")]))
+
     try:
-        api.push_update(text_update(CHAT, "2"))
+        update_id = api.push_update(text_update(CHAT, "2"))
+        api.before_call = on_call
         await api.wait_for_calls("sendMessage", 1, chat_id=CHAT)
-        polls = [c for c in api.calls if c.method == "getUpdates"]
         with sql_connect(settings) as db:
             stored = db.execute("select external_id, status, payload from inbox").fetchall()
         assert len(stored) == 1 and stored[0][1] == "done"
         assert stored[0][2] is None            # the citizen's words are not kept
-        assert any(c.params.get("offset") == int(stored[0][0]) + 1 for c in polls) or \
-            len(polls) >= 1
+        await wait_for(lambda: confirmations)   # the next poll confirms the update...
+        assert confirmations[0] == (update_id + 1, [str(update_id)])   # ...already stored
     finally:
         await runner.cleanup()
 
@@ -205,8 +213,7 @@ async def test_replies_caught_mid_send_by_a_crash_go_out_again_flagged(settings,
     api.push_update(text_update(CHAT, "2"))
     await api.wait_for_calls("sendMessage", 1, chat_id=CHAT)
     await runner.cleanup()
-    with sql_connect(settings) as db:
-        db.execute("update outbox set status = 'sending'")
+    await sql_write(settings, "update outbox set status = 'sending'")   # from a thread
     runner, _ = await start_loa(settings, api, webhook=False)
     try:
         await api.wait_for_calls("sendMessage", 2, chat_id=CHAT)

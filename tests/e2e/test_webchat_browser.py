@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+import pytest_asyncio
 from aiohttp import web
 from playwright.async_api import Browser, Locator, Page, Route, expect
 
@@ -358,7 +359,7 @@ async def test_error_answer_is_shown_and_the_text_kept(browser: Browser,
     chat.assert_no_errors()
 
 
-@pytest.fixture
+@pytest_asyncio.fixture(loop_scope="session")
 async def portal(live_server: str) -> AsyncIterator[str]:
     """A stand-in for the provincial portal, on another origin, with the one-line embed."""
     html = ("<!doctype html><html lang='vi'><head><meta charset='utf-8'>"

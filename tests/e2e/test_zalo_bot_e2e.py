@@ -4,14 +4,14 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import sys
 from dataclasses import replace
 
 import aiohttp
 import pytest
+from support.cli import run_cli
 from support.env import ROOT, database_env, free_port, sql_connect, sql_write, start_server
 from support.fakezalo import FakeZaloBot, bot_update, payload
-from support.waiting import wait_for
+from support.waiting import drained, wait_for
 
 from bot.app import build_app
 from bot.channels.zalo.bot import ZaloBotApi, ZaloBotChannel
@@ -121,7 +121,7 @@ async def test_polling_stores_each_update_once(settings, api):
         api.push_update(update)             # the same message delivered twice
         api.push_update(bot_update(CHAT, "5", message_id="next-1"))
         await api.wait_for_calls("sendMessage", 2, chat_id=CHAT)
-        await asyncio.sleep(0.3)
+        await drained(settings)     # the duplicate, had it been stored, answered by now
         assert len(api.sent_texts(CHAT)) == 2
         stored = rows(settings, "select external_id, status from inbox order by id")
         assert stored == [("m:dup-1", "done"), ("m:next-1", "done")]
@@ -153,7 +153,7 @@ async def test_webhook_refuses_forged_requests_and_dedupes(settings, api, caplog
         await api.wait_for_calls("sendMessage", 1, chat_id=CHAT)
         api.push_update(bot_update(CHAT, "2"))     # delivered by the fake itself
         await api.wait_for_calls("sendMessage", 2, chat_id=CHAT)
-        await asyncio.sleep(0.3)
+        await drained(settings)     # a duplicate, had it been stored, answered by now
         assert len(api.sent_texts(CHAT)) == 2
         assert rows(settings, "select count(*) from inbox") == [(2,)]
     finally:
@@ -209,12 +209,9 @@ async def test_operator_commands_against_the_fake(settings, api):
            "BOT_ZALO_WEBHOOK_URL": "https://loa.example.gov.vn/zalo/bot/webhook",
            "BOT_ZALO_WEBHOOK_SECRET": SECRET, "PATH": "/usr/bin:/bin"}
 
-    async def run(*args: str) -> tuple[int, str]:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot", "zalo", *args, cwd=ROOT, env=env,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
-        out, _ = await proc.communicate()
-        return proc.returncode or 0, out.decode()
+    async def run(*args: str) -> tuple[int, str]:   # in this process, in a thread
+        result = await asyncio.to_thread(run_cli, "zalo", *args, env=env, cwd=ROOT)
+        return result.returncode, result.stdout + result.stderr
 
     code, out = await run("set-webhook")
     assert code == 0 and api.webhook_url == env["BOT_ZALO_WEBHOOK_URL"]

@@ -13,6 +13,7 @@ import aiohttp
 import pytest
 from support.env import free_port, sql_connect, sql_write, start_server
 from support.fakezalo import FakeZaloOA, oa_event, signed
+from support.waiting import drained
 from support.waiting import wait_for as _wait_for
 
 from bot.app import build_app
@@ -100,7 +101,7 @@ async def test_forged_stale_and_replayed_webhooks(loa, oa, settings, caplog):
                                    headers=headers)
         assert tampered.status == 401
     await oa.wait_for_calls("cs", 1)
-    await asyncio.sleep(0.3)
+    await drained(settings)         # a replay, had it been stored, answered by now
     assert len(oa.sends(USER)) == 1
     assert rows(settings, "select count(*) from inbox") == [(1,)]
     assert OA_SECRET not in caplog.text and "access-0" not in caplog.text

@@ -11,16 +11,27 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from support.cli import run_cli
 from support.env import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def bot(*args: str, tmp_path: Path, stdin: str | None = None, env: dict | None = None):
+def _environ(tmp_path: Path, env: dict | None) -> dict[str, str]:
     environ = {**os.environ, "BOT_DATA_DIR": str(tmp_path), **(env or {})}
     environ.pop("BOT_TELEGRAM_TOKEN", None)
-    return subprocess.run([sys.executable, "-m", "bot", *args], input=stdin, capture_output=True,
-                          text=True, cwd=ROOT, env=environ, timeout=60)
+    return environ
+
+
+def bot(*args: str, tmp_path: Path, stdin: str | None = None, env: dict | None = None):
+    """The command in this process (bot.cli.main): what it prints and returns."""
+    return run_cli(*args, env=_environ(tmp_path, env), stdin=stdin)
+
+
+def bot_process(*args: str, tmp_path: Path, env: dict | None = None):
+    """The command as a process of its own, for what only a process shows (file modes)."""
+    return subprocess.run([sys.executable, "-m", "bot", *args], capture_output=True,
+                          text=True, cwd=ROOT, env=_environ(tmp_path, env), timeout=60)
 
 
 def test_ask_json_prints_topic_score_answer(tmp_path):
@@ -109,10 +120,10 @@ def test_bad_configuration_is_reported_by_name(tmp_path, env, message):
 
 
 def test_secret_key_is_created_once_and_kept(tmp_path, database_url):
-    db_env = {"BOT_DATABASE_URL": database_url}
-    assert bot("migrate", tmp_path=tmp_path, env=db_env).returncode == 0
+    db_env = {"BOT_DATABASE_URL": database_url}   # a process: the file's mode is the point
+    assert bot_process("migrate", tmp_path=tmp_path, env=db_env).returncode == 0
     key = (tmp_path / "secret.key").read_text()
-    assert bot("migrate", tmp_path=tmp_path, env=db_env).returncode == 0
+    assert bot_process("migrate", tmp_path=tmp_path, env=db_env).returncode == 0
     assert (tmp_path / "secret.key").read_text() == key and len(key) == 64
     assert oct((tmp_path / "secret.key").stat().st_mode)[-3:] == "600"
 

@@ -7,17 +7,16 @@ citizens are not slowed, and the count lives in the database, so two processes s
 """
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import json
 from dataclasses import replace
 
 import aiohttp
 import pytest
-from support.env import free_port, sql_connect, start_server
+from support.env import free_port, sql_connect, sql_write, start_server
 from support.fakebotapi import FakeBotApi, text_update
 from support.processes import SECRET, start_loa, wait_healthy
-from support.waiting import wait_for
+from support.waiting import drained, wait_for
 
 from bot.app import build_app
 from bot.delivery.handler import FLOOD_LIMIT, FLOODED
@@ -61,7 +60,7 @@ async def test_a_flooding_citizen_gets_twenty_answers_then_one_polite_note(loa):
     await wait_for(lambda: sum(inbox_states(settings).values()) == 31
                    and ("new", None) not in inbox_states(settings), timeout=30)
     await wait_for(lambda: len(sent_to(api, FLOODER)) >= FLOOD_LIMIT + 1, timeout=30)
-    await asyncio.sleep(1.0)                                 # nothing more may come
+    await drained(settings)                  # nothing left to send: nothing more may come
     texts = sent_to(api, FLOODER)
     assert len(texts) == FLOOD_LIMIT + 1
     assert all("Cập nhật ngày" in t for t in texts[:FLOOD_LIMIT])
@@ -88,9 +87,8 @@ async def test_a_flooding_citizen_gets_twenty_answers_then_one_polite_note(loa):
     # The conversation state survived the flood; a minute later the citizen is answered again.
     assert state["flood"]["n"] == 30 and "lang" in state
     state["flood"]["since"] -= 61
-    with sql_connect(settings) as db:
-        db.execute("update contact set state = ? where address = ?",
-                   (json.dumps(state), str(FLOODER)))
+    await sql_write(settings, "update contact set state = ? where address = ?",
+                    json.dumps(state), str(FLOODER))       # from a thread: Loa runs in this loop
     api.push_update(text_update(FLOODER, "doi may co mat so khong"))
     await wait_for(lambda: len(sent_to(api, FLOODER)) == FLOOD_LIMIT + 2, timeout=15)
     assert NOTE not in sent_to(api, FLOODER)[-1]
@@ -116,7 +114,7 @@ async def test_the_limit_is_shared_by_two_processes(database_url, tmp_path):
                     assert response.status == 200
                 await wait_for(lambda n=i + 1: handled(database_url) == n, timeout=20)
             await wait_for(lambda: len(sent_to(api, FLOODER)) >= FLOOD_LIMIT + 1, timeout=20)
-            await asyncio.sleep(1.0)
+            await drained(database_url)      # nothing left to send: nothing more may come
         finally:
             for loa in processes:
                 loa.stop()

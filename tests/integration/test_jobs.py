@@ -11,11 +11,12 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from bot.delivery import jobs
 from bot.delivery.jobs import LEASE, Job, JobScheduler, daily, hourly, on_days
-from bot.store.db import Database, make_engine, upgrade_database_async
+from bot.store.db import Database, make_engine
 
 ROOT = Path(__file__).resolve().parents[2]
 DAY = dt.datetime(2026, 12, 10, 3, 0, tzinfo=dt.UTC)   # 10:00 in Vietnam
@@ -62,6 +63,13 @@ async def race(url: str, processes: int, periods: int) -> tuple[Counter[str], li
             await db.dispose()
 
 
+@pytest.fixture
+def postgres_url(migrated_postgres_url: str) -> str:
+    """Here each test's PostgreSQL database is migrated already: a copy of the session's
+    template (tests/conftest.py), instead of every migration run again per test."""
+    return migrated_postgres_url
+
+
 async def test_concurrent_schedulers_run_a_job_once_per_period(settings):
     runs, rows = await race(settings.database_url, processes=4, periods=3)
     assert runs == Counter({"2026-12-10": 1, "2026-12-11": 1, "2026-12-12": 1})
@@ -69,7 +77,6 @@ async def test_concurrent_schedulers_run_a_job_once_per_period(settings):
 
 
 async def test_many_schedulers_on_postgres_run_a_job_once_per_period(postgres_url):
-    await upgrade_database_async(postgres_url)
     runs, rows = await race(postgres_url, processes=8, periods=5)
     assert sorted(runs.values()) == [1] * 5 and len(rows) == 5
 
@@ -104,7 +111,6 @@ asyncio.run(main(sys.argv[1], float(sys.argv[2]), sys.argv[3:]))
 
 async def test_separate_processes_started_at_once_run_a_job_once(postgres_url):
     """Real OS processes on one PostgreSQL database, all ticking at the same instants."""
-    await upgrade_database_async(postgres_url)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     days = ["2026-12-10T03:00:00+00:00", "2026-12-11T03:00:00+00:00"]
     start = time.time() + 4.0    # enough for every interpreter to import and connect

@@ -15,7 +15,6 @@ from support.waiting import wait_for
 from bot.app import build_app
 from bot.core.matching import Matcher
 from bot.settings import Settings
-from bot.store.db import upgrade_database_async
 from bot.web.keys import RUNTIME
 
 A, B = "xa-24175", "xa-24133"
@@ -204,17 +203,16 @@ async def test_removal_by_a_province_admin_restores_the_answer_at_once(client, s
         (f"officer:{admin}",)]
 
 
-async def test_removal_reaches_every_process(settings, postgres_url):
+async def test_removal_reaches_every_process(settings, migrated_postgres_url):
     """Two Loa processes on one PostgreSQL database: a removal made on one process's admin
     page changes the other's answers (cluster NOTIFY), without a restart."""
-    await upgrade_database_async(postgres_url)
-    shared = replace(settings, database_url=postgres_url)
+    shared = replace(settings, database_url=migrated_postgres_url)
     async with TestClient(TestServer(build_app(shared))) as one, \
             TestClient(TestServer(build_app(shared))) as two:
         await ask_from(one, "24175", BEEPS)
         await as_officer(one, shared, A, "editor")
         assert (await propose(one, BEEPS)).status == 303
-        ((sample_id,),) = sql(postgres_url, "select id from learned_sample")
+        ((sample_id,),) = sql(migrated_postgres_url, "select id from learned_sample")
         await as_officer(one, shared, "tinh", "approver")
         assert (await act(one, sample_id, "approve")).status == 303
         def matcher_two() -> Matcher:

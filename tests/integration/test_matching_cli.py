@@ -3,18 +3,19 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
+
+from support.cli import run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def bot(*args: str, tmp_path: Path, stdin: str | None = None):
+    """The command in this process (bot.cli.main), run from the repository as a developer
+    would."""
     environ = {**os.environ, "BOT_DATA_DIR": str(tmp_path)}
     environ.pop("BOT_TELEGRAM_TOKEN", None)
-    return subprocess.run([sys.executable, "-m", "bot", *args], input=stdin, capture_output=True,
-                          text=True, cwd=ROOT, env=environ, timeout=120)
+    return run_cli(*args, env=environ, stdin=stdin, cwd=ROOT)
 
 
 def test_eval_prints_the_issue_14_figures_per_topic_and_timing(tmp_path):

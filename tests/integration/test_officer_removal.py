@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import re
-import subprocess
-import sys
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from support.cli import CliResult, run_cli
 from support.env import database_env, free_port, sql_connect, start_server
 from support.fakebotapi import FakeBotApi, command_update
 from support.officers import login_as, make_officer
@@ -20,15 +18,13 @@ from bot.app import build_app
 from bot.features.officers import service as officers
 from bot.store.db import Database, make_engine
 
-ROOT = Path(__file__).resolve().parents[2]
 
-
-async def cli(settings, *args: str) -> subprocess.CompletedProcess[str]:
+async def cli(settings, *args: str) -> CliResult:
+    """`python -m bot officers ...` in this process (bot.cli.main), in a thread: the app
+    under test keeps serving meanwhile."""
     env = {**database_env(settings), "PATH": "/usr/bin:/bin",
            "BOT_SECRET_KEY": settings.secret_key}
-    return await asyncio.to_thread(
-        subprocess.run, [sys.executable, "-m", "bot", "officers", *args], capture_output=True,
-        text=True, cwd=ROOT, env=env, timeout=120)
+    return await asyncio.to_thread(run_cli, "officers", *args, env=env)
 
 
 def sql(settings, query: str, *params: object) -> list[tuple]:

@@ -3,27 +3,23 @@ from __future__ import annotations
 
 import asyncio
 import re
-import subprocess
-import sys
 from dataclasses import replace
-from pathlib import Path
 
 import aiohttp
 import pytest
-from support.env import database_env, free_port, sql_connect, start_server
+from support.cli import run_cli
+from support.env import database_env, free_port, sql_connect, sql_write, start_server
 from support.fakebotapi import FakeBotApi, command_update
 from support.officers import login_as, make_officer
 
 from bot.app import build_app
 
-ROOT = Path(__file__).resolve().parents[2]
-
 
 def cli(settings, *args: str):
+    """`python -m bot officers ...` in this process (bot.cli.main)."""
     env = {**database_env(settings), "PATH": "/usr/bin:/bin",
            "BOT_SECRET_KEY": settings.secret_key}
-    return subprocess.run([sys.executable, "-m", "bot", "officers", *args], capture_output=True,
-                          text=True, cwd=ROOT, env=env, timeout=60)
+    return run_cli("officers", *args, env=env)
 
 
 def test_cli_invites_for_known_units_and_roles_only(settings):
@@ -110,13 +106,12 @@ async def test_admin_needs_login_and_logout_needs_csrf(client, settings):
 
 async def test_expired_or_unknown_login_links_are_refused(client, settings):
     _, token = await make_officer(settings, "tinh", "viewer")
-    with sql_connect(settings) as db:
-        db.execute("update admin_session set expires_at = '2020-01-01 00:00:00.000000'")
+    await sql_write(settings, "update admin_session set expires_at = '2020-01-01 00:00:00.000000'")
     assert (await client.get(f"/admin/login?token={token}", allow_redirects=False)).status == 403
     assert (await client.get("/admin/login?token=nonsense", allow_redirects=False)).status == 403
 
 
-async def test_two_processes_seeding_units_at_the_same_time_both_start(postgres_url):
+async def test_two_processes_seeding_units_at_the_same_time_both_start(migrated_postgres_url):
     """Two Loa processes (or Loa and the CLI) start together: the second one's insert of the
     unit list waits for the first one's and then skips what it added, instead of failing on
     UNIQUE(unit.code) and stopping the process."""
@@ -124,10 +119,9 @@ async def test_two_processes_seeding_units_at_the_same_time_both_start(postgres_
 
     from bot.features.officers import service as officers
     from bot.features.officers.models import Unit
-    from bot.store.db import make_engine, upgrade_database_async
+    from bot.store.db import make_engine
 
-    await upgrade_database_async(postgres_url)
-    first, second, watcher = (make_engine(postgres_url) for _ in range(3))
+    first, second, watcher = (make_engine(migrated_postgres_url) for _ in range(3))
     try:
         async with first.connect() as a, second.connect() as b, watcher.connect() as w:
             await a.begin()

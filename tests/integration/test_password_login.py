@@ -5,15 +5,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import subprocess
-import sys
 import unicodedata
-from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from argon2 import PasswordHasher
-from support.env import database_env, sql_connect
+from support.cli import run_cli
+from support.env import database_env, sql_connect, sql_write
 from support.officers import login_as, make_officer
 
 from bot.app import build_app
@@ -21,18 +19,16 @@ from bot.features.officers import passwords
 from bot.features.officers import service as officers
 from bot.store.db import Database, make_engine, upgrade_database_async
 
-ROOT = Path(__file__).resolve().parents[2]
 GOOD = "Lúa chín vàng đồng 2026"          # a sentence, as the page advises
 
 
 async def cli(settings, *args: str, stdin: str | None = None):
-    """`python -m bot officers ...` in a thread: the app under test keeps serving meanwhile (a
-    blocked event loop could hold a write transaction open and lock the CLI out)."""
+    """`python -m bot officers ...` in this process (bot.cli.main), in a thread: the app under
+    test keeps serving meanwhile (a blocked event loop could hold a write transaction open and
+    lock the CLI out)."""
     env = {**database_env(settings), "PATH": "/usr/bin:/bin",
            "BOT_SECRET_KEY": settings.secret_key}
-    return await asyncio.to_thread(
-        subprocess.run, [sys.executable, "-m", "bot", "officers", *args], capture_output=True,
-        text=True, cwd=ROOT, env=env, timeout=120, input=stdin)
+    return await asyncio.to_thread(run_cli, "officers", *args, env=env, stdin=stdin)
 
 
 @pytest.fixture
@@ -319,9 +315,8 @@ async def test_one_address_cannot_try_many_names(client, settings, fast_hashes):
 async def test_an_old_hash_is_redone_with_the_current_parameters(client, settings):
     officer_id, _ = await make_officer(settings, "xa-24175", "editor")
     weak = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1).hash(GOOD)
-    with sql_connect(settings) as db:
-        db.execute("update officer set login_name = 'hoa.phu', password_hash = ? where id = ?",
-                   (weak, officer_id))
+    await sql_write(settings, "update officer set login_name = 'hoa.phu', password_hash = ? "
+                    "where id = ?", weak, officer_id)      # from a thread: the app runs here
     assert (await password_login(client, "hoa.phu", GOOD)).status == 303
     _, stored = officer_row(settings, officer_id)
     assert stored != weak and stored.startswith("$argon2id$v=19$m=65536,t=3,p=4$")
@@ -446,8 +441,7 @@ async def test_a_stolen_session_cannot_guess_the_current_password_in_parallel(cl
 async def test_migration_and_lockout_on_postgresql(postgres_url, fast_hashes):
     """`python -m bot migrate` (Alembic "heads") on PostgreSQL, then the atomic failure count."""
     env = {"BOT_DATABASE_URL": postgres_url, "PATH": "/usr/bin:/bin", "BOT_SECRET_KEY": "k"}
-    migrated = subprocess.run([sys.executable, "-m", "bot", "migrate"], capture_output=True,
-                              text=True, cwd=ROOT, env=env, timeout=120)
+    migrated = await asyncio.to_thread(run_cli, "migrate", env=env)
     assert migrated.returncode == 0, migrated.stderr
     await upgrade_database_async(postgres_url)                     # again: a no-op
     db = Database(make_engine(postgres_url))

@@ -42,6 +42,7 @@ async def test_two_workers_on_postgres_give_each_update_one_effect(settings, pos
     import aiohttp
     from support.env import free_port, start_server
     from support.fakebotapi import FakeBotApi, text_update
+    from support.waiting import drained
 
     await upgrade_database_async(postgres_url)
     secret = "pg-webhook-secret-123"
@@ -75,7 +76,7 @@ async def test_two_workers_on_postgres_give_each_update_one_effect(settings, pos
             while len([c for c in api.calls if c.method == "sendMessage" and c.ok]) < 200:
                 assert asyncio.get_running_loop().time() < deadline, "not all answered"
                 await asyncio.sleep(0.1)
-            await asyncio.sleep(1.0)
+            await drained(postgres_url)   # nothing left to send: a duplicate would be out
             answered = [c.params["chat_id"] for c in api.calls
                         if c.method == "sendMessage" and c.ok]
             assert sorted(answered) == sorted(70_000 + i for i in range(200))   # once each

@@ -260,14 +260,13 @@ async def test_attach_without_a_topic_is_refused(client, settings):
     assert response.status == 400 and "Hãy chọn chủ đề" in await response.text()
 
 
-async def test_question_log_on_postgres(settings, postgres_url):
+async def test_question_log_on_postgres(settings, migrated_postgres_url):
     from dataclasses import replace
 
     from aiohttp.test_utils import TestClient, TestServer
 
     from bot.app import build_app
-    from bot.store.db import upgrade_database_async
-    await upgrade_database_async(postgres_url)
+    postgres_url = migrated_postgres_url
     async with TestClient(TestServer(build_app(replace(settings,
                                                        database_url=postgres_url)))) as client:
         await ask(client, WEATHER, "pgq00001")

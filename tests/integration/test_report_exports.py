@@ -6,17 +6,17 @@ PostgreSQL, for the province and for a unit.
 """
 from __future__ import annotations
 
+import asyncio
 import csv
 import datetime as dt
 import io
 import json
-import subprocess
-import sys
 
 import docx
 import openpyxl
 from PIL import Image
 from sqlalchemy import update
+from support.cli import CliResult, run_cli
 from support.env import database_env
 from support.outreach import (
     MONTH,
@@ -34,7 +34,6 @@ from bot.features.outreach.reports import exports
 from bot.features.outreach.reports.chart import trend_png
 from bot.features.outreach.reports.document import to_docx
 from bot.features.outreach.reports.model import build_report
-from bot.store.db import upgrade_database_async
 
 HEADERS = ["STT", "Hình thức truyền thông", "Số lượt thực hiện", "Phương tiện truyền thông",
            "Số người tiếp cận", "Ghi chú"]
@@ -102,9 +101,8 @@ async def test_report_numbers_on_sqlite(settings):
     _check_numbers(*await _province_and_units(settings.database_url))
 
 
-async def test_report_numbers_on_postgres(postgres_url):
-    await upgrade_database_async(postgres_url)
-    _check_numbers(*await _province_and_units(postgres_url))
+async def test_report_numbers_on_postgres(migrated_postgres_url):
+    _check_numbers(*await _province_and_units(migrated_postgres_url))
 
 
 async def test_csv_opens_in_excel_and_matches_cell_by_cell(settings):
@@ -253,18 +251,19 @@ async def test_chart_png_shows_twelve_months(settings):
     assert abs(october / september - 19 / 2) < 1        # heights in proportion to the runs
 
 
-def _cli(settings, *args: str) -> subprocess.CompletedProcess[str]:
+async def _cli(settings, *args: str) -> CliResult:
+    """`python -m bot report ...` in this process (bot.cli.main; in a thread: it runs its
+    own event loop)."""
     env = {**database_env(settings), "PATH": "/usr/bin:/bin",
            "BOT_SECRET_KEY": settings.secret_key}
-    return subprocess.run([sys.executable, "-m", "bot", "report", *args], capture_output=True,
-                          text=True, cwd=ROOT, env=env, timeout=120)
+    return await asyncio.to_thread(run_cli, "report", *args, env=env, cwd=ROOT)
 
 
 async def test_cli_writes_each_format_for_a_unit_or_the_province(settings, tmp_path):
     data, _, _, _ = await _province_and_units(settings.database_url)
     out = tmp_path / "r.xlsx"
-    done = _cli(settings, "--month", MONTH, "--unit", "xa-24175", "--format", "xlsx",
-                "--output", str(out))
+    done = await _cli(settings, "--month", MONTH, "--unit", "xa-24175", "--format", "xlsx",
+                      "--output", str(out))
     assert done.returncode == 0, done.stderr
     sheet = openpyxl.load_workbook(out)["Tổng hợp"]
     assert [(r[1], r[2], r[4]) for r in sheet.iter_rows(min_row=4, max_row=6,
@@ -272,21 +271,21 @@ async def test_cli_writes_each_format_for_a_unit_or_the_province(settings, tmp_p
         ("Hội nghị / họp dân", 2, 140), ("Loa truyền thanh cơ sở", 6, 0), ("Khác", 1, 300)]
     assert "Sheet" not in openpyxl.load_workbook(out).sheetnames
     docx_out = tmp_path / "r.docx"
-    assert _cli(settings, "--month", MONTH, "--format", "docx", "--output",
-                str(docx_out)).returncode == 0
+    assert (await _cli(settings, "--month", MONTH, "--format", "docx", "--output",
+                       str(docx_out))).returncode == 0
     assert docx.Document(str(docx_out)).tables[1].rows[-1].cells[2].text == "19"
-    csv_out = _cli(settings, "--month", MONTH, "--unit", "xa-24133", "--format", "csv")
+    csv_out = await _cli(settings, "--month", MONTH, "--unit", "xa-24133", "--format", "csv")
     lines = list(csv.reader(io.StringIO(csv_out.stdout.lstrip("\ufeff"))))
     assert lines[-1][5] == "4"
-    data_json = json.loads(_cli(settings, "--month", MONTH).stdout)
+    data_json = json.loads((await _cli(settings, "--month", MONTH)).stdout)
     assert data_json["total"] == 7 and data_json["by_form"] == {"chatbot_qa": 5, "broadcast": 2}
     assert data_json["report"]["total_runs"] == 19
     assert {r["form"]: r["runs"] for r in data_json["report"]["official"]} == {
         f: v[0] for f, v in expected_official(data).items()}
-    unit_json = json.loads(_cli(settings, "--month", MONTH, "--unit", "xa-24175").stdout)
+    unit_json = json.loads((await _cli(settings, "--month", MONTH, "--unit", "xa-24175")).stdout)
     assert unit_json["report"]["scope"] == "unit" and unit_json["report"]["total_runs"] == 9
-    missing = _cli(settings, "--month", MONTH, "--format", "docx")
+    missing = await _cli(settings, "--month", MONTH, "--format", "docx")
     assert missing.returncode == 2 and "--output" in missing.stderr
-    unknown = _cli(settings, "--month", MONTH, "--unit", "xa-00000")
+    unknown = await _cli(settings, "--month", MONTH, "--unit", "xa-00000")
     assert unknown.returncode == 2 and "unknown unit 'xa-00000'" in unknown.stderr
     assert "Traceback" not in unknown.stderr

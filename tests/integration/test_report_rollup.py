@@ -98,14 +98,13 @@ async def test_add_runs_equals_a_recount_on_sqlite(settings):
     await _same_as_recount(settings.database_url)
 
 
-async def test_add_runs_equals_a_recount_on_postgres(postgres_url):
-    await upgrade_database_async(postgres_url)
-    await _same_as_recount(postgres_url)
+async def test_add_runs_equals_a_recount_on_postgres(migrated_postgres_url):
+    await _same_as_recount(migrated_postgres_url)
 
 
-async def test_concurrent_writers_on_postgres_neither_deadlock_nor_lose_counts(postgres_url):
-    await upgrade_database_async(postgres_url)
-    db = Database(make_engine(postgres_url))
+async def test_concurrent_writers_on_postgres_neither_deadlock_nor_lose_counts(
+        migrated_postgres_url):
+    db = Database(make_engine(migrated_postgres_url))
     try:
         runs = _random_runs(11, 800)
 

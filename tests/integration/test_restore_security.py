@@ -14,6 +14,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from alembic import command
 from alembic.script import ScriptDirectory
+from support.cli import CliResult, run_cli
 from support.env import database_env
 from support.officers import make_officer
 
@@ -27,12 +28,21 @@ ROOT = Path(__file__).resolve().parents[2]
 PLANTED = "planted-session-token-of-the-attacker-0123456789"
 
 
-async def restore(settings, path: Path) -> subprocess.CompletedProcess[str]:
-    env = {**database_env(settings), "PATH": "/usr/bin:/bin",
-           "BOT_SECRET_KEY": settings.secret_key}
+def _env(settings) -> dict[str, str]:
+    return {**database_env(settings), "PATH": "/usr/bin:/bin",
+            "BOT_SECRET_KEY": settings.secret_key}
+
+
+async def restore(settings, path: Path) -> CliResult:
+    """`python -m bot restore` in this process (bot.cli.main), in a thread."""
+    return await asyncio.to_thread(run_cli, "restore", str(path), env=_env(settings))
+
+
+async def restore_process(settings, path: Path) -> subprocess.CompletedProcess[str]:
+    """The same as a process of its own: beside a running Loa, another process."""
     return await asyncio.to_thread(
         subprocess.run, [sys.executable, "-m", "bot", "restore", str(path)],
-        capture_output=True, text=True, cwd=ROOT, env=env, timeout=180)
+        capture_output=True, text=True, cwd=ROOT, env=_env(settings), timeout=180)
 
 
 def db_path(settings) -> Path:
@@ -138,7 +148,7 @@ async def test_no_restore_while_loa_runs_on_the_database(settings, tmp_path):
     tamper(copy, "insert into run (at, unit, form, medium, kind, language, reached) values "
                  "('2026-11-01 00:00:00', 'Từ bản sao', 'chatbot_qa', 'web', 'answer', 'vi', 1)")
     async with TestClient(TestServer(build_app(settings))):      # a running Loa
-        refused = await restore(settings, copy)
+        refused = await restore_process(settings, copy)
         assert refused.returncode == 2 and "Traceback" not in refused.stderr
         assert "Loa is running" in refused.stderr
         with sqlite3.connect(db_path(settings)) as conn:         # (Loa itself writes on)

@@ -375,10 +375,8 @@ async def test_runs_count_the_chosen_and_the_served_language(s):
         await client.close()
 
 
-async def test_approvals_on_postgres(s, postgres_url):
-    from bot.store.db import upgrade_database_async
-    await upgrade_database_async(postgres_url)
-    pg = settings_for(s, s.content_dir, s.locales_dir, database_url=postgres_url)
+async def test_approvals_on_postgres(s, migrated_postgres_url):
+    pg = settings_for(s, s.content_dir, s.locales_dir, database_url=migrated_postgres_url)
     fields = write_topic(pg.content_dir, "rad", "timeline", DRAFT)
     unit = next(u for u in service(pg).units["rad"] if u.key == "timeline")
     client = await app_client(pg)

@@ -2,14 +2,14 @@
 export / import of work packages, `translations update`, and compiling minority catalogs."""
 from __future__ import annotations
 
+import asyncio
 import gettext
-import subprocess
-import sys
 import unicodedata
 from pathlib import Path
 
 import polib
 import pytest
+from support.cli import CliResult, run_cli
 from support.translations import (
     ROOT,
     approved,
@@ -52,10 +52,9 @@ def check(content: Path, locales: Path) -> list[str]:
     return [str(p) for p in check_translations(content, locales)]
 
 
-def cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "bot", *args], cwd=cwd, capture_output=True,
-                          text=True, timeout=120, env={"BOT_SECRET_KEY": "x",
-                                                        "PATH": "/usr/bin:/bin"})
+def cli(*args: str, cwd: Path = ROOT) -> CliResult:
+    """`python -m bot ...` in this process (bot.cli.main), with a bare environment."""
+    return run_cli(*args, cwd=cwd, env={"BOT_SECRET_KEY": "x", "PATH": "/usr/bin:/bin"})
 
 
 # -- what ships --------------------------------------------------------------------------------
@@ -273,9 +272,8 @@ def test_import_command_prints_each_problem(tree, tmp_path):
     path = tmp_path / "rad.po"
     path.write_text(package, encoding="utf-8")
     env_dirs = ("--lang", "rad", "--translator", "test")
-    result = subprocess.run(
-        [sys.executable, "-m", "bot", "translations", "import", str(path), *env_dirs],
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    result = run_cli(
+        "translations", "import", str(path), *env_dirs, cwd=ROOT,
         env={"BOT_SECRET_KEY": "x", "PATH": "/usr/bin:/bin", "BOT_CONTENT_DIR": str(content),
              "BOT_LOCALES_DIR": str(locales), "BOT_DATA_DIR": str(tmp_path)})
     assert result.returncode == 1
@@ -314,13 +312,12 @@ def test_update_turns_stale_approvals_into_drafts_and_adds_missing_files(tree):
 # -- the commands ----------------------------------------------------------------------------------
 
 def _run(content: Path, locales: Path, data: Path, *args: str,
-         database_url: str = "") -> subprocess.CompletedProcess[str]:
+         database_url: str = "") -> CliResult:
     env = {"BOT_SECRET_KEY": "x", "PATH": "/usr/bin:/bin", "BOT_CONTENT_DIR": str(content),
            "BOT_LOCALES_DIR": str(locales), "BOT_DATA_DIR": str(data)}
     if database_url:
         env["BOT_DATABASE_URL"] = database_url
-    return subprocess.run([sys.executable, "-m", "bot", "translations", *args], cwd=ROOT,
-                          capture_output=True, text=True, timeout=120, env=env)
+    return run_cli("translations", *args, cwd=ROOT, env=env)
 
 
 def test_export_and_status_commands(tree, tmp_path):
@@ -360,16 +357,18 @@ async def test_export_approvals_writes_the_reviewers_decisions_into_the_files(tr
     finally:
         await db.dispose()
     assert check(content, locales) == []
-    result = _run(content, locales, tmp_path, "export", "--approvals", "--lang", "rad",
-                  database_url=settings.database_url)
+    result = await asyncio.to_thread(   # the command runs its own event loop
+        _run, content, locales, tmp_path, "export", "--approvals", "--lang", "rad",
+        database_url=settings.database_url)
     assert result.returncode == 0, result.stderr
     assert "rad: approved 'cost'" in result.stdout
     raw = (content / "rad" / "cost.md").read_text(encoding="utf-8")
     assert "status: approved" in raw and "reviewer: Test Reviewer (test data)" in raw
     assert f"organisation: {settings.unit}" in raw and f"source_hash: {unit.source_hash}" in raw
     assert check(content, locales) == []
-    again = _run(content, locales, tmp_path, "export", "--approvals", "--lang", "rad",
-                 database_url=settings.database_url)
+    again = await asyncio.to_thread(
+        _run, content, locales, tmp_path, "export", "--approvals", "--lang", "rad",
+        database_url=settings.database_url)
     assert "no new decisions to write" in again.stdout
 
 

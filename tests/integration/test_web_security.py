@@ -243,6 +243,22 @@ async def test_security_headers(client, settings):
         assert "aiohttp" not in server.lower() and "python" not in server.lower()
 
 
+async def test_static_serves_each_packages_files_and_nothing_else(client):
+    """/static/ holds the files of the shell, the web chat and the announcements' pages, each
+    from its own package; any other name, or a way out of those folders, is a 404."""
+    for name, kind in (("admin.css", "text/css"), ("admin.js", "javascript"),
+                       ("chat.css", "text/css"), ("chat.js", "javascript"),
+                       ("broadcast.js", "javascript")):
+        response = await client.get(f"/static/{name}")
+        assert response.status == 200 and kind in response.headers["Content-Type"], name
+        assert len(await response.read()) > 100
+    for path in ("/static/loa.db", "/static/secret.key", "/static/..%2Fadmin.py",
+                 "/static/%2e%2e/app.py", "/static/", "/static/index.html/x"):
+        response = await client.get(path)
+        assert response.status == 404, path
+        assert "Traceback" not in await response.text()
+
+
 # -- /media --------------------------------------------------------------------------------------
 
 async def test_media_serves_only_approved_clips_to_the_public(s):

@@ -167,9 +167,9 @@ class Call:
     ``params`` are decoded: numbers are ints, flags are bools, JSON parameters such as
     ``reply_markup`` are dicts/lists and uploaded files are :class:`UploadedFile`. ``status`` is the
     HTTP status the fake answered with, ``result`` the ``result`` it returned (None on errors) and
-    ``at`` the ``time.monotonic()`` when the request arrived. Calls are appended to
-    :attr:`FakeBotApi.calls` when the answer is ready, so a long-polling getUpdates shows up when
-    it returns.
+    ``at`` the time when the request arrived (``time.monotonic()``, or the fake's ``clock``).
+    Calls are appended to :attr:`FakeBotApi.calls` when the answer is ready, so a long-polling
+    getUpdates shows up when it returns.
     """
 
     method: str
@@ -295,6 +295,9 @@ class FakeBotApi:
         bot_first_name / bot_username: what getMe reports. The bot id is the token's numeric part.
         record: keep every call in :attr:`calls` and sent messages for edits. Turn off in long
             benchmarks to keep memory flat; :attr:`call_counts` is always kept.
+        clock: the monotonic time of :attr:`Call.at` and of the flood limits (:meth:`limit`);
+            a test on virtual time passes the clock it gives Loa's sender
+            (tests/support/clock.py), so the limits are counted on the time Loa paces by.
     """
 
     def __init__(
@@ -305,8 +308,10 @@ class FakeBotApi:
         bot_first_name: str = "Loa",
         bot_username: str = "loa_test_bot",
         record: bool = True,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._token = token
+        self.clock = clock
         self._requested_port = port
         self._port: int | None = None
         self.record = record
@@ -351,6 +356,11 @@ class FakeBotApi:
         self._fail_left = 0
         self._fail_status = 500
         self._fail_description: str | None = None
+        #: Called with (method, params) as each request arrives, before it is answered.
+        self.before_call: Callable[[str, JSONDict], None] | None = None
+        self._released = asyncio.Event()   # cleared by hold_sends()
+        self._released.set()
+        self.held = 0                      # send calls held unanswered right now
 
         # Update queue (unconfirmed updates, oldest first) and long polling.
         self._queue: deque[JSONDict] = deque()
@@ -449,6 +459,7 @@ class FakeBotApi:
 
     async def stop(self) -> None:
         self._closing = True
+        self._released.set()
         self._wake(self._poll_waiters)  # release long polls so the server can shut down quickly
         if self._webhook_task is not None:
             self._webhook_task.cancel()
@@ -492,6 +503,15 @@ class FakeBotApi:
         """The next ``count`` send calls answer 429 with ``parameters.retry_after``."""
         self._flood_left = count
         self._flood_retry_after = retry_after
+
+    def hold_sends(self) -> None:
+        """Send calls arriving from now on wait unanswered until :meth:`release_sends` (their
+        arrival time is the real one): a sender caught in the middle, e.g. to be killed there.
+        :attr:`held` counts the calls waiting."""
+        self._released.clear()
+
+    def release_sends(self) -> None:
+        self._released.set()
 
     def fail_next(self, count: int, status: int = 500, description: str | None = None) -> None:
         """The next ``count`` send calls answer ``status`` with an error body."""
@@ -625,7 +645,7 @@ class FakeBotApi:
             return _response(401, _error_body(401, "Unauthorized"))
         if request.method not in ("GET", "POST"):
             return _response(405, _error_body(405, "Method Not Allowed"))
-        arrived = time.monotonic()
+        arrived = self.clock()
 
         try:
             params = await self._read_params(request)
@@ -638,6 +658,8 @@ class FakeBotApi:
             return _response(404, _error_body(404, "Not Found"))
         name, handler = entry
         self.call_counts[name] = self.call_counts.get(name, 0) + 1
+        if self.before_call is not None:
+            self.before_call(name, params)
 
         try:
             if name in self.send_methods:
@@ -752,6 +774,12 @@ class FakeBotApi:
         waiters.clear()
 
     async def _inject_send_failures(self) -> None:
+        if not self._released.is_set():
+            self.held += 1
+            try:
+                await self._released.wait()
+            finally:
+                self.held -= 1
         if self.delay > 0:
             await asyncio.sleep(self.delay)
         if self._fail_left > 0:
@@ -781,7 +809,7 @@ class FakeBotApi:
     def _enforce_limits(self, chat_id: Any) -> None:
         if self.global_limit is None and self.chat_limit is None:
             return
-        now = time.monotonic()
+        now = self.clock()
         if now < self._blocked_until:
             self.early_sends += 1
             raise _ApiError(429, f"Too Many Requests: retry after {self.limit_retry_after}",

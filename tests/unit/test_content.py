@@ -3,12 +3,11 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
-import sys
 import unicodedata
 from pathlib import Path
 
 import pytest
+from support.cli import run_cli
 
 from bot.core.content import REQUIRED_TOPICS, load_content, validate_content
 
@@ -90,8 +89,7 @@ def _broken_copy(tmp_path: Path, name: str, old: str, new: str) -> Path:
 ])
 def test_check_content_names_file_and_field(tmp_path, name, old, new, expected):
     root = _broken_copy(tmp_path, name, old, new)
-    result = subprocess.run([sys.executable, "-m", "bot", "check-content", "--content-dir",
-                             str(root)], capture_output=True, text=True, cwd=ROOT)
+    result = run_cli("check-content", "--content-dir", str(root), cwd=ROOT)
     assert result.returncode == 1
     assert expected in result.stderr
     assert "Traceback" not in result.stderr
@@ -112,10 +110,9 @@ def test_missing_required_topic_and_non_nfc_text(tmp_path):
 
 def test_broken_content_stops_the_server_with_a_clear_message(tmp_path):
     root = _broken_copy(tmp_path, "support.md", "version: 2", "version: 0")
-    result = subprocess.run([sys.executable, "-m", "bot", "ask", "1"], capture_output=True,
-                            text=True, cwd=ROOT, env={"BOT_CONTENT_DIR": str(root),
-                                                      "BOT_DATA_DIR": str(tmp_path),
-                                                      "PATH": "/usr/bin:/bin"})
+    result = run_cli("ask", "1", cwd=ROOT, env={"BOT_CONTENT_DIR": str(root),
+                                               "BOT_DATA_DIR": str(tmp_path),
+                                               "PATH": "/usr/bin:/bin"})
     assert result.returncode == 1
     assert "support.md: version" in result.stderr and "Traceback" not in result.stderr
 

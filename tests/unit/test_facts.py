@@ -6,11 +6,10 @@ from __future__ import annotations
 import datetime as dt
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from support.cli import run_cli
 
 from bot.core.content import load_content, review_problems, validate_content
 from bot.core.conversation import Conversation
@@ -132,8 +131,7 @@ def test_a_fact_without_a_source_or_an_unknown_name_is_named(tmp_path):
 def test_check_content_command_fails_on_an_overdue_review(tmp_path):
     root = _copy(tmp_path)
     _edit(root / "facts.yml", "review_by: 2027-03-01", "review_by: 2026-11-30")
-    run = subprocess.run([sys.executable, "-m", "bot", "check-content", "--content-dir",
-                          str(root)], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    run = run_cli("check-content", "--content-dir", str(root), cwd=ROOT)
     assert run.returncode == 1
     assert "review was due on 2026-11-30" in run.stderr and "Traceback" not in run.stderr
 

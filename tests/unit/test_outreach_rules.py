@@ -13,7 +13,6 @@ from support.outreach import MONTH, TODAY, add_officer, database, tr
 
 from bot.features.officers import service as officers
 from bot.features.outreach import service as outreach
-from bot.store.db import upgrade_database_async
 
 E = outreach.EntryInput
 
@@ -189,9 +188,9 @@ async def test_lock_after_submission_and_audited_amendments_on_sqlite(settings):
     await _lock_and_amend(settings.database_url)
 
 
-async def test_lock_after_submission_and_audited_amendments_on_postgres(postgres_url):
-    await upgrade_database_async(postgres_url)
-    await _lock_and_amend(postgres_url)
+async def test_lock_after_submission_and_audited_amendments_on_postgres(
+        migrated_postgres_url):
+    await _lock_and_amend(migrated_postgres_url)
 
 
 @given(st.integers(min_value=-10**7, max_value=10**7), st.sampled_from(["", ".", ","]))
