@@ -6,6 +6,7 @@ leaflet and the loudspeaker script state the same value. Each fact and each topi
 `review_by` date: `review_problems` lists what is overdue (check-content fails on it)."""
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import re
 import unicodedata
@@ -41,8 +42,19 @@ _Loader.yaml_implicit_resolvers = {
     for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
 
 
+_PARSED: dict[str, object] = {}   # front matter text -> what it parsed to (see _yaml)
+
+
 def _yaml(text: str) -> object:
-    return yaml.load(text, Loader=_Loader)  # noqa: S506 (a SafeLoader subclass)
+    """Parsed YAML, as a copy of its own. Each start of Loa, and each reload of the
+    translations after a review, reads the same few hundred front matters, most unchanged;
+    the Python half of the parser took most of that time, a copy takes a twentieth of it."""
+    if text not in _PARSED:
+        parsed = yaml.load(text, Loader=_Loader)  # noqa: S506 (a SafeLoader subclass)
+        if len(_PARSED) >= 8192:
+            _PARSED.clear()
+        _PARSED[text] = parsed
+    return copy.deepcopy(_PARSED[text])
 
 
 class ContentError(Exception):

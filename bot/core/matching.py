@@ -144,7 +144,8 @@ class Bm25:
         texts += [(OUT_OF_SCOPE, line) for line in OFF_TOPIC]
         texts += [(ex.topic if ex.topic in content.topics else OUT_OF_SCOPE, ex.text)
                   for ex in self.learned if ex.topic is None or ex.topic in content.topics]
-        docs = [(label, features(normalize_query(text))) for label, text in texts]
+        tokens = [normalize_query(text) for _, text in texts]   # once per text: start-up
+        docs = [(label, features(words)) for (label, _), words in zip(texts, tokens, strict=True)]
         docs = [(label, f) for label, f in docs if f]
         self._labels = [label for label, _ in docs]
         df: Counter[str] = Counter()
@@ -164,8 +165,8 @@ class Bm25:
                 labels_of[term].add(label)
         self._labels_of = {term: tuple(labels) for term, labels in labels_of.items()}
         words: Counter[str] = Counter()
-        for _, text in texts:
-            words.update(set(normalize_query(text)))
+        for text_words in tokens:
+            words.update(set(text_words))
         self._words = words
         self._vocab = [w for w in words if not w.isdigit()]
         self._pairs = {t for t in df if " " in t}
