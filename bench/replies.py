@@ -7,12 +7,16 @@ throughput (replies/s for a burst), reply latency p50/p99 at a steady 100 messag
 resident memory; then the throughput ratio Loa / echo.
 
     .venv/bin/python bench/replies.py [--burst 2000] [--rate 100] [--seconds 10]
+        [--profile loa.txt]   # py-spy samples Loa during the burst; prints the top functions
+
+`--seconds 0` skips the steady part.
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -114,8 +118,17 @@ async def measure(kind: str, api: FakeBotApi, args: argparse.Namespace) -> dict[
             await wait_polling(api, before)
             ps = psutil.Process(proc.pid)
             await burst(api, 50, 10_000)                      # warm-up
+            spy = subprocess.Popen(   # py-spy (a dev dependency) samples the burst
+                [str(Path(sys.executable).parent / "py-spy"), "record", "--nonblocking", "-r",
+                 "250", "-f", "raw", "-o", args.profile, "-p", str(proc.pid)],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) \
+                if args.profile and kind == "loa" else None
             rate = await burst(api, args.burst, 20_000)
-            p50, p99, rss = await steady(api, args.rate, args.seconds, 1_000_000, ps)
+            if spy is not None:
+                spy.send_signal(signal.SIGINT)
+                spy.wait(timeout=30)
+            p50, p99, rss = (await steady(api, args.rate, args.seconds, 1_000_000, ps)
+                             if args.seconds > 0 else (0.0, 0.0, ps.memory_info().rss / 2**20))
         finally:
             proc.terminate()
             try:
@@ -125,11 +138,37 @@ async def measure(kind: str, api: FakeBotApi, args: argparse.Namespace) -> dict[
     return {"rate": rate, "p50": p50, "p99": p99, "rss": rss}
 
 
+def print_profile(path: str, top: int = 25) -> None:
+    """py-spy's raw samples (one line per stack: frames;...;frames count): the share of
+    samples in which each function is running itself, and in which it is on the stack."""
+    own: dict[str, int] = {}
+    inside: dict[str, int] = {}
+    total = 0
+    for line in Path(path).read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        n = int(count)
+        total += n
+        frames = stack.split(";")
+        own[frames[-1]] = own.get(frames[-1], 0) + n
+        for frame in set(frames):
+            inside[frame] = inside.get(frame, 0) + n
+    print(f"\nLoa during the burst: {total} samples; self % / total % of samples")
+    for frame, n in sorted(own.items(), key=lambda kv: -kv[1])[:top]:
+        print(f"{100 * n / total:6.1f} {100 * inside[frame] / total:6.1f}  {frame[:120]}")
+    print("\nBy time on the stack:")
+    for frame, n in sorted(inside.items(), key=lambda kv: -kv[1])[:top * 2]:
+        print(f"{100 * n / total:6.1f}  {frame[:130]}")
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--burst", type=int, default=2000)
     parser.add_argument("--rate", type=float, default=100.0)
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--profile", help="sample Loa with py-spy during the burst into this "
+                        "file (raw format) and print the top of it")
     args = parser.parse_args()
     async with FakeBotApi(token=TOKEN) as api:
         results = {kind: await measure(kind, api, args) for kind in ("echo", "loa")}
@@ -138,6 +177,8 @@ async def main() -> None:
     for kind, r in results.items():
         print(f"{kind:<6}{r['rate']:>11.0f}{r['p50']:>9.1f}{r['p99']:>9.1f}{r['rss']:>9.0f}")
     print(f"ratio loa/echo: {results['loa']['rate'] / results['echo']['rate']:.2f}x")
+    if args.profile:
+        print_profile(args.profile)
 
 
 if __name__ == "__main__":
