@@ -9,20 +9,18 @@ STAMP := $(VENV)/.installed
 run: setup db fonts
 	$(PY) -m bot run
 
-# Two passes: every test on SQLite, then on PostgreSQL (127.0.0.1:5432; each test gets its own
-# copy of a migrated template database) the tests whose database the `settings` or
-# `database_url` fixture gives (tests/conftest.py says which run; the rest would repeat the
-# first pass exactly). Both passes run on two pytest-xdist workers (WORKERS=0 for one process),
-# long end-to-end tests first and idle workers stealing queued tests; no test shares a database
-# or a fixed port. Each pass ends with its 15 slowest tests (--durations in pyproject.toml).
+# Every test once; those on a database (the `settings` or `database_url` fixture) twice, on
+# SQLite and on PostgreSQL (127.0.0.1:5432; each gets its own copy of a migrated template
+# database): one session, so the two halves share the workers (tests/conftest.py says which
+# run where). Two pytest-xdist workers (WORKERS=0 for one process), long end-to-end tests first
+# and idle workers stealing queued tests; no test shares a database or a fixed port. Ends with
+# the 15 slowest tests (--durations in pyproject.toml). LOA_TEST_DB=sqlite or postgres: one half.
 WORKERS ?= 2
-PG_WORKERS ?= $(WORKERS)
 test: setup browser fonts
 	$(PY) -m ruff check bot tests bench
 	$(VENV)/bin/lint-imports --no-cache   # layer rules and no cycles (pyproject.toml [tool.importlinter])
 	$(PY) -m bot check-content
 	$(PY) -m pytest -n $(WORKERS) --dist worksteal $(PYTEST_ARGS)
-	LOA_TEST_DB=postgres $(PY) -m pytest -n $(PG_WORKERS) --dist worksteal $(PYTEST_ARGS)
 
 setup: $(STAMP) catalogs
 

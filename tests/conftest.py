@@ -1,10 +1,13 @@
 """Shared fixtures: settings on a fresh database, a live Loa server, a PostgreSQL database.
 
-`LOA_TEST_DB` picks the database of the whole run: `sqlite` (default: a fresh SQLite file per
-test) or `postgres` (a fresh PostgreSQL database per test at LOA_TEST_PG_HOST:LOA_TEST_PG_PORT,
-created and dropped by the fixture, migrated with Alembic). Tests marked `sqlite_only` are about
-SQLite itself and are deselected on the PostgreSQL pass. Tests read and write rows directly
-with `sql_connect(settings)` (a sqlite3 connection, or the same interface on PostgreSQL).
+Every test that uses a database through the `settings` or `database_url` fixture (directly or
+through `client`, `live_server`...) runs twice, as `[sqlite]` and `[postgres]`: on a fresh
+SQLite file, and on a fresh PostgreSQL database at LOA_TEST_PG_HOST:LOA_TEST_PG_PORT (each a
+copy of one migrated by Alembic once per worker). `LOA_TEST_DB=sqlite` or `postgres` keeps one
+of the two. Tests marked `sqlite_only` are about SQLite itself and run on it only; tests that
+pick PostgreSQL themselves (`postgres_url`, a private cluster) run once, with `[sqlite]` for
+whatever else they keep. Tests read and write rows directly with `sql_connect(settings)` (a
+sqlite3 connection, or the same interface on PostgreSQL).
 """
 from __future__ import annotations
 
@@ -22,9 +25,9 @@ from aiohttp.test_utils import TestClient, TestServer
 sys.path.insert(0, str(Path(__file__).resolve().parent))   # for tests/support
 
 from support.env import (  # noqa: E402
+    BACKENDS,
     CHROMIUM,
     CHROMIUM_ARGS,
-    ON_POSTGRES,
     PG_HOST,
     PG_PORT,
     TEST_DB,
@@ -47,12 +50,13 @@ from bot.store.db import upgrade_database  # noqa: E402
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    if TEST_DB not in ("sqlite", "postgres"):
-        raise pytest.UsageError(f"LOA_TEST_DB={TEST_DB!r}: use 'sqlite' (default) or 'postgres'")
-    if ON_POSTGRES and os.environ.get("CI") and not _postgres_reachable():
-        # here, before pytest-xdist starts its workers (elsewhere the pass is skipped loudly)
-        raise pytest.UsageError(f"LOA_TEST_DB=postgres but PostgreSQL is not reachable at "
-                                f"{PG_HOST}:{PG_PORT}; CI must run it")
+    if TEST_DB not in ("both", "sqlite", "postgres"):
+        raise pytest.UsageError(f"LOA_TEST_DB={TEST_DB!r}: use 'sqlite' or 'postgres' (unset: "
+                                "both)")
+    if "postgres" in BACKENDS and os.environ.get("CI") and not _postgres_reachable():
+        # here, before pytest-xdist starts its workers (elsewhere the tests skip loudly)
+        raise pytest.UsageError(f"PostgreSQL is not reachable at {PG_HOST}:{PG_PORT}; CI must "
+                                "run it (LOA_TEST_DB=sqlite runs the SQLite half alone)")
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
@@ -60,20 +64,25 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
 
 def pytest_report_header(config: pytest.Config) -> str:
-    if ON_POSTGRES:
-        return (f"test database: PostgreSQL at {PG_HOST}:{PG_PORT} (LOA_TEST_DB=postgres); "
-                "only the tests on the settings or database_url fixtures run")
-    return "test database: SQLite (set LOA_TEST_DB=postgres for the PostgreSQL pass)"
+    return (f"test databases: {' and '.join(BACKENDS)} (PostgreSQL at {PG_HOST}:{PG_PORT}); "
+            "LOA_TEST_DB=sqlite or postgres keeps one")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A test on the `settings` or `database_url` fixture runs once per database (`backend`),
+    except tests about SQLite itself and tests that choose PostgreSQL themselves."""
+    if "backend" not in metafunc.fixturenames:
+        return
+    names = set(metafunc.fixturenames)
+    if metafunc.definition.get_closest_marker("sqlite_only") or \
+            {"postgres_url", "migrated_postgres_url", "pg_cluster"} & names:
+        backends = ["sqlite"]
+    else:
+        backends = list(BACKENDS)
+    metafunc.parametrize("backend", backends, scope="function")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """The PostgreSQL pass runs the tests whose database it changes: those on the `settings`
-    or `database_url` fixtures (directly or through `client`, `live_server`...), which give
-    a PostgreSQL database on this pass. The others would repeat the first pass exactly: tests
-    with no database, tests that make their own SQLite file, tests that pick PostgreSQL
-    themselves (postgres_url, a private cluster: they ran on it in the first pass), and tests
-    about SQLite itself (marker sqlite_only). Without a server the pass fails under CI and is
-    skipped loudly elsewhere."""
     # The long end-to-end tests first: a worker that takes one near the end would run on
     # alone while the other waits (the Makefile runs the workers with --dist worksteal).
     items.sort(key=lambda item: 0 if "/e2e/" in str(item.path) else 1)
@@ -82,26 +91,20 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "browser" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.asyncio(loop_scope="session"), append=False)
-    if not ON_POSTGRES:
-        return
-
-    def drop(item: pytest.Item) -> bool:
-        uses = set(getattr(item, "fixturenames", ()))
-        return bool(item.get_closest_marker("sqlite_only")) or not (
-            {"settings", "database_url"} & uses) or bool(
-            {"postgres_url", "migrated_postgres_url", "pg_cluster"} & uses)
-    dropped = [item for item in items if drop(item)]
-    if dropped:
-        config.hook.pytest_deselected(items=dropped)
-        items[:] = [item for item in items if not drop(item)]
-    if items and not _postgres_reachable():
-        if os.environ.get("CI"):
-            pytest.fail(f"PostgreSQL is not reachable at {PG_HOST}:{PG_PORT}; CI must run it",
-                        pytrace=False)
-        skip = pytest.mark.skip(reason=f"LOUD SKIP: the PostgreSQL pass needs a server at "
-                                       f"{PG_HOST}:{PG_PORT}; start it to run this pass")
-        for item in items:
+    on_postgres = [item for item in items
+                   if getattr(item, "callspec", None) is not None
+                   and item.callspec.params.get("backend") == "postgres"]
+    if on_postgres and not _postgres_reachable():
+        skip = pytest.mark.skip(reason=f"LOUD SKIP: no PostgreSQL at {PG_HOST}:{PG_PORT}; start "
+                                       "it to run the [postgres] half")
+        for item in on_postgres:
             item.add_marker(skip)
+
+
+@pytest.fixture
+def backend() -> str:
+    """The database of this test: parametrized by pytest_generate_tests."""
+    return BACKENDS[0]
 
 
 @pytest.fixture(scope="session")
@@ -129,11 +132,11 @@ def _pg_copies(_pg_template: str) -> Iterator[_Copies]:
 
 
 @pytest.fixture
-def database_url(tmp_path: Path) -> Iterator[str]:
+def database_url(tmp_path: Path, backend: str) -> Iterator[str]:
     """The URL of an empty database of this test's own, for tests that migrate it themselves or
     hand it to a `python -m bot` process (BOT_DATABASE_URL): a SQLite file not yet created, or
-    on the PostgreSQL pass an empty PostgreSQL database, dropped afterwards."""
-    if not ON_POSTGRES:
+    an empty PostgreSQL database, dropped afterwards."""
+    if backend == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path / 'loa.db'}"
         return
     _require_postgres()
@@ -157,12 +160,12 @@ def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def settings(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Settings]:
+def settings(tmp_path: Path, request: pytest.FixtureRequest, backend: str) -> Iterator[Settings]:
     """Settings on a migrated database of this test's own: a fresh SQLite file in tmp_path (a
-    copy of the migrated template), or on the PostgreSQL pass a fresh PostgreSQL database
-    (dropped afterwards). The copies are of a template migrated in this session: current by
-    construction, no upgrade to run."""
-    if not ON_POSTGRES:
+    copy of the migrated template), or a fresh PostgreSQL database (dropped afterwards). The
+    copies are of a template migrated in this session: current by construction, no upgrade
+    to run."""
+    if backend == "sqlite":
         s = make_settings(tmp_path)
         _copy_sqlite(request.getfixturevalue("_sqlite_template"), tmp_path / "loa.db")
         yield s

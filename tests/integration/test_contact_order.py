@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import func, select
-from support.env import ON_POSTGRES, _create_database, _drop_database, _pg_url, _require_postgres
+from support.env import _create_database, _drop_database, _pg_url, _require_postgres
 from support.waiting import conversation
 
 from bot.channels.telegram.adapter import NAME as TELEGRAM
@@ -33,7 +33,7 @@ SECRET = "contact-order-secret"
 CITIZEN = 4_242
 MESSAGES = 50
 # The default pass runs each test on SQLite and on PostgreSQL, the PostgreSQL pass on the latter.
-DATABASES = ["postgres"] if ON_POSTGRES else ["sqlite", "postgres"]
+DATABASES = ["sqlite", "postgres"]
 
 
 def payload(n: int, chat: int = CITIZEN) -> str:

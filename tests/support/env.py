@@ -36,10 +36,10 @@ PG_HOST = os.environ.get("LOA_TEST_PG_HOST", "127.0.0.1")
 PG_PORT = int(os.environ.get("LOA_TEST_PG_PORT", "5432"))
 
 
-TEST_DB = os.environ.get("LOA_TEST_DB", "").strip().lower() or "sqlite"
+TEST_DB = os.environ.get("LOA_TEST_DB", "").strip().lower() or "both"
 
 
-ON_POSTGRES = TEST_DB == "postgres"
+BACKENDS = {"sqlite": ("sqlite",), "postgres": ("postgres",)}.get(TEST_DB, ("sqlite", "postgres"))
 
 
 def make_settings(tmp_path: Path, **overrides: object) -> Settings:
