@@ -4,8 +4,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
@@ -67,6 +69,25 @@ def secure_data_dir(folder: Path) -> None:
                 os.chmod(path, st.st_mode & (PRIVATE_DIR if path.is_dir() else PRIVATE_FILE))
 
 
+def _wal(cur: Any) -> None:
+    """WAL mode (kept in the file: set once, by the first connection). A connection opening
+    the file while other connections of the same file start transactions was once told
+    "database is locked" at once, without waiting (seen with four schedulers racing on one
+    file): SQLite's busy handler does not cover every lock taken to read the WAL index. Such
+    a refusal is tried again for up to a few seconds, as the busy handler would have."""
+    for attempt in range(40):
+        try:
+            cur.execute("PRAGMA journal_mode")
+            mode = cur.fetchone()[0]
+            if str(mode).lower() != "wal":
+                cur.execute("PRAGMA journal_mode=WAL")
+            return
+        except Exception as exc:    # sqlite3's OperationalError, as the driver wraps it
+            if "locked" not in str(exc) or attempt == 39:
+                raise
+            time.sleep(0.005 * (attempt + 1))   # in the driver's thread, not the event loop
+
+
 def make_engine(url: str) -> AsyncEngine:
     if url.startswith("sqlite"):
         prepare_sqlite_file(url)
@@ -76,10 +97,10 @@ def make_engine(url: str) -> AsyncEngine:
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]
             cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA busy_timeout=30000")
+            _wal(cur)
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA busy_timeout=30000")
             cur.close()
 
         return engine
