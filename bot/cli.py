@@ -42,7 +42,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         parts = [f"bot ({'webhook' if settings.zalo_webhook_url else 'polling'})"
                  if settings.zalo_bot_token else "", "OA" if settings.zalo_oa_app_id else ""]
         print(f"Zalo: on ({', '.join(p for p in parts if p)})", flush=True)
-    web.run_app(app, host=settings.host, port=settings.port, print=None)
+    # uvloop: the event loop in C (libuv); the same asyncio, less time per turn of the loop,
+    # which every update, reply and send pays several times.
+    import uvloop
+    web.run_app(app, host=settings.host, port=settings.port, print=None,
+                loop=uvloop.new_event_loop())
     return 0
 
 
