@@ -4,9 +4,14 @@ Both bots run as their own processes against one local fake Bot API (tests/suppo
 served by this process on 127.0.0.1. Loa answers questions, stores inbox/outbox rows and logs
 communication runs in a fresh SQLite file; the echo bot only echoes. Prints, for each bot:
 throughput (replies/s for a burst), reply latency p50/p99 at a steady 100 messages/s, and
-resident memory; then the throughput ratio Loa / echo.
+resident memory; then the throughput ratio Loa / echo. The burst runs in `--rounds` rounds
+(default 3), the two bots interleaved (echo first in odd rounds, Loa first in even ones, each
+in a fresh process and data folder), and the ratio is the median of the per-round ratios, so a
+machine that slows down for a while weighs on both; CPU per update is each bot process's own
+CPU time (user + system) during its burst, divided by the messages. The steady part runs once
+per bot, in the last round.
 
-    .venv/bin/python bench/replies.py [--burst 2000] [--rate 100] [--seconds 10]
+    .venv/bin/python bench/replies.py [--burst 2000] [--rate 100] [--seconds 10] [--rounds 3]
         [--profile loa.txt]   # py-spy samples Loa during the burst; prints the top functions
 
 `--seconds 0` skips the steady part.
@@ -109,7 +114,8 @@ async def steady(api: FakeBotApi, rate: float, seconds: float, chat_base: int,
     return p50, p99, max(peak, proc.memory_info().rss / 2**20)
 
 
-async def measure(kind: str, api: FakeBotApi, args: argparse.Namespace) -> dict[str, float]:
+async def measure(kind: str, api: FakeBotApi, args: argparse.Namespace,
+                  last: bool) -> dict[str, float]:
     api.reset()
     with tempfile.TemporaryDirectory() as data_dir:
         before = api.call_counts.get("getUpdates", 0)
@@ -122,20 +128,24 @@ async def measure(kind: str, api: FakeBotApi, args: argparse.Namespace) -> dict[
                 [str(Path(sys.executable).parent / "py-spy"), "record", "--nonblocking", "-r",
                  "250", "-f", "raw", "-o", args.profile, "-p", str(proc.pid)],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) \
-                if args.profile and kind == "loa" else None
+                if args.profile and kind == "loa" and last else None
+            cpu = ps.cpu_times()
             rate = await burst(api, args.burst, 20_000)
+            after = ps.cpu_times()
+            cpu_ms = 1000 * ((after.user - cpu.user) + (after.system - cpu.system)) / args.burst
             if spy is not None:
                 spy.send_signal(signal.SIGINT)
                 spy.wait(timeout=30)
             p50, p99, rss = (await steady(api, args.rate, args.seconds, 1_000_000, ps)
-                             if args.seconds > 0 else (0.0, 0.0, ps.memory_info().rss / 2**20))
+                             if args.seconds > 0 and last
+                             else (0.0, 0.0, ps.memory_info().rss / 2**20))
         finally:
             proc.terminate()
             try:
                 proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 proc.kill()
-    return {"rate": rate, "p50": p50, "p99": p99, "rss": rss}
+    return {"rate": rate, "cpu": cpu_ms, "p50": p50, "p99": p99, "rss": rss}
 
 
 def print_profile(path: str, top: int = 25) -> None:
@@ -167,16 +177,33 @@ async def main() -> None:
     parser.add_argument("--burst", type=int, default=2000)
     parser.add_argument("--rate", type=float, default=100.0)
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--profile", help="sample Loa with py-spy during the burst into this "
                         "file (raw format) and print the top of it")
     args = parser.parse_args()
+    rounds: list[dict[str, dict[str, float]]] = []
     async with FakeBotApi(token=TOKEN) as api:
-        results = {kind: await measure(kind, api, args) for kind in ("echo", "loa")}
-    print(f"burst of {args.burst} messages; steady {args.rate:.0f} msg/s for {args.seconds:.0f} s")
-    print(f"{'bot':<6}{'replies/s':>11}{'p50 ms':>9}{'p99 ms':>9}{'RSS MB':>9}")
-    for kind, r in results.items():
-        print(f"{kind:<6}{r['rate']:>11.0f}{r['p50']:>9.1f}{r['p99']:>9.1f}{r['rss']:>9.0f}")
-    print(f"ratio loa/echo: {results['loa']['rate'] / results['echo']['rate']:.2f}x")
+        for index in range(args.rounds):
+            order = ("echo", "loa") if index % 2 == 0 else ("loa", "echo")
+            last = index == args.rounds - 1
+            rounds.append({kind: await measure(kind, api, args, last) for kind in order})
+    print(f"burst of {args.burst} messages, {args.rounds} interleaved rounds; "
+          f"steady {args.rate:.0f} msg/s for {args.seconds:.0f} s in the last round")
+    print(f"{'round':<7}{'echo/s':>8}{'loa/s':>8}{'ratio':>7}{'echo CPU ms':>13}"
+          f"{'loa CPU ms':>12}")
+    for index, r in enumerate(rounds, 1):
+        print(f"{index:<7}{r['echo']['rate']:>8.0f}{r['loa']['rate']:>8.0f}"
+              f"{r['loa']['rate'] / r['echo']['rate']:>7.2f}{r['echo']['cpu']:>13.2f}"
+              f"{r['loa']['cpu']:>12.2f}")
+    last = rounds[-1]
+    print(f"{'bot':<6}{'p50 ms':>9}{'p99 ms':>9}{'RSS MB':>9}   (last round)")
+    for kind in ("echo", "loa"):
+        r = last[kind]
+        print(f"{kind:<6}{r['p50']:>9.1f}{r['p99']:>9.1f}{r['rss']:>9.0f}")
+    ratios = [r["loa"]["rate"] / r["echo"]["rate"] for r in rounds]
+    print(f"ratio loa/echo (median of rounds): {statistics.median(ratios):.2f}x; CPU per "
+          f"update (median): echo {statistics.median(r['echo']['cpu'] for r in rounds):.2f} ms, "
+          f"loa {statistics.median(r['loa']['cpu'] for r in rounds):.2f} ms")
     if args.profile:
         print_profile(args.profile)
 
