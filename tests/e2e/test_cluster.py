@@ -17,7 +17,7 @@ from sqlalchemy import func, select, text
 from support.cli import run_cli
 from support.env import free_port
 from support.fakebotapi import FakeBotApi, text_update
-from support.waiting import wait_for
+from support.waiting import drained, wait_for
 
 from bot.delivery.cluster import Cluster
 from bot.store import queries
@@ -264,21 +264,6 @@ async def queue_broadcast(env: dict[str, str], words: str, expected: int) -> Non
     assert f"queued for {expected} recipients" in queued.stdout, queued.stdout + queued.stderr
 
 
-async def drained(url: str) -> bool:
-    """Nothing left to do: every stored update handled, every message recorded as final."""
-    db = Database(make_engine(url))
-    try:
-        async with db.connect() as conn:
-            waiting = (await conn.execute(select(func.count()).select_from(queries.INBOX)
-                                          .where(queries.INBOX.c.status == "new"))).scalar()
-            unsent = (await conn.execute(select(func.count()).select_from(queries.OUTBOX)
-                                         .where(queries.OUTBOX.c.status.in_(
-                                             ["pending", "sending", "retry"])))).scalar()
-        return waiting == 0 and unsent == 0
-    finally:
-        await db.dispose()
-
-
 def sends_to(api: FakeBotApi, words: str) -> list:
     return [c for c in api.calls if c.method == "sendMessage" and c.ok
             and words in c.params.get("text", "")]
@@ -342,10 +327,7 @@ async def test_three_processes_web_workers_and_one_pace(postgres_url, tmp_path):
                                     if c.method == "sendMessage" and c.ok
                                     and 200_000 <= c.params["chat_id"] < 201_000]
                 await wait_for(lambda: len(set(answered())) == 1000, timeout=120)
-                deadline = asyncio.get_running_loop().time() + 60   # then a late duplicate
-                while not await drained(postgres_url):              # would have gone out
-                    assert asyncio.get_running_loop().time() < deadline
-                    await asyncio.sleep(0.1)
+                await drained(postgres_url, timeout=60)   # a late duplicate would have gone out
                 assert sorted(answered()) == list(range(200_000, 201_000))   # once each
 
                 # An announcement to 300 citizens, the fake bot counting every second.
