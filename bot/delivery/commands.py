@@ -6,12 +6,16 @@ prefixes it owns; the router sends each inbound to its owner with the contact's 
 builds the officers' /canbo list and the citizens' extra /help lines from what is declared, so
 a new command cannot be missing from the help. Free text goes to every chat feature in turn
 (an open dialog, "xóa dữ liệu"); whatever none answers goes to the conversation.
+
+Which contacts have an open dialog is asked once per batch of events (`Router.prepare`, one
+query per feature that keeps dialogs), not once per message: most free text is a citizen's
+question, which no feature takes.
 """
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -42,6 +46,9 @@ class Chat:
     lang: str                        # the contact's language ("vi" until they chose one)
     now: dt.datetime
     router: Router                   # for the generated help lists
+    # Free text: whether this feature has an open dialog with the contact, as asked at the
+    # start of the batch (Router.prepare); None: not known, the feature looks it up.
+    expected: bool | None = None
 
 
 class ChatFeature(Protocol):
@@ -55,6 +62,27 @@ class ChatFeature(Protocol):
     def prefixes(self) -> Sequence[str]: ...       # button choices it owns, e.g. "og:"
 
     async def handle(self, chat: Chat) -> list[Reply] | None: ...
+
+    async def expecting(self, conn: AsyncConnection,
+                        contacts: Sequence[tuple[str, str]]) -> set[tuple[str, str]] | None:
+        """Those of these (channel, pseudonym) contacts whose free text this feature takes
+        (an open dialog), or None when it keeps no dialogs."""
+        ...
+
+
+@dataclass
+class Expecting:
+    """What each feature expects from a batch's contacts (Router.prepare). A contact whose
+    message a feature answered, or that sent a command or pressed a button, may have opened
+    or closed a dialog in this transaction: from then on its features look it up again."""
+
+    open: dict[int, set[tuple[str, str]]] = field(default_factory=dict)   # by feature index
+    changed: set[tuple[str, str]] = field(default_factory=set)
+
+    def of(self, index: int, contact: tuple[str, str]) -> bool | None:
+        if contact in self.changed or index not in self.open:
+            return None
+        return contact in self.open[index]
 
 
 class Router:
@@ -82,12 +110,26 @@ class Router:
         return "\n".join(f"/{c.name} — {self.t.gettext(lang, c.help)}"
                          for c in self.commands(officers))
 
+    async def prepare(self, conn: AsyncConnection,
+                      contacts: Sequence[tuple[str, str]]) -> Expecting:
+        """Ask every feature once which of a batch's contacts have an open dialog."""
+        expecting = Expecting()
+        for index, feature in enumerate(self.features):
+            found = await feature.expecting(conn, contacts) if contacts else set()
+            if found is not None:
+                expecting.open[index] = found
+        return expecting
+
     async def handle(self, conn: AsyncConnection, channel: str, env: Envelope, pseudonym: str,
-                     lang: str, now: dt.datetime) -> list[Reply] | None:
+                     lang: str, now: dt.datetime,
+                     expecting: Expecting | None = None) -> list[Reply] | None:
         inbound = env.inbound
         if inbound is None:
             return None
         chat = Chat(conn, channel, env, pseudonym, lang, now, self)
+        contact = (channel, pseudonym)
+        if inbound.kind is not InboundKind.TEXT and expecting is not None:
+            expecting.changed.add(contact)
         if inbound.kind is InboundKind.COMMAND:
             owner = self._commands.get(inbound.text)
             return await owner.handle(chat) if owner is not None else None
@@ -96,8 +138,13 @@ class Router:
                 if inbound.choice.startswith(prefix):
                     return await feature.handle(chat)
             return None
-        for feature in self.features:   # free text: an open dialog, "xóa dữ liệu" ...
-            replies = await feature.handle(chat)
+        for index, feature in enumerate(self.features):   # free text: an open dialog, "xóa
+            # dữ liệu" ...
+            replies = await feature.handle(
+                chat if expecting is None else replace(chat, expected=expecting.of(index,
+                                                                                   contact)))
             if replies is not None:
+                if expecting is not None:
+                    expecting.changed.add(contact)
                 return replies
         return None

@@ -34,10 +34,10 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.core.conversation import Conversation
-from bot.core.messages import ConversationState, Event, Inbound, Reply
+from bot.core.messages import ConversationState, Event, Inbound, InboundKind, Reply
 from bot.delivery.channel import Channel, Envelope, ParseError, reply_to_json
-from bot.delivery.commands import Router
-from bot.delivery.outbox import InFlight
+from bot.delivery.commands import Expecting, Router
+from bot.delivery.outbox import InFlight, Outgoing
 from bot.delivery.runs import RunObserver, add_runs
 from bot.store import queries
 from bot.store.db import Database
@@ -101,6 +101,7 @@ class _Row:
     error: str | None
     keys: tuple[str, ...]               # empty: no contact (malformed, or nothing to answer)
     stamped: str | None = None          # inbox.contact_key as stored
+    received_at: dt.datetime | None = None
 
 
 @dataclass
@@ -214,7 +215,7 @@ class Handler:
 
     async def _write_batch(self, inbox_ids: Sequence[int],
                            hold: Callable[[Sequence[Any]], None], taken: list[int] | None,
-                           wait: bool) -> tuple[Sequence[Any], list[_Turn], list[int]]:
+                           wait: bool) -> tuple[list[Outgoing], list[_Turn], list[int]]:
         """One transaction: inbox rows done, contacts saved, replies, runs and questions.
         `taken` collects the ids of other events of the batch's contacts it took on (None:
         take none, the batch is one event retried alone)."""
@@ -242,11 +243,18 @@ class Handler:
             await self._save_contacts(conn, contacts, now, new_only=True)
             turns = []
             flooded: set[int] = set()
+            # Which contacts with free text have an open dialog (/ghinhan): one question for
+            # the batch, not one per message.
+            expecting = None if self.router is None else await self.router.prepare(
+                conn, sorted({(channel, self._pseudo(channel, env))
+                              for _, channel, envelopes in parsed for env in envelopes
+                              if env.inbound is not None
+                              and env.inbound.kind is InboundKind.TEXT}))
             for inbox_id, channel, envelopes in parsed:
                 for env in envelopes:
                     contact = contacts[(channel, self._pseudo(channel, env))]
                     turns.append(await self._extension_turn(conn, inbox_id, channel, env,
-                                                            contact, now)
+                                                            contact, now, expecting)
                                  or self._turn(inbox_id, channel, env, contact, now))
                     if turns[-1].flooded:
                         flooded.add(inbox_id)
@@ -264,7 +272,10 @@ class Handler:
                       if o["channel"] in self.direct]
             await queries.insert_outbox(conn, [o for o in outbox
                                                if o["channel"] not in self.direct])
-            handed = await queries.insert_outbox_returning(conn, direct)
+            received = {row.id: row.received_at for row in rows}   # for the reply latency
+            handed = [Outgoing.of(row, received.get(o["inbox_id"])) for row, o in
+                      zip(await queries.insert_outbox_returning(conn, direct), direct,
+                          strict=True)]
             hold(handed)   # before the commit: never taken for an orphan
             await add_runs(conn, [r for t in turns for r in t.runs],   # runs + rollups
                            self.run_observers)
@@ -326,7 +337,8 @@ class Handler:
     def _read(self, raw: Any, quiet: bool = False) -> _Row:
         envelopes, error = self._parse(raw.id, raw.channel, raw.payload, quiet)
         keys = tuple(dict.fromkeys(self._order_key(raw.channel, env) for env in envelopes or ()))
-        return _Row(raw.id, raw.channel, envelopes, error, keys, raw.contact_key)
+        return _Row(raw.id, raw.channel, envelopes, error, keys, raw.contact_key,
+                    raw.received_at)
 
     def _order_key(self, channel: str, env: Envelope) -> str:
         """Whose an event is, as inbox.contact_key stores it: a keyed hash of the contact's
@@ -375,27 +387,32 @@ class Handler:
                              contacts: dict[tuple[str, str], _Contact], now: dt.datetime,
                              new_only: bool = False) -> None:
         known = []
+        new = [c for c in contacts.values() if c.id is None]   # first-time contacts
+        ids = await queries.insert_contacts(conn, [
+            {"channel": c.channel, "pseudonym": c.pseudonym, "address": c.address,
+             "state": c.state, "lang": c.lang, "status": c.status, "created_at": now,
+             "last_seen_at": now, "subscribed": c.subscribed, "commune_code": c.commune_code}
+            for c in new])
+        for c, contact_id in zip(new, ids, strict=True):
+            c.id = contact_id
+        inserted = {id(c) for c in new}
         for c in contacts.values():
-            if c.id is None:   # first-time contacts: few per batch
-                c.id = await queries.insert_contact(
-                    conn, channel=c.channel, pseudonym=c.pseudonym, address=c.address,
-                    state=c.state, lang=c.lang, status=c.status, created_at=now,
-                    last_seen_at=now, subscribed=c.subscribed, commune_code=c.commune_code)
-            elif not new_only and c.touched:   # extensions (e.g. erasure) write their own
+            if id(c) not in inserted and not new_only and c.touched:
+                # (extensions, e.g. erasure, write their own)
                 known.append({"id": c.id, "address": c.address, "state": c.state,
                               "lang": c.lang, "status": c.status, "last_seen_at": now,
                               "subscribed": c.subscribed, "commune_code": c.commune_code})
         await queries.update_many(conn, queries.CONTACT, known)
 
     async def _extension_turn(self, conn: AsyncConnection, inbox_id: int, channel: str,
-                              env: Envelope, contact: _Contact,
-                              now: dt.datetime) -> _Turn | None:
+                              env: Envelope, contact: _Contact, now: dt.datetime,
+                              expecting: Expecting | None = None) -> _Turn | None:
         """Officer commands and other features that need the database answer first, in the
         contact's language (bot/delivery/commands.py)."""
         if env.inbound is None or env.stopped or self.router is None:
             return None
         replies = await self.router.handle(conn, channel, env, contact.pseudonym,
-                                           contact.lang or "vi", now)
+                                           contact.lang or "vi", now, expecting)
         if replies is None:
             return None
         result = _Turn(channel, contact)

@@ -14,6 +14,7 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from bot.delivery.channel import (
@@ -91,6 +92,26 @@ class TokenBucket:
 
     def per_second(self) -> int:
         return max(1, int(self.rate))
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """An outbox row handed to a sender in memory (by the handler, already 'sending'), with
+    the time its inbound message was stored, for the reply latency metric."""
+
+    id: int
+    contact_id: int | None
+    channel: str
+    address: str
+    payload: str
+    attempts: int
+    broadcast_id: int | None
+    received_at: dt.datetime | None = None
+
+    @classmethod
+    def of(cls, row: Any, received_at: dt.datetime | None) -> Outgoing:
+        return cls(row.id, row.contact_id, row.channel, row.address, row.payload, row.attempts,
+                   row.broadcast_id, received_at)
 
 
 class InFlight:
@@ -183,9 +204,12 @@ class ReplySender:
         self._bulk_wake = asyncio.Event()
         self._paused_until = 0.0           # clock time before which nothing is sent
         self._handed: list[Any] = []        # replies handed over in memory, already claimed
+        self._recording: set[asyncio.Future[None]] = set()   # replies' outcomes being recorded
         self.sent = 0
         self.flood_waits = 0
-        self.on_outcome: Callable[[str, list[dict[str, Any]]], None] | None = None  # metrics
+        # metrics: (channel, recorded changes, {outbox id: when its inbound was stored})
+        self.on_outcome: Callable[[str, list[dict[str, Any]], dict[int, dt.datetime]],
+                                  None] | None = None
         if cluster is not None:
             cluster.on("loa_flood", self._remote_flood)
             cluster.on("loa_sent", self._remote_sent)
@@ -245,6 +269,16 @@ class ReplySender:
             bulk.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await bulk
+            await self.recorded()
+
+    async def recorded(self) -> None:
+        """Wait until the outcomes of every reply sent so far are recorded (on stop: at most
+        RECORD_ON_STOP_S, then they stay 'sending' and go out again, flagged, after a
+        restart)."""
+        if self._recording:
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await asyncio.wait_for(asyncio.shield(asyncio.gather(*self._recording)),
+                                       RECORD_ON_STOP_S)
 
     async def _bulk_lane(self) -> None:
         """Announcements go out from one process only (the leader), so the bucket's pace is
@@ -291,6 +325,9 @@ class ReplySender:
             return True
         if self._paused_until > self.clock.monotonic():
             return False
+        async with self.db.connect() as conn:   # a read first: an idle lane takes no lock
+            if not await queries.has_due(conn, self.channel.name, "reply"):
+                return False
         async with self.in_flight.claiming() as held, self.db.begin() as conn:
             rows = await queries.claim_due(conn, self.channel.name, BATCH, "reply",
                                            self.claimed_by)
@@ -378,8 +415,15 @@ class ReplySender:
             self.cluster.notify("loa_sent", f"{self.claimed_by}:{self.channel.name}:"
                                 f"{len(attempted)}:{self._reports}")
         # What was sent is recorded even when Loa is stopping (SIGTERM cancels this task):
-        # an unrecorded send would go out again, as a duplicate, after the restart.
+        # an unrecorded send would go out again, as a duplicate, after the restart. Replies
+        # are recorded aside, so the next replies go out while the database takes these
+        # outcomes (a chat's next message still waits for this round's sends to finish);
+        # run() waits for those records when the sender stops.
         record = asyncio.ensure_future(self._record(rows, outcomes, attempted))
+        if priority:
+            self._recording.add(record)
+            record.add_done_callback(self._recording.discard)
+            return
         try:
             await asyncio.shield(record)
         except asyncio.CancelledError:
@@ -435,7 +479,9 @@ class ReplySender:
         if stopped:
             log.info("%d contact(s) blocked the bot; marked stopped", len(stopped))
         if self.on_outcome is not None:   # bot/ops/metrics.py: outcomes and reply latency
-            self.on_outcome(self.channel.name, changes)
+            self.on_outcome(self.channel.name, changes, {
+                row.id: row.received_at for row in rows
+                if isinstance(row, Outgoing) and row.received_at is not None})
 
 
 def _fields(payload: str, n: int) -> list[str]:

@@ -220,16 +220,24 @@ class Metrics:
             if getattr(sender, "on_outcome", None) is None:
                 sender.on_outcome = functools.partial(self.observe_sends, sender.db)
 
-    def observe_sends(self, db: Database, channel: str, changes: list[dict[str, Any]]) -> None:
-        """ReplySender.on_outcome: the recorded outcome of each message of one round."""
+    def observe_sends(self, db: Database, channel: str, changes: list[dict[str, Any]],
+                      received: Mapping[int, dt.datetime] | None = None) -> None:
+        """ReplySender.on_outcome: the recorded outcome of each message of one round;
+        `received`: when the inbound message of a reply was stored, where the sender knows
+        (replies the handler handed over in memory)."""
         sent: dict[int, dt.datetime] = {}
+        counted = self.outcomes.labels(channel, "sent")
         for change in changes:
             outcome = OUTCOMES.get(change.get("status", ""))
             if outcome is None:
                 continue
-            self.outcomes.labels(channel, outcome).inc()
+            (counted if outcome == "sent" else self.outcomes.labels(channel, outcome)).inc()
             if outcome == "sent" and change.get("sent_at") is not None:
-                sent[change["id"]] = change["sent_at"]
+                arrived = received.get(change["id"]) if received else None
+                if arrived is None:
+                    sent[change["id"]] = change["sent_at"]
+                else:
+                    self._observe(channel, change["sent_at"], arrived)
         if sent:   # latency needs the update's arrival: read it aside, never delaying sends
             task = asyncio.create_task(self._observe_latency(db, channel, sent))
             self._pending.add(task)
@@ -248,11 +256,15 @@ class Metrics:
             log.debug("reply latency not read (%s)", exc.__class__.__name__)
             return
         for outbox_id, received in rows:
-            received = _aware(received)
-            if received is not None:
-                self.reply_latency.labels(channel).observe(
-                    max(0.0, (sent[outbox_id] - received).total_seconds()))
-            self.replies.labels(channel).inc()
+            self._observe(channel, sent[outbox_id], received)
+
+    def _observe(self, channel: str, sent_at: dt.datetime, received: dt.datetime | None
+                 ) -> None:
+        received = _aware(received)
+        if received is not None:
+            self.reply_latency.labels(channel).observe(
+                max(0.0, (sent_at - received).total_seconds()))
+        self.replies.labels(channel).inc()
 
     def observe_web_replies(self, channel: str, count: int, seconds: float) -> None:
         """Web chat replies are delivered in the HTTP response itself."""

@@ -95,7 +95,8 @@ async def new_inbox_rows(conn: AsyncConnection, ids: Sequence[int],
     another transaction holds are skipped, so each event has one effect; with `wait` they are
     waited for instead (a caller that must know the event handled, by whoever, when it
     returns: the web chat). Waiting is safe only while this transaction holds nothing else."""
-    stmt = (select(INBOX.c.id, INBOX.c.channel, INBOX.c.payload, INBOX.c.contact_key)
+    stmt = (select(INBOX.c.id, INBOX.c.channel, INBOX.c.payload, INBOX.c.contact_key,
+                   INBOX.c.received_at)
             .where(INBOX.c.id.in_(list(ids)), INBOX.c.status == InboxStatus.NEW)
             .order_by(INBOX.c.id))
     if conn.dialect.name == "postgresql":
@@ -152,7 +153,8 @@ async def unhandled_of_contacts(conn: AsyncConnection, keys: Sequence[str],
 async def inbox_payloads(conn: AsyncConnection, ids: Sequence[int]) -> Sequence[Row[Any]]:
     """Rows as new_inbox_rows gives them, whatever their state, without locking them."""
     return (await conn.execute(
-        select(INBOX.c.id, INBOX.c.channel, INBOX.c.payload, INBOX.c.contact_key)
+        select(INBOX.c.id, INBOX.c.channel, INBOX.c.payload, INBOX.c.contact_key,
+               INBOX.c.received_at)
         .where(INBOX.c.id.in_(list(ids))))).all()
 
 
@@ -175,6 +177,15 @@ async def contacts_by_pseudonym(conn: AsyncConnection,
 async def insert_contact(conn: AsyncConnection, **values: Any) -> int:
     return (await conn.execute(CONTACT.insert().values(**values)
                                .returning(CONTACT.c.id))).scalar_one()
+
+
+async def insert_contacts(conn: AsyncConnection, rows: list[dict[str, Any]]) -> list[int]:
+    """Insert contacts in one statement; their ids in the order given."""
+    if not rows:
+        return []
+    result = await conn.execute(
+        CONTACT.insert().returning(CONTACT.c.id, sort_by_parameter_order=True), rows)
+    return list(result.scalars())
 
 
 async def stop_contacts(conn: AsyncConnection, contact_ids: Iterable[int]) -> None:

@@ -123,6 +123,17 @@ async def test_metrics_count_telegram_sends_by_outcome(settings, api):
         assert value(found, "loa_reply_latency_seconds_count", **tg) == 1
         assert value(found, "loa_reply_latency_seconds_sum", **tg) >= 1.0   # waited the 429
         assert value(found, "loa_worker_up", worker="telegram-sender") == 1
+        # A reply sent at once (handed from the handler to the sender in memory, not read
+        # back from the outbox) is timed too.
+        api.push_update(text_update(5550003, "1"))
+        await api.wait_for_calls("sendMessage", 1, chat_id=5550003, timeout=10)
+        for _ in range(100):
+            found = await scrape()
+            if value(found, "loa_reply_latency_seconds_count", **tg) == 2:
+                break
+            await asyncio.sleep(0.05)
+        assert value(found, "loa_replies_sent_total", **tg) == 2
+        assert value(found, "loa_reply_latency_seconds_count", **tg) == 2
     finally:
         await runner.cleanup()
 

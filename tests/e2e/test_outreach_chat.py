@@ -10,6 +10,7 @@ from pathlib import Path
 
 import openpyxl
 from support.env import sql_connect
+from support.fakebotapi import command_update, text_update
 from support.outreach import database, tr
 from support.outreach_chat import OfficerChat, buttons, register
 
@@ -206,3 +207,22 @@ async def test_citizens_typing_officer_commands_get_the_conversation(telegram):
 async def _pseudonym(settings, chat: int) -> str:  # type: ignore[no-untyped-def]
     from bot.store.pseudonym import pseudonymize
     return pseudonymize(settings.secret_key, "telegram", str(chat))
+
+
+async def test_a_dialog_opened_and_answered_in_one_batch_takes_the_answer(telegram):
+    # Which contacts have an open dialog is asked once per batch of updates; a /ghinhan and
+    # the answer that follows it in the same getUpdates answer must still meet in the dialog,
+    # and a question typed right after /huy must reach the citizen conversation.
+    api, settings = telegram
+    officer = await register(api, settings, 4103, "xa-24175", "editor")
+    yesterday = outreach.today_vn() - dt.timedelta(days=1)
+    api.push_update(command_update(4103, "/ghinhan"))
+    api.push_update(text_update(4103, f"{yesterday.day}/{yesterday.month}/{yesterday.year}"))
+    intro, ask, answer = await officer.next(3)
+    assert "8 câu hỏi ngắn" in intro["text"] and ask["text"].startswith("Bước 1/8")
+    assert answer["text"].startswith("Bước 2/8")
+    api.push_update(command_update(4103, "/huy"))
+    api.push_update(text_update(4103, "khi nao tat song 2g"))
+    cancelled, menu = await officer.next(2)
+    assert cancelled["text"] == "Đã hủy, chưa ghi nhận gì."
+    assert "Cập nhật ngày" in menu["text"]

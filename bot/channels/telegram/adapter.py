@@ -158,11 +158,11 @@ class TelegramChannel:
                 await self.bot.answer_callback_query(ack_id)
             except TelegramError:
                 pass   # an expired query must not stop the answer itself
-        markup = None
-        if reply.buttons:
-            markup = InlineKeyboardMarkup(
-                [[InlineKeyboardButton(b.label, callback_data=b.choice) for b in row]
-                 for row in reply.buttons])
+        # The keyboard as the Bot API's JSON: PTB's InlineKeyboardMarkup objects cost more
+        # to build and serialize than the rest of the send (it is what PTB would send).
+        markup = {"inline_keyboard": [[{"text": b.label, "callback_data": b.choice}
+                                       for b in row] for row in reply.buttons]} \
+            if reply.buttons else None
         try:
             with warnings.catch_warnings():
                 # PTB prefers send_message(); the raw call skips building a Message object

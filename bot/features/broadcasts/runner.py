@@ -6,6 +6,7 @@ import asyncio
 import datetime as dt
 import logging
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import select, update
@@ -211,6 +212,10 @@ class BroadcastChat:
         self.service = service
         self.t = translator
         self.runner = runner
+
+    async def expecting(self, conn: AsyncConnection,
+                        contacts: Sequence[tuple[str, str]]) -> set[tuple[str, str]] | None:
+        return None   # no dialogs: free text it takes is known from the text alone
 
     async def handle(self, chat: Chat) -> list[Reply] | None:
         inbound, conn = chat.env.inbound, chat.conn

@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
+
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.core.i18n import Translator
 from bot.core.messages import InboundKind, Reply
@@ -35,6 +38,10 @@ class OfficerCommands:
     def __init__(self, translator: Translator, public_url: str) -> None:
         self.t = translator
         self.public_url = public_url.rstrip("/")
+
+    async def expecting(self, conn: AsyncConnection,
+                        contacts: Sequence[tuple[str, str]]) -> set[tuple[str, str]] | None:
+        return None   # no dialogs: free text it takes is known from the text alone
 
     async def handle(self, chat: Chat) -> list[Reply] | None:
         inbound, conn = chat.env.inbound, chat.conn

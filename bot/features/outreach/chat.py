@@ -16,7 +16,7 @@ import datetime as dt
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -265,9 +265,10 @@ class OutreachChat:
         command = inbound.text if inbound.kind is InboundKind.COMMAND else ""
         ours = command in START + REPORT + CANCEL or (
             inbound.kind is InboundKind.CHOICE and inbound.choice.startswith(PREFIX))
-        if not ours and (inbound.kind is InboundKind.COMMAND
-                         or not await self._in_dialog(conn, channel, pseudonym)):
-            return None       # the hot path for citizens: at most one indexed lookup
+        if not ours and (inbound.kind is InboundKind.COMMAND or not (
+                chat.expected if chat.expected is not None
+                else await self._in_dialog(conn, channel, pseudonym))):
+            return None       # the hot path for citizens: known for the batch (prepare)
         officer = await officers.officer_for(conn, channel, pseudonym)
         if officer is None:
             return None       # citizens typing /baocao get the normal conversation
@@ -318,6 +319,17 @@ class OutreachChat:
         else:
             await self._store(conn, officer.id, channel, pseudonym, new_state, True)
         return replies
+
+    async def expecting(self, conn: AsyncConnection,
+                        contacts: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
+        """Which of these contacts have an open dialog (one query for a batch)."""
+        found: set[tuple[str, str]] = set()
+        for channel in {c for c, _ in contacts}:
+            names = [p for c, p in contacts if c == channel]
+            found.update((channel, p) for p in (await conn.execute(
+                select(DIALOG.c.pseudonym).where(DIALOG.c.channel == channel,
+                                                 DIALOG.c.pseudonym.in_(names)))).scalars())
+        return found
 
     @staticmethod
     async def _in_dialog(conn: AsyncConnection, channel: str, pseudonym: str) -> bool:

@@ -64,6 +64,10 @@ class ForgetCommand:
         self.t = translator
         self.erasures = tuple(erasures)
 
+    async def expecting(self, conn: AsyncConnection,
+                        contacts: Sequence[tuple[str, str]]) -> set[tuple[str, str]] | None:
+        return None   # no dialogs: free text it takes is known from the text alone
+
     async def handle(self, chat: Chat) -> list[Reply] | None:
         inbound = chat.env.inbound
         if inbound is None:
