@@ -52,8 +52,15 @@ fonts:
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-noto-core >/dev/null; } || true; }
 	@test -f $(NOTO) || test -f "$$BOT_NOTO_DIR/NotoSans-Regular.ttf" || { echo "error: $(NOTO) is missing; install the Debian package fonts-noto-core (or set BOT_NOTO_DIR to a folder with NotoSans-Regular.ttf and NotoSans-Bold.ttf)"; exit 1; }
 
-bench: setup
+# bench/replies.py's aiogram baseline runs in its own venv (bench/requirements-aiogram.txt).
+BENCH_VENV := .venv-bench
+bench: setup $(BENCH_VENV)/.installed
 	$(PY) bench/replies.py
 
+$(BENCH_VENV)/.installed: bench/requirements-aiogram.txt
+	test -d $(BENCH_VENV) || $(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install --quiet -r bench/requirements-aiogram.txt
+	touch $@
+
 clean:
-	rm -rf $(VENV) *.egg-info
+	rm -rf $(VENV) $(BENCH_VENV) *.egg-info

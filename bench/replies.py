@@ -1,16 +1,20 @@
-"""Replies per second through Loa's whole pipeline vs a bare python-telegram-bot echo bot.
+"""Replies per second through Loa's whole pipeline vs bare PTB and aiogram echo bots.
 
-Both bots run as their own processes against one local fake Bot API (tests/support/fakebotapi.py)
-served by this process on 127.0.0.1. Loa answers questions, stores inbox/outbox rows and logs
-communication runs in a fresh SQLite file; the echo bot only echoes. Prints, for each bot:
-throughput (replies/s for a burst), reply latency p50/p99 at a steady 100 messages/s, and
-resident memory; then the throughput ratio Loa / echo. The burst runs in `--rounds` rounds
-(default 3), the two bots interleaved (echo first in odd rounds, Loa first in even ones, each
-in a fresh process and data folder), and the ratio is the median of the per-round ratios, so a
-machine that slows down for a while weighs on both; CPU per update is each bot process's own
-CPU time (user + system) during its burst, divided by the messages. The steady part runs once
-per bot, in the last round.
+The three bots run as their own processes against one local fake Bot API
+(tests/support/fakebotapi.py) served by this process on 127.0.0.1. Loa answers questions, stores
+inbox/outbox rows and logs communication runs in a fresh SQLite file; the echo bots only echo:
+"echo" is bench/echo_bot.py (PTB, updates one at a time, its default) and "aiogram" is
+bench/echo_aiogram.py (aiogram 3, a task per update, its default). Prints, for each round, each
+bot's throughput (replies/s for a burst), the ratios Loa / echo and Loa / aiogram and each bot's
+CPU ms per update; then, for each bot, reply latency p50/p99 at a steady 100 messages/s and
+resident memory; then the medians of the per-round ratios and of the CPU per update. The burst
+runs in `--rounds` rounds (default 3), the bots interleaved in an order that rotates each round
+(echo, aiogram, Loa; then Loa, echo, aiogram; then aiogram, Loa, echo; ...), each in a fresh
+process and data folder, so a machine that slows down for a while weighs on all of them; CPU per
+update is each bot process's own CPU time (user + system) during its burst, divided by the
+messages. The steady part runs once per bot, in the last round.
 
+    make bench            # makes .venv-bench (aiogram, bench/requirements-aiogram.txt), then:
     .venv/bin/python bench/replies.py [--burst 2000] [--rate 100] [--seconds 10] [--rounds 3]
         [--profile loa.txt]   # py-spy samples Loa during the burst; prints the top functions
 
@@ -37,6 +41,9 @@ sys.path.insert(0, str(ROOT / "tests"))
 from support.fakebotapi import FakeBotApi, text_update  # noqa: E402
 
 TOKEN = "424242:BENCH-token"
+BOTS = ("echo", "aiogram", "loa")
+# aiogram has its own venv (its pydantic pin differs from Loa's): `make bench` makes it.
+AIOGRAM_PYTHON = ROOT / ".venv-bench" / "bin" / "python"
 QUESTIONS = ["khi nao tat song 2g", "1", "doi may co mat so khong", "may cuc gach con dung dc ko",
              "mua may 4g bao nhieu tien", "3", "tong dai viettel", "co duoc tang dien thoai ko",
              "thoi tiet hom nay", "menu"]
@@ -47,8 +54,9 @@ def start_bot(kind: str, api: FakeBotApi, data_dir: str) -> subprocess.Popen[byt
            "BOT_DATA_DIR": data_dir, "BOT_PORT": "0", "BOT_LOG_LEVEL": "WARNING"}
     env.pop("BOT_DATABASE_URL", None)
     env.pop("BOT_TELEGRAM_WEBHOOK_URL", None)
-    cmd = [sys.executable, "-m", "bot", "run"] if kind == "loa" else \
-        [sys.executable, str(ROOT / "bench" / "echo_bot.py")]
+    cmd = {"loa": [sys.executable, "-m", "bot", "run"],
+           "echo": [sys.executable, str(ROOT / "bench" / "echo_bot.py")],
+           "aiogram": [str(AIOGRAM_PYTHON), str(ROOT / "bench" / "echo_aiogram.py")]}[kind]
     return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
 
@@ -181,29 +189,35 @@ async def main() -> None:
     parser.add_argument("--profile", help="sample Loa with py-spy during the burst into this "
                         "file (raw format) and print the top of it")
     args = parser.parse_args()
+    if not AIOGRAM_PYTHON.exists():
+        sys.exit(f"{AIOGRAM_PYTHON} is missing: `make bench` makes the aiogram baseline's venv")
     rounds: list[dict[str, dict[str, float]]] = []
     async with FakeBotApi(token=TOKEN) as api:
         for index in range(args.rounds):
-            order = ("echo", "loa") if index % 2 == 0 else ("loa", "echo")
+            shift = index % len(BOTS)
+            order = BOTS[len(BOTS) - shift:] + BOTS[:len(BOTS) - shift]
             last = index == args.rounds - 1
             rounds.append({kind: await measure(kind, api, args, last) for kind in order})
     print(f"burst of {args.burst} messages, {args.rounds} interleaved rounds; "
           f"steady {args.rate:.0f} msg/s for {args.seconds:.0f} s in the last round")
-    print(f"{'round':<7}{'echo/s':>8}{'loa/s':>8}{'ratio':>7}{'echo CPU ms':>13}"
-          f"{'loa CPU ms':>12}")
+    print(f"{'round':<7}{'echo/s':>8}{'aiogram/s':>11}{'loa/s':>8}{'loa/echo':>10}"
+          f"{'loa/aiogram':>13}   CPU ms per update: echo, aiogram, loa")
     for index, r in enumerate(rounds, 1):
-        print(f"{index:<7}{r['echo']['rate']:>8.0f}{r['loa']['rate']:>8.0f}"
-              f"{r['loa']['rate'] / r['echo']['rate']:>7.2f}{r['echo']['cpu']:>13.2f}"
-              f"{r['loa']['cpu']:>12.2f}")
+        print(f"{index:<7}{r['echo']['rate']:>8.0f}{r['aiogram']['rate']:>11.0f}"
+              f"{r['loa']['rate']:>8.0f}{r['loa']['rate'] / r['echo']['rate']:>10.2f}"
+              f"{r['loa']['rate'] / r['aiogram']['rate']:>13.2f}   "
+              + ", ".join(f"{r[kind]['cpu']:.2f}" for kind in BOTS))
     last = rounds[-1]
-    print(f"{'bot':<6}{'p50 ms':>9}{'p99 ms':>9}{'RSS MB':>9}   (last round)")
-    for kind in ("echo", "loa"):
+    print(f"{'bot':<9}{'p50 ms':>9}{'p99 ms':>9}{'RSS MB':>9}   (last round)")
+    for kind in BOTS:
         r = last[kind]
-        print(f"{kind:<6}{r['p50']:>9.1f}{r['p99']:>9.1f}{r['rss']:>9.0f}")
-    ratios = [r["loa"]["rate"] / r["echo"]["rate"] for r in rounds]
-    print(f"ratio loa/echo (median of rounds): {statistics.median(ratios):.2f}x; CPU per "
-          f"update (median): echo {statistics.median(r['echo']['cpu'] for r in rounds):.2f} ms, "
-          f"loa {statistics.median(r['loa']['cpu'] for r in rounds):.2f} ms")
+        print(f"{kind:<9}{r['p50']:>9.1f}{r['p99']:>9.1f}{r['rss']:>9.0f}")
+    to_echo = statistics.median(r["loa"]["rate"] / r["echo"]["rate"] for r in rounds)
+    to_aiogram = statistics.median(r["loa"]["rate"] / r["aiogram"]["rate"] for r in rounds)
+    print(f"ratio (median of rounds): loa/echo {to_echo:.2f}x, loa/aiogram {to_aiogram:.2f}x; "
+          "CPU per update (median): "
+          + ", ".join(f"{kind} {statistics.median(r[kind]['cpu'] for r in rounds):.2f} ms"
+                      for kind in BOTS))
     if args.profile:
         print_profile(args.profile)
 
