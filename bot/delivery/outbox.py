@@ -1,9 +1,10 @@
 """Senders: deliver due outbox rows of one channel and record exactly one outcome per try.
 
 Two lanes share one channel: replies to citizens go out at once; the bulk lane
-(announcements, reminders) is paced by a token bucket at the channel's rate, waits out quiet
-hours, sends at most one message per chat per round, and never delays replies, which are
-claimed and sent by their own loop and debit the same bucket first.
+(announcements, reminders) is paced at the channel's rate (Pacer: absolute times, and never
+more than the rate within a second), waits out quiet hours, sends at most one message per
+chat per round, and never delays replies, which are claimed and sent by their own loop and
+count against the same pace.
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import contextlib
 import datetime as dt
 import logging
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -54,44 +55,61 @@ class Clock:
 REAL_CLOCK = Clock()
 
 
-class TokenBucket:
-    """`rate` tokens a second with a burst of `burst` (1: evenly spaced, so no one-second
-    window ever holds more than rate + 1 sends); replies may overdraw it. `clock` tells the
-    time and `sleep` waits for the next token (time.monotonic and asyncio.sleep by default)."""
+class Pacer:
+    """The pace of one channel's sends: `rate` a second, the platform's limit.
 
-    def __init__(self, rate: float, burst: float = 1.0,
-                 clock: Callable[[], float] = time.monotonic,
+    Announcements go at absolute times, the k-th at start + k/rate, so the time a request or
+    a database round takes does not slow the pace: a send that starts late lets the next ones
+    catch up (by at most a quarter second's worth). What keeps the platform's limit is a
+    window: a send starts only when fewer than `rate` sends finished within the last second
+    (a send counts from when its answer came back, after the platform counted it, so the
+    network's jitter cannot squeeze `rate` + 1 sends into one of the platform's seconds).
+    Replies never wait (`debit`): the announcements after them make room, and every send,
+    reply or announcement, enters the window when it finishes (`finished`). `clock` tells the
+    time and `sleep` waits (time.monotonic and asyncio.sleep by default; tests use virtual
+    time)."""
+
+    def __init__(self, rate: float, clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
         self.rate = rate
-        self.burst = burst
+        self.interval = 1.0 / rate
+        self.per_window = max(1, int(rate))
+        self.catch_up = max(1, int(rate) // 4) * self.interval
         self.clock = clock
         self.sleep = sleep
-        self.tokens = burst
-        self.stamp = clock()
+        self.finishes: deque[float] = deque(maxlen=self.per_window)   # the last sends' ends
+        self.next_at = clock()                                         # the next slot
 
-    def _refill(self) -> None:
-        now = self.clock()
-        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
-        self.stamp = now
+    def restart(self) -> None:
+        """Start afresh (a process that just became the sender of announcements)."""
+        self.next_at = self.clock() + self.interval
 
     def debit(self, n: float = 1.0) -> None:
-        self._refill()
-        self.tokens -= n
+        """`n` sends go now without waiting (replies); announcements make room for them."""
+        self.next_at = max(self.next_at, self.clock()) + n * self.interval
+
+    def finished(self) -> None:
+        """A send's answer came back."""
+        self.finishes.append(self.clock())
+
+    def _earliest(self, now: float) -> float:
+        at = max(self.next_at, now - self.catch_up)
+        if len(self.finishes) == self.per_window:   # a window's worth: wait for the oldest
+            at = max(at, self.finishes[0] + 1.0)
+        return at
 
     async def take(self) -> None:
+        """Wait for the next slot of an announcement."""
         while True:
-            self._refill()
-            if self.tokens >= 1:
-                self.tokens -= 1
+            now = self.clock()
+            at = self._earliest(now)
+            if at <= now:
+                self.next_at = max(self.next_at, now - self.catch_up) + self.interval
                 return
-            await self.sleep((1 - self.tokens) / self.rate)
-
-    def available(self) -> int:
-        self._refill()
-        return max(0, int(self.tokens))
+            await self.sleep(at - now)
 
     def per_second(self) -> int:
-        return max(1, int(self.rate))
+        return self.per_window
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,7 +214,7 @@ class ReplySender:
         self._reports = 0
         self.channel = channel
         self.concurrency = concurrency
-        self.bucket = TokenBucket(rate, clock=self.clock.monotonic, sleep=self.clock.sleep) \
+        self.pace = Pacer(rate, clock=self.clock.monotonic, sleep=self.clock.sleep) \
             if rate else None
         self.quiet = quiet
         self.on_sent = on_sent             # told which bulk rows finished (progress)
@@ -218,12 +236,14 @@ class ReplySender:
 
     def use_clock(self, clock: Clock) -> None:
         """Pace by `clock` from now on (a test's virtual time, set before anything is sent);
-        a flood wait and the bucket's tokens carry over."""
+        a flood wait and the pace carry over."""
         paused = max(0.0, self._paused_until - self.clock.monotonic())
-        if self.bucket is not None:
-            self.bucket._refill()   # up to now on the old clock, then on the new one
-            self.bucket.clock, self.bucket.sleep = clock.monotonic, clock.sleep
-            self.bucket.stamp = clock.monotonic()
+        if self.pace is not None:   # the schedule moves over to the new clock
+            shift = clock.monotonic() - self.clock.monotonic()
+            self.pace.clock, self.pace.sleep = clock.monotonic, clock.sleep
+            self.pace.next_at += shift
+            self.pace.finishes = deque((t + shift for t in self.pace.finishes),
+                                         maxlen=self.pace.per_window)
         self.clock = clock
         self._paused_until = clock.monotonic() + paused if paused else 0.0
 
@@ -240,10 +260,10 @@ class ReplySender:
         """Another process sent replies: the leader's announcements make room for them."""
         instance, channel, count, _ = _fields(payload, 4)
         if channel == self.channel.name and instance != str(self.claimed_by) \
-                and self.bucket is not None and self.cluster is not None \
+                and self.pace is not None and self.cluster is not None \
                 and self.cluster.is_leader:
             with contextlib.suppress(ValueError):
-                self.bucket.debit(float(count))
+                self.pace.debit(float(count))
 
     def wake(self, lane: str = "reply") -> None:
         (self._bulk_wake if lane == "bulk" else self._wake).set()
@@ -281,7 +301,7 @@ class ReplySender:
                                        RECORD_ON_STOP_S)
 
     async def _bulk_lane(self) -> None:
-        """Announcements go out from one process only (the leader), so the bucket's pace is
+        """Announcements go out from one process only (the leader), so this pace is
         the pace of the whole bot. A round in progress ends before leadership is given up."""
         cluster = self.cluster
         if cluster is None:
@@ -289,9 +309,8 @@ class ReplySender:
             return
         while True:
             await cluster.wait_leading()
-            if self.bucket is not None:   # start from nothing: the old leader just sent
-                self.bucket.tokens = 0.0
-                self.bucket.stamp = self.bucket.clock()
+            if self.pace is not None:   # start afresh: the old leader just sent
+                self.pace.restart()
             await self._loop("bulk", self._bulk_wake, while_=lambda: cluster.is_leader)
 
     async def _loop(self, lane: str, wake: asyncio.Event,
@@ -343,7 +362,7 @@ class ReplySender:
             return False
         if quiet_until(utcnow(), self.quiet) is not None:
             return False
-        budget = self.bucket.per_second() if self.bucket else BATCH   # a second's worth
+        budget = self.pace.per_second() if self.pace else BATCH   # a second's worth
         async with self.db.connect() as conn:
             if not await queries.has_due(conn, self.channel.name, "bulk"):
                 return False
@@ -380,11 +399,11 @@ class ReplySender:
         async def send_chat(messages: list[Any]) -> None:
             async with limit:
                 for index, message in enumerate(messages):
-                    if self.bucket is not None:
+                    if self.pace is not None:
                         if priority:
-                            self.bucket.debit()
+                            self.pace.debit()
                         else:
-                            await self.bucket.take()
+                            await self.pace.take()
                     if self._paused_until > self.clock.monotonic():
                         outcomes[message.id] = RetryLater(
                             self._paused_until - self.clock.monotonic(), "flood wait")
@@ -392,6 +411,8 @@ class ReplySender:
                     reply, ack_id = reply_from_json(message.payload)
                     attempted.add(message.id)
                     result = await self.channel.send(message.address, reply, ack_id)
+                    if self.pace is not None:
+                        self.pace.finished()
                     outcomes[message.id] = result
                     if isinstance(result, RetryLater) and result.whole_channel:
                         self._paused_until = max(self._paused_until,

@@ -25,7 +25,7 @@ from support.officers import make_officer
 from support.waiting import wait_for as _wait_for
 
 from bot.app import LOA, build_app
-from bot.delivery.outbox import TokenBucket, parse_quiet_hours, quiet_until
+from bot.delivery.outbox import parse_quiet_hours, quiet_until
 from bot.store.models import utcnow
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -117,22 +117,6 @@ def test_quiet_hours_window_in_vietnam_time():
     assert quiet_until(at(23), None) is None
     with pytest.raises(ValueError):
         parse_quiet_hours("9pm-7am")
-
-
-def test_token_bucket_paces_bulk_and_lets_replies_overdraw():
-    now = [0.0]
-    bucket = TokenBucket(16, clock=lambda: now[0])   # 1/16 s steps are exact in binary
-    assert bucket.available() == 1                 # evenly spaced: no burst
-    bucket.debit()
-    assert bucket.available() == 0
-    now[0] += 0.0625                               # 1/16 s later the next one may go
-    assert bucket.available() == 1
-    bucket.debit()
-    bucket.debit()                                 # a reply still goes; bulk pays it back
-    now[0] += 0.0625
-    assert bucket.available() == 0
-    now[0] += 0.0625
-    assert bucket.available() == 1
 
 
 # -- the whole flow --------------------------------------------------------------------------
