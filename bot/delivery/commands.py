@@ -140,9 +140,9 @@ class Router:
             return None
         for index, feature in enumerate(self.features):   # free text: an open dialog, "xóa
             # dữ liệu" ...
-            replies = await feature.handle(
-                chat if expecting is None else replace(chat, expected=expecting.of(index,
-                                                                                   contact)))
+            known = None if expecting is None else expecting.of(index, contact)
+            replies = await feature.handle(chat if known is None
+                                           else replace(chat, expected=known))
             if replies is not None:
                 if expecting is not None:
                     expecting.changed.add(contact)
