@@ -3,10 +3,13 @@
 Loa (a real `python -m bot run` process, fresh SQLite) sends one announcement to N opted-in
 contacts; then python-telegram-bot's own AIORateLimiter sends the same list. For each it prints
 the achieved rate ÷ configured rate, flood-limit violations (429s provoked, and sends made
-before a retry_after expired), recipients lost, and duplicates. Finally Loa's peak resident
-memory while queuing and starting an announcement to 100,000 recipients.
+before a retry_after expired), recipients lost, and duplicates. With `--paid R`, Loa then sends
+the list again as Telegram's paid broadcasts (BOT_TELEGRAM_PAID_RATE=R; the fake lets paid
+messages through up to 1000 a second). Finally Loa's peak resident memory while queuing and
+starting an announcement to 100,000 recipients.
 
-    .venv/bin/python bench/broadcast.py [--recipients 3000] [--rate 25] [--memory 100000]
+    .venv/bin/python bench/broadcast.py [--recipients 3000] [--rate 25] [--paid 300]
+        [--memory 100000]
 """
 from __future__ import annotations
 
@@ -72,9 +75,11 @@ def report(name: str, api: FakeBotApi, chats: list[int], rate: int) -> None:
           f"{api.early_sends:>7}{lost:>6}{duplicates:>6}")
 
 
-async def run_loa(api: FakeBotApi, n: int, rate: int) -> list[int]:
+async def run_loa(api: FakeBotApi, n: int, rate: int, paid: int = 0) -> list[int]:
     with tempfile.TemporaryDirectory() as data_dir:
         env = loa_env(api, data_dir, rate)
+        if paid:
+            env["BOT_TELEGRAM_PAID_RATE"] = str(paid)
         subprocess.run([sys.executable, "-m", "bot", "migrate"], cwd=ROOT, env=env, check=True,
                        capture_output=True)
         chats = seed(Path(data_dir) / "loa.db", n)
@@ -83,7 +88,7 @@ async def run_loa(api: FakeBotApi, n: int, rate: int) -> list[int]:
         try:
             subprocess.run([sys.executable, "-m", "bot", "broadcast", "send", "--text", TEXT],
                            cwd=ROOT, env=env, check=True, capture_output=True)
-            deadline = time.monotonic() + n / rate * 2 + 60
+            deadline = time.monotonic() + n / (paid or rate) * 2 + 60
             while len(sends(api)) < n and time.monotonic() < deadline:
                 await asyncio.sleep(0.2)
         finally:
@@ -139,6 +144,8 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--recipients", type=int, default=3000)
     parser.add_argument("--rate", type=int, default=25)
+    parser.add_argument("--paid", type=int, default=0, help="also send as paid broadcasts "
+                        "at this rate (BOT_TELEGRAM_PAID_RATE)")
     parser.add_argument("--memory", type=int, default=100_000)
     args = parser.parse_args()
     print(f"{args.recipients} recipients; configured {args.rate}/s; fake enforces 30/s overall "
@@ -153,6 +160,12 @@ async def main() -> None:
         api.limit(global_per_s=30, per_chat_per_s=1, retry_after=1)
         await run_ptb(api, chats, args.rate)
         report("ptb AIORateLimiter", api, chats, args.rate)
+    if args.paid:
+        async with FakeBotApi(token=TOKEN) as api:
+            api.limit(global_per_s=30, per_chat_per_s=1, retry_after=1)
+            chats = await run_loa(api, args.recipients, args.rate, paid=args.paid)
+            paid = sum(1 for c in sends(api) if c.params.get("allow_paid_broadcast") is True)
+            report(f"loa paid ({paid} paid)", api, chats, args.paid)
     if args.memory:
         await memory(args.memory, args.rate)
 

@@ -142,7 +142,8 @@ def build_channels(settings: Settings, conversation: Conversation,
         bot = make_bot(settings.telegram_token, settings.telegram_api_url,
                        settings.send_concurrency)
         channels[TELEGRAM] = TelegramChannel(bot, settings.telegram_webhook_secret,
-                                             settings.content_dir / "media")
+                                             settings.content_dir / "media",
+                                             paid_broadcast=settings.telegram_paid_rate > 0)
     zalo_runtime = zalo.build_zalo(settings, conversation, translator, channels, db)
     return channels, bot, zalo_runtime
 
@@ -197,10 +198,13 @@ def build_app(settings: Settings) -> web.Application:
         for name, channel in channels.items():
             if name == WEB:
                 continue
-            rate = settings.telegram_rate if name == TELEGRAM else settings.zalo_rate
+            paid = name == TELEGRAM and settings.telegram_paid_rate > 0
+            rate = settings.telegram_paid_rate if paid else \
+                settings.telegram_rate if name == TELEGRAM else settings.zalo_rate
             senders[name] = ReplySender(db, channel, settings.send_concurrency, rate=rate,
                                         quiet=quiet, on_sent=_told(features), cluster=cluster,
-                                        in_flight=in_flight)
+                                        in_flight=in_flight,
+                                        bulk_concurrency=settings.send_concurrency if paid else 1)
     router = Router([f.extension for f in features if f.extension is not None], translator)
     handler = Handler(db, conversation, channels, settings.secret_key, settings.unit,
                       lambda channel: wake_outbox(channel), router,

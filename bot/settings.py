@@ -144,6 +144,9 @@ class Settings:
     log_level: str = "INFO"
     public_url: str = ""          # how officers' browsers reach Loa (login links)
     telegram_rate: int = 25       # announcements: messages per second, whole bot
+    # Telegram's paid broadcasts (sendMessage allow_paid_broadcast: up to 1000 messages/s for
+    # 0.1 Telegram Stars each, from the bot's balance): 0 = off; else announcements' rate
+    telegram_paid_rate: int = 0
     role: str = "all"             # all | web | workers (several processes, one database)
     trusted_proxies: tuple[str, ...] = ()   # load balancers whose X-Forwarded-For is believed
     quiet_hours: str = "21:00-07:00"   # announcements wait outside these (Vietnam time)
@@ -219,6 +222,7 @@ class Settings:
             telegram_rate=_int(env, "BOT_TELEGRAM_RATE", 25, 1,
                                30 if "api.telegram.org" in (env.get("BOT_TELEGRAM_API_URL")
                                                             or DEFAULT_TELEGRAM_API) else 1000),
+            telegram_paid_rate=_int(env, "BOT_TELEGRAM_PAID_RATE", 0, 0, 1000),
             role=_role(env.get("BOT_ROLE", "")),
             trusted_proxies=_addresses(env, "BOT_TRUSTED_PROXIES"),
             quiet_hours=_quiet_hours(env.get("BOT_QUIET_HOURS", "21:00-07:00")),

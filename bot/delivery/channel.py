@@ -68,7 +68,10 @@ class Channel(Protocol):
 
     def parse(self, payload: bytes) -> list[Envelope]: ...
 
-    async def send(self, address: str, reply: Reply, ack_id: str | None = None) -> SendResult: ...
+    async def send(self, address: str, reply: Reply, ack_id: str | None = None, *,
+                   bulk: bool = False) -> SendResult: ...
+    # bulk: an announcement (the bulk lane), not a reply; a platform may send those otherwise
+    # (Telegram's paid broadcasts)
 
 
 def reply_to_json(reply: Reply, ack_id: str | None = None) -> str:

@@ -205,8 +205,11 @@ class ReplySender:
                  rate: float | None = None, quiet: tuple[dt.time, dt.time] | None = None,
                  on_sent: Callable[[list[Any]], None] | None = None,
                  cluster: Cluster | None = None, in_flight: InFlight | None = None,
-                 clock: Clock | None = None) -> None:
+                 clock: Clock | None = None, bulk_concurrency: int = 1) -> None:
         self.db = db
+        # Announcements go one at a time (when a flood wait comes back no other one is on the
+        # wire), unless the platform lifts its limit for them (Telegram's paid broadcasts).
+        self.bulk_concurrency = bulk_concurrency
         self.clock = clock if clock is not None else REAL_CLOCK   # pacing and flood waits
         self.in_flight = in_flight if in_flight is not None else InFlight()
         self.cluster = cluster             # several processes: leader-only bulk lane etc.
@@ -391,8 +394,9 @@ class ReplySender:
         for row in rows:
             chats.setdefault(row.contact_id, []).append(row)
         # Bulk sends go one at a time: when a flood wait comes back no other bulk request is
-        # on the wire, so nothing reaches the platform before the wait is over.
-        limit = asyncio.Semaphore(self.concurrency if priority else 1)
+        # on the wire, so nothing reaches the platform before the wait is over (paid
+        # broadcasts, which have no flood limit up to their rate, go several at a time).
+        limit = asyncio.Semaphore(self.concurrency if priority else self.bulk_concurrency)
         outcomes: dict[int, SendResult] = {}
         attempted: set[int] = set()
 
@@ -410,7 +414,8 @@ class ReplySender:
                         continue
                     reply, ack_id = reply_from_json(message.payload)
                     attempted.add(message.id)
-                    result = await self.channel.send(message.address, reply, ack_id)
+                    result = await self.channel.send(message.address, reply, ack_id,
+                                                     bulk=not priority)
                     if self.pace is not None:
                         self.pace.finished()
                     outcomes[message.id] = result

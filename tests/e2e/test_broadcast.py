@@ -62,15 +62,17 @@ class Admin:
 
 
 @contextlib.asynccontextmanager
-async def running_loa(settings, clock: FastForward | None = None):
+async def running_loa(settings, clock: FastForward | None = None, paid_rate: int = 0):
     """Loa announcing at 25 a second to a fake Bot API; with `clock`, both on that virtual
-    time (the pacing waits skipped, the fake counting its limits on the same clock)."""
+    time (the pacing waits skipped, the fake counting its limits on the same clock); with
+    `paid_rate`, as Telegram's paid broadcasts at that rate."""
     async with FakeBotApi(token="555:BROADCAST",
                           **({"clock": clock.monotonic} if clock else {})) as api:
         port = free_port()
         s = replace(settings, telegram_token=api.token, telegram_api_url=api.base_url,
                     port=port, public_url=f"http://127.0.0.1:{port}", quiet_hours="",
-                    telegram_rate=25, telegram_webhook_secret="s" * 20)
+                    telegram_rate=25, telegram_webhook_secret="s" * 20,
+                    telegram_paid_rate=paid_rate)
         app = build_app(s)
         runner, url = await start_server(app, port)
         if clock is not None:   # before anything is announced
@@ -155,6 +157,7 @@ async def test_second_officer_approval_then_delivery_to_the_audience_only(loa):
         assert status == 200 and "Xem trước" in page, page[:300]
         broadcast_id = int(re.search(r"Thông báo số (\d+)", page)[1])
         assert re.search(r'id="audience-total">30<', page)           # preview counts
+        assert "Telegram: 30 tin, 25 tin mỗi giây, mất khoảng 1 phút (miễn phí)." in page
         status, page = await editor.post(f"/admin/broadcasts/{broadcast_id}/approve", {})
         assert status == 409 or "Duyệt và gửi" not in page           # no self-approval
         status, _ = await editor.post(f"/admin/broadcasts/{broadcast_id}/submit", {})
@@ -168,6 +171,7 @@ async def test_second_officer_approval_then_delivery_to_the_audience_only(loa):
         sent_to = {c.params["chat_id"] for c in api.calls
                    if c.method == "sendMessage" and c.ok and "UBND xã" in c.params["text"]}
         assert sent_to == set(inside)
+        assert not any("allow_paid_broadcast" in c.params for c in api.calls)   # free
         await wait_for(lambda: sql_connect(settings).execute(
             "select status from broadcast").fetchone() == ("done",))
         with sql_connect(settings) as db:
@@ -215,6 +219,36 @@ async def test_two_thousand_recipients_with_flood_blocks_and_errors(loa_on_virtu
     delivered = [c.params["chat_id"] for c in api.calls if c.method == "sendMessage" and c.ok
                  and c.params.get("chat_id") in set(chats)]
     assert len(delivered) == len(set(delivered)) == 1960     # nobody got it twice
+
+
+async def test_paid_broadcasts_are_opt_in_show_their_cost_and_spare_replies(settings):
+    # BOT_TELEGRAM_PAID_RATE: announcements as Telegram's paid broadcasts (0.1 Star each, up
+    # to 1000 a second); the approver sees the cost first; replies stay free.
+    async with running_loa(settings, paid_rate=300) as (api, url, s):
+        inside = await seed_contacts(s, 40, 500_000, commune="24175")
+        editor, approver, sessions = await officers_pair(s, url)
+        try:
+            _, page = await editor.post("/admin/broadcasts", [
+                ("kind", "message"), ("text", "Điểm đổi máy 4G mở cửa cả Chủ nhật."),
+                ("communes", "24175")])
+            assert ("Telegram đang bật gửi trả phí: 40 tin, tối đa 300 tin mỗi giây, khoảng "
+                    "1 phút, tốn 4,0 Telegram Stars (0,1 Star mỗi tin, trừ vào số dư của bot)."
+                    ) in page
+            broadcast_id = int(re.search(r"Thông báo số (\d+)", page)[1])
+            await editor.post(f"/admin/broadcasts/{broadcast_id}/submit", {})
+            await approver.post(f"/admin/broadcasts/{broadcast_id}/approve", {})
+            api.push_update(text_update(inside[0], "khi nao tat song 2g"))
+            await wait_for(lambda: outbox_states(s, broadcast_id).get("sent") == 40)
+            await api.wait_for_calls("sendMessage", 2, chat_id=inside[0])
+        finally:
+            for session in sessions:
+                await session.close()
+    sends = [c for c in api.calls if c.method == "sendMessage" and c.ok]
+    announced = [c for c in sends if "Chủ nhật" in c.params["text"]]
+    replies = [c for c in sends if "Chủ nhật" not in c.params["text"]]
+    assert {c.params["chat_id"] for c in announced} == set(inside)
+    assert all(c.params.get("allow_paid_broadcast") is True for c in announced)
+    assert replies and all("allow_paid_broadcast" not in c.params for c in replies)
 
 
 async def test_stop_and_retract(loa):

@@ -110,6 +110,9 @@ _BOOL_PARAMS = frozenset(
 )
 
 # Methods that post content into a chat. Flood / fail_next / delay apply to these.
+# Paid broadcasts (sendMessage allow_paid_broadcast): "up to 1000 messages per second ... for a
+# fee of 0.1 Telegram Stars per message" (Bot API, https://core.telegram.org/bots/api#sendmessage)
+PAID_PER_S = 1000
 SEND_METHODS = frozenset({"sendMessage", "sendVoice", "sendAudio", "sendPhoto", "sendDocument"})
 
 # Update types Telegram leaves out unless they are listed in allowed_updates explicitly.
@@ -349,6 +352,7 @@ class FakeBotApi:
         self.chat_limit: float | None = None
         self.limit_retry_after = 1
         self._recent: deque[float] = deque()
+        self._recent_paid: deque[float] = deque()   # paid broadcasts (allow_paid_broadcast)
         self._recent_by_chat: dict[str, float] = {}
         self._blocked_until = 0.0
         self.flood_answers = 0        # 429s given by the limiter
@@ -664,7 +668,8 @@ class FakeBotApi:
         try:
             if name in self.send_methods:
                 await self._inject_send_failures()
-                self._enforce_limits(params.get("chat_id"))
+                self._enforce_limits(params.get("chat_id"),
+                                     paid=params.get("allow_paid_broadcast") is True)
             if self._blocked and str(params.get("chat_id")) in self._blocked:
                 raise _ApiError(403, "Forbidden: bot was blocked by the user")
             result = await handler(params)
@@ -806,7 +811,9 @@ class FakeBotApi:
         self.global_limit, self.chat_limit = global_per_s, per_chat_per_s
         self.limit_retry_after = retry_after
 
-    def _enforce_limits(self, chat_id: Any) -> None:
+    def _enforce_limits(self, chat_id: Any, paid: bool = False) -> None:
+        """`paid`: a paid broadcast (allow_paid_broadcast), which Telegram lets through up to
+        PAID_PER_S a second whatever the free limit; free sends still count the free one."""
         if self.global_limit is None and self.chat_limit is None:
             return
         now = self.clock()
@@ -814,10 +821,12 @@ class FakeBotApi:
             self.early_sends += 1
             raise _ApiError(429, f"Too Many Requests: retry after {self.limit_retry_after}",
                             {"retry_after": self.limit_retry_after})
-        while self._recent and now - self._recent[0] >= 1.0:
-            self._recent.popleft()
+        recent = self._recent_paid if paid else self._recent
+        while recent and now - recent[0] >= 1.0:
+            recent.popleft()
         chat = str(chat_id)
-        over_global = self.global_limit is not None and len(self._recent) >= self.global_limit
+        limit = PAID_PER_S if paid else self.global_limit
+        over_global = limit is not None and len(recent) >= limit
         last = self._recent_by_chat.get(chat)
         over_chat = (self.chat_limit is not None and last is not None
                      and now - last < 1.0 / self.chat_limit)
@@ -826,7 +835,7 @@ class FakeBotApi:
             self._blocked_until = now + self.limit_retry_after
             raise _ApiError(429, f"Too Many Requests: retry after {self.limit_retry_after}",
                             {"retry_after": self.limit_retry_after})
-        self._recent.append(now)
+        recent.append(now)
         self._recent_by_chat[chat] = now
 
     def _remember_update(self, update: JSONDict) -> None:

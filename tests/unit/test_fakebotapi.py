@@ -367,3 +367,17 @@ async def test_held_sends_wait_until_released(api: FakeBotApi, bot: Bot) -> None
 async def _until(predicate) -> None:  # type: ignore[no-untyped-def]
     while not predicate():
         await asyncio.sleep(0.01)
+
+
+async def test_paid_broadcasts_pass_the_free_limit_up_to_their_own() -> None:
+    now = [100.0]
+    async with FakeBotApi(token=TOKEN, clock=lambda: now[0]) as api, \
+            Bot(api.token, base_url=api.base_url) as bot:
+        api.limit(global_per_s=2, per_chat_per_s=None, retry_after=1)
+        for chat in range(1, 51):      # 50 paid in one second of the clock: all go
+            await bot.send_message(chat, "trả phí", allow_paid_broadcast=True)
+        await bot.send_message(51, "miễn phí")
+        await bot.send_message(52, "miễn phí")
+        with pytest.raises(RetryAfter):   # the free limit still holds for free messages
+            await bot.send_message(53, "miễn phí")
+        assert api.flood_answers == 1

@@ -92,5 +92,6 @@ class WebChannel:
             inbound = Inbound(InboundKind.COMMAND, text=str(data.get("command", "start")))
         return [Envelope(session, session, inbound)]
 
-    async def send(self, address: str, reply: Reply, ack_id: str | None = None) -> SendResult:
+    async def send(self, address: str, reply: Reply, ack_id: str | None = None, *,
+                   bulk: bool = False) -> SendResult:
         return Failed("web replies are delivered in the HTTP answer")

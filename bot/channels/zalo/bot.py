@@ -158,7 +158,8 @@ class ZaloBotChannel:
         return [Envelope(str(user_id), str(chat_id), inbound,
                          name=name[:120] if isinstance(name, str) else "")]
 
-    async def send(self, address: str, reply: Reply, ack_id: str | None = None) -> SendResult:
+    async def send(self, address: str, reply: Reply, ack_id: str | None = None, *,
+                   bulk: bool = False) -> SendResult:
         if self.api is None:
             return Failed("zalo bot is not configured")
         message_id: str | None = None

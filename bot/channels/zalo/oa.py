@@ -212,7 +212,8 @@ class ZaloOAChannel:
                                               else {}))]
 
     # -- outbound --------------------------------------------------------------------------
-    async def send(self, address: str, reply: Reply, ack_id: str | None = None) -> SendResult:
+    async def send(self, address: str, reply: Reply, ack_id: str | None = None, *,
+                   bulk: bool = False) -> SendResult:
         if self.tokens is None or self.quota is None:
             return Failed("zalo OA sending is not configured")
         chunks = self.renderer.render(reply)

@@ -176,9 +176,29 @@ async def _show(request: web.Request, services: BroadcastPages, row: Any, office
     return render(request, "broadcast.html", status=status, row=row, counts=counts,
                   previews=previews, progress=progress, author=author, unit=unit,
                   message=message, error=error, quiet=quiet, zalo=zalo,
+                  telegram=telegram_pace(services.settings,
+                                         sum(n for (_, ch), n in counts.items()
+                                             if ch == "telegram")),
                   start_local=start.astimezone(VN), label=services.broadcasts.status_label,
                   audience=Audience.from_json(row.audience), S=BroadcastStatus,
                   is_author=officer.id == row.author_id)
+
+
+STARS_PER_PAID_MESSAGE = 0.1   # Bot API, sendMessage, allow_paid_broadcast (see README)
+
+
+def telegram_pace(settings: Any, recipients: int) -> dict[str, Any] | None:
+    """How long the Telegram part takes at the configured pace, and what it costs when paid
+    broadcasts are on (BOT_TELEGRAM_PAID_RATE): shown before anyone approves."""
+    if not recipients or not settings.telegram_token:
+        return None
+    paid = settings.telegram_paid_rate > 0
+    rate = settings.telegram_paid_rate if paid else settings.telegram_rate
+    return {"n": recipients, "rate": rate, "paid": paid,
+            "minutes": max(1, round(recipients / rate / 60)),
+            # Vietnamese digits: 1.234,5
+            "stars": f"{recipients * STARS_PER_PAID_MESSAGE:,.1f}".translate(
+                str.maketrans(",.", ".,"))}
 
 
 def _message(t: Any, done: str, query: Any) -> str | None:

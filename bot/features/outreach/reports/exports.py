@@ -4,13 +4,11 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from openpyxl import Workbook
-from openpyxl.chart import BarChart, Reference
-from openpyxl.styles import Alignment, Border, Font, Side
-from openpyxl.utils import get_column_letter
-from openpyxl.worksheet.worksheet import Worksheet
+if TYPE_CHECKING:   # openpyxl (with lxml, Pillow, numpy: ~30 MB) loads with the first XLSX
+    from openpyxl import Workbook
+    from openpyxl.worksheet.worksheet import Worksheet
 
 from bot.features.outreach.reports import forms
 from bot.features.outreach.reports.model import Line, MonthReport, OfficialRow
@@ -101,29 +99,29 @@ def to_csv(report: MonthReport, tr: Tr) -> bytes:
 
 # -- XLSX --------------------------------------------------------------------------------------
 
-_THIN = Side(style="thin", color="808080")
-_BORDER = Border(left=_THIN, right=_THIN, top=_THIN, bottom=_THIN)
-_WRAP = Alignment(wrap_text=True, vertical="top")
-_HEAD = Alignment(wrap_text=True, vertical="center", horizontal="center")
-
-
 def _sheet(wb: Workbook, name: str, heading: str, headers: Sequence[str],
            widths: Sequence[float], rows: Sequence[Sequence[Any]],
            total: Sequence[Any] | None = None) -> Worksheet:
     """A sheet with a title in A1, the column headers in row 3 and the data from row 4."""
+    from openpyxl.styles import Alignment, Border, Font, Side
+    from openpyxl.utils import get_column_letter
+    thin = Side(style="thin", color="808080")
+    border = Border(left=thin, right=thin, top=thin, bottom=thin)
+    wrap = Alignment(wrap_text=True, vertical="top")
+    head = Alignment(wrap_text=True, vertical="center", horizontal="center")
     ws = wb.create_sheet(name[:31])
     put(ws, 1, 1, heading).font = Font(bold=True, size=13)
     for col, (text, width) in enumerate(zip(headers, widths, strict=True), 1):
         cell = put(ws, 3, col, text)
         cell.font = Font(bold=True)
-        cell.alignment = _HEAD
-        cell.border = _BORDER
+        cell.alignment = head
+        cell.border = border
         ws.column_dimensions[get_column_letter(col)].width = width
     for r, values in enumerate([*rows, *([total] if total else [])], 4):
         for col, value in enumerate(values, 1):
             cell = put(ws, r, col, value)
-            cell.alignment = _WRAP
-            cell.border = _BORDER
+            cell.alignment = wrap
+            cell.border = border
             if isinstance(value, int) and col > 1:
                 cell.number_format = "#,##0"
             if total is not None and r == 4 + len(rows):
@@ -141,6 +139,8 @@ def _lines(wb: Workbook, name: str, heading: str, what: str, items: Sequence[Lin
 
 
 def to_xlsx(report: MonthReport, tr: Tr) -> bytes:
+    from openpyxl import Workbook
+    from openpyxl.chart import BarChart, Reference
     wb = Workbook()
     wb.remove(wb.active)
     heading = title(report, tr)
