@@ -60,7 +60,8 @@ class Pacer:
 
     Announcements go at absolute times, the k-th at start + k/rate, so the time a request or
     a database round takes does not slow the pace: a send that starts late lets the next ones
-    catch up (by at most a quarter second's worth). What keeps the platform's limit is a
+    catch up, up to a quarter second late; later than that (or after a pause) the schedule
+    starts anew from now, never with a burst. What keeps the platform's limit is a
     window: a send starts only when fewer than `rate` sends finished within the last second
     (a send counts from when its answer came back, after the platform counted it, so the
     network's jitter cannot squeeze `rate` + 1 sends into one of the platform's seconds).
@@ -93,7 +94,9 @@ class Pacer:
         self.finishes.append(self.clock())
 
     def _earliest(self, now: float) -> float:
-        at = max(self.next_at, now - self.catch_up)
+        if self.next_at < now - self.catch_up:   # idle, or too late to catch up: start anew
+            self.next_at = now
+        at = self.next_at
         if len(self.finishes) == self.per_window:   # a window's worth: wait for the oldest
             at = max(at, self.finishes[0] + 1.0)
         return at
@@ -104,7 +107,7 @@ class Pacer:
             now = self.clock()
             at = self._earliest(now)
             if at <= now:
-                self.next_at = max(self.next_at, now - self.catch_up) + self.interval
+                self.next_at += self.interval
                 return
             await self.sleep(at - now)
 

@@ -256,9 +256,11 @@ async def mark_sent(conn: AsyncConnection, ids: list[int]) -> None:
 async def forget_erased_addresses(conn: AsyncConnection, ids: list[int]) -> None:
     """Once the last message to a citizen who erased their data is out, drop its address."""
     if ids:
-        erased = select(CONTACT.c.id).where(CONTACT.c.pseudonym.like("erased:%"))
-        await conn.execute(update(OUTBOX).where(OUTBOX.c.id.in_(ids),
-                                                OUTBOX.c.contact_id.in_(erased))
+        # Correlated: one lookup by primary key per message (an IN over every erased contact
+        # scanned the contact table for each round of replies: 4 ms with a few thousand).
+        erased = (select(CONTACT.c.id).where(CONTACT.c.id == OUTBOX.c.contact_id,
+                                             CONTACT.c.pseudonym.like("erased:%")).exists())
+        await conn.execute(update(OUTBOX).where(OUTBOX.c.id.in_(ids), erased)
                            .values(address=""))
 
 

@@ -164,3 +164,31 @@ async def test_erase_contact_does_what_the_owners_declare(settings):
             assert kept == f"addr-{other}"
     finally:
         await db.dispose()
+
+
+async def test_a_message_in_flight_to_an_erased_citizen_forgets_its_address_once_sent(settings):
+    """A reply already 'sending' when its citizen erased their data: once its send is
+    recorded, its address goes too; other citizens' sent messages keep theirs."""
+    db = Database(make_engine(settings.database_url))
+    now = utcnow()
+    try:
+        async with db.begin() as conn:
+            ids = {}
+            for pseudonym in ("erased:0123abcd", "citizen-kept"):
+                contact = (await conn.execute(insert(queries.CONTACT).values(
+                    channel="telegram", pseudonym=pseudonym, address="", lang="vi",
+                    state="{}", status="active", created_at=now, last_seen_at=now,
+                    subscribed=False).returning(queries.CONTACT.c.id))).scalar_one()
+                (row,) = await queries.insert_outbox_returning(conn, [
+                    {"contact_id": contact, "channel": "telegram", "address": "5550123",
+                     "lane": "reply", "payload": json.dumps({"text": "hi"}),
+                     "status": "sending", "attempts": 0, "not_before": now, "created_at": now,
+                     "ambiguous": False}])
+                ids[pseudonym] = row.id
+            await queries.forget_erased_addresses(conn, list(ids.values()))
+        async with db.connect() as conn:
+            left = dict((await conn.execute(select(queries.OUTBOX.c.id, queries.OUTBOX.c.address)
+                                            )).all())
+        assert left == {ids["erased:0123abcd"]: "", ids["citizen-kept"]: "5550123"}
+    finally:
+        await db.dispose()

@@ -55,6 +55,9 @@ async def test_a_late_start_is_caught_up_but_never_beyond_the_limit():
     assert after[3][0] - after[0][0] < 0.05       # the four missed slots go at once
     assert starts[-1] - starts[0] < 99 / 20 + 0.05   # 100 sends in the time of 100 slots
     assert most_in_a_second(starts) <= 20
+    await clock.sleep(2.0)        # idle: the schedule starts anew, without a burst
+    again = [s for s, _ in await paced_sends(pacer, clock, 5, [0.001])]
+    assert all(b - a >= 1 / 20 - 1e-6 for a, b in zip(again, again[1:], strict=False))
 
 
 async def test_replies_go_at_once_and_announcements_make_room_for_them():
