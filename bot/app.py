@@ -83,6 +83,10 @@ class RemoteInbox:
     def wake(self, ids: list[int] | None = None) -> None:
         self.cluster.notify("loa_inbox")
 
+    async def store_and_handle(self, channel: str,
+                               items: list[tuple[str, str]]) -> list[int] | None:
+        return None   # no handler here: stored alone, then handled by a worker process
+
 
 @dataclass(frozen=True)
 class Loa:

@@ -30,6 +30,13 @@ class Inbox(Protocol):
 
     def wake(self, ids: list[int] | None = None) -> None: ...
 
+    async def store_and_handle(self, channel: str,
+                               items: list[tuple[str, str]]) -> list[int] | None:
+        """Store polled events (external id, payload) and handle them in one transaction;
+        the ids stored, or None when that is not possible here or failed (nothing stored:
+        store them alone, then wake)."""
+        ...
+
 
 def answer(data: dict[str, object], status: int = 200) -> web.Response:
     return web.json_response(data, status=status)

@@ -24,12 +24,12 @@ import asyncio
 import datetime as dt
 import hashlib
 import hmac
-import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
+import orjson
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -114,6 +114,9 @@ class _Turn:
     flooded: bool = False             # over the flood limit: not answered (maybe a note)
 
 
+_Store = tuple[str, list[tuple[str, str]], list[int]]   # channel, events, their ids (out)
+
+
 class Handler:
     """Turns inbox rows into conversation turns; the only writer of contact state."""
 
@@ -189,6 +192,18 @@ class Handler:
             self.on_outbox(channel)
         return left
 
+    async def store_and_handle(self, channel: str, items: list[tuple[str, str]]
+                               ) -> tuple[list[int], list[int]]:
+        """Store these raw events (external id, payload; repeats skipped) and handle them in
+        the same transaction. Returns the ids stored and those left for later (as
+        handle_batch). Raises if the transaction failed: then nothing was stored."""
+        stored: list[int] = []
+        async with self._lock:
+            written, left = await self._batch([], [], store=(channel, items, stored))
+        for name in written:
+            self.on_outbox(name)
+        return stored, left
+
     async def _record_failure(self, inbox_id: int, exc: Exception) -> None:
         """A bug must not kill the worker nor lose the event: count the try, give up at 3."""
         if isinstance(exc, DBAPIError) and (exc.connection_invalidated or exc.statement is None):
@@ -204,23 +219,30 @@ class Handler:
                                             MAX_ATTEMPTS)
 
     async def _batch(self, inbox_ids: Sequence[int], taken: list[int] | None,
-                     wait: bool = False) -> tuple[set[str], list[int]]:
+                     wait: bool = False, store: _Store | None = None
+                     ) -> tuple[set[str], list[int]]:
         # Replies marked 'sending' for this process's senders are held before the commit; if
         # it fails they are let go, and recover_loop hands back any the database kept.
         async with self.in_flight.claiming() as hold:
-            handed, turns, left = await self._write_batch(inbox_ids, hold, taken, wait)
+            handed, turns, left = await self._write_batch(inbox_ids, hold, taken, wait, store)
         for channel in {row.channel for row in handed}:   # committed: now they may go out
             self.direct[channel]([row for row in handed if row.channel == channel])
         return {t.channel for t in turns if t.outbox} - set(self.direct), left
 
     async def _write_batch(self, inbox_ids: Sequence[int],
                            hold: Callable[[Sequence[Any]], None], taken: list[int] | None,
-                           wait: bool) -> tuple[list[Outgoing], list[_Turn], list[int]]:
+                           wait: bool, store: _Store | None = None
+                           ) -> tuple[list[Outgoing], list[_Turn], list[int]]:
         """One transaction: inbox rows done, contacts saved, replies, runs and questions.
         `taken` collects the ids of other events of the batch's contacts it took on (None:
-        take none, the batch is one event retried alone)."""
+        take none, the batch is one event retried alone). `store`: (channel, events, out):
+        store these events first and handle them, their ids appended to out."""
         async with self.db.begin() as conn:
             await queries.take_writer(conn)
+            if store is not None:
+                channel, items, out = store
+                inbox_ids = await queries.insert_inbox_many(conn, channel, items)
+                out.extend(inbox_ids)
             rows = [self._read(row) for row in
                     await queries.new_inbox_rows(conn, inbox_ids, wait)]
             keys = sorted({key for row in rows for key in row.keys})
@@ -439,10 +461,10 @@ class Handler:
             return result
         contact.status = ContactStatus.ACTIVE
         contact.touched = True
-        stored = json.loads(contact.state or "{}")
+        stored = orjson.loads(contact.state or "{}")
         window = self._flood_window(channel, stored, now)
         if window is not None and window["n"] > self.flood_limit:
-            contact.state = json.dumps({**stored, "flood": window})
+            contact.state = orjson.dumps({**stored, "flood": window}).decode()
             result.flooded = True
             if window["n"] == self.flood_limit + 1:   # one note per window, then silence
                 log.info("contact %s: more than %d messages in %.0f s; not answered until the "
@@ -463,8 +485,8 @@ class Handler:
                 "province, never your name or phone number. Type \"xóa dữ liệu\" to erase them.")
             turn = replace(turn, replies=(replace(first, text=f"{first.text}\n\n{notice}"),
                                           *turn.replies[1:]))
-        contact.state = json.dumps(turn.state.to_json() if window is None
-                                   else {**turn.state.to_json(), "flood": window})
+        contact.state = orjson.dumps(turn.state.to_json() if window is None
+                                     else {**turn.state.to_json(), "flood": window}).decode()
         contact.lang = turn.state.lang
         contact.subscribed = turn.state.subscribed       # the audience of announcements
         contact.commune_code = turn.state.commune

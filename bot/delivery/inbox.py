@@ -38,6 +38,24 @@ class InboxWorker:
             self._scan = True
         self._wake.set()
 
+    async def store_and_handle(self, channel: str,
+                               items: list[tuple[str, str]]) -> list[int] | None:
+        """Polled events stored and handled in one transaction (Handler.store_and_handle):
+        one write instead of two on the way to a reply. None if it failed: nothing was
+        stored, and the poller stores them alone, for the usual handling."""
+        try:
+            stored, later = await self.handler.store_and_handle(channel, items)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("storing and handling %d events at once failed (%s); storing them "
+                        "alone", len(items), exc.__class__.__name__)
+            return None
+        if later:   # an earlier event of their contact is in other hands: try again soon
+            self._later.extend(later)
+            self._wake.set()
+        return stored
+
     async def run(self) -> None:
         while True:
             self._wake.clear()

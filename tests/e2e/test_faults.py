@@ -279,9 +279,10 @@ async def test_429_storm_during_an_announcement_and_replies(settings) -> None:
         original = channel.send
         loa_sends: list[tuple[int, float, float, object]] = []   # chat, start, end, result
 
-        async def recording_send(address, reply, ack_id=None):  # type: ignore[no-untyped-def]
+        async def recording_send(address, reply, ack_id=None, *,  # type: ignore[no-untyped-def]
+                                 bulk=False):
             start = time.monotonic()
-            result = await original(address, reply, ack_id)
+            result = await original(address, reply, ack_id, bulk=bulk)
             loa_sends.append((int(address), start, time.monotonic(), result))
             return result
 
@@ -400,6 +401,46 @@ def assert_all_stored(db_path: Path, total: int) -> None:
     assert set(outbox) == {"sent"} and answered == total
     assert contacts == SESSIONS
     assert runs >= total
+
+
+async def test_polled_updates_survive_a_failed_store_and_handle(settings, caplog) -> None:
+    """Polled updates are stored and handled in one transaction; when that transaction fails
+    (here: the handling raises once), nothing was stored, and the poller stores them alone
+    for the worker: every question still gets exactly one answer."""
+    async with FakeBotApi(token="911:FALLBACK") as api:
+        port = free_port()
+        s = replace(settings, telegram_token=api.token, telegram_api_url=api.base_url,
+                    port=port, public_url=f"http://127.0.0.1:{port}", quiet_hours="",
+                    telegram_webhook_secret="f" * 20)
+        app = build_app(s)
+        handler = app[LOA].handler
+        original = handler.store_and_handle
+        failed: list[int] = []
+
+        async def failing_once(channel, items):  # type: ignore[no-untyped-def]
+            if not failed:
+                failed.append(len(items))
+                raise RuntimeError("handling failed")
+            return await original(channel, items)
+
+        handler.store_and_handle = failing_once   # type: ignore[method-assign]
+        runner, _ = await start_server(app, port)
+        try:
+            for chat in range(830_000, 830_003):
+                api.push_update(text_update(chat, "khi nao tat song 2g"))
+            for chat in range(830_000, 830_003):
+                await api.wait_for_calls("sendMessage", 1, chat_id=chat, timeout=20)
+            api.push_update(text_update(830_009, "menu"))   # one more, after the others
+            await api.wait_for_calls("sendMessage", 1, chat_id=830_009, timeout=20)
+        finally:
+            await runner.cleanup()
+    assert failed and failed[0] >= 1
+    sent = [c.params["chat_id"] for c in api.calls if c.method == "sendMessage" and c.ok]
+    assert sorted(sent) == [830_000, 830_001, 830_002, 830_009]     # each exactly once
+    with sql_connect(s) as db:
+        assert db.execute("select status, count(*) from inbox group by status").fetchall() == \
+            [("done", 4)]
+    assert "storing them alone" in caplog.text
 
 
 @pytest.mark.sqlite_only

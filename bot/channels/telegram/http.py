@@ -14,7 +14,6 @@ import orjson
 from telegram.error import NetworkError, TelegramError, TimedOut
 from telegram.request import BaseRequest, RequestData
 
-_JSON = {"Content-Type": "application/json"}
 log = logging.getLogger(__name__)
 
 
@@ -82,8 +81,7 @@ class AiohttpRequest(BaseRequest):
         total = None if read is None else read + (connect or 0) + (pool or 0) + \
             (_seconds(write_timeout, self._write_timeout) or 0)
         timeout = aiohttp.ClientTimeout(total=total, sock_connect=connect, sock_read=read)
-        data: aiohttp.FormData | bytes | None = None
-        headers = None
+        data: aiohttp.FormData | aiohttp.BytesPayload | None = None
         if request_data is not None:
             files = request_data.multipart_data
             if files:
@@ -96,10 +94,11 @@ class AiohttpRequest(BaseRequest):
             else:   # the Bot API accepts JSON bodies, which are cheaper to build than forms;
                 # one orjson pass over the values (PTB's json_payload encodes each nested
                 # value to a string with json.dumps, then the whole again)
-                data = orjson.dumps(request_data.parameters)
-                headers = _JSON
+                # A ready payload: aiohttp skips looking up which payload class fits bytes
+                data = aiohttp.BytesPayload(orjson.dumps(request_data.parameters),
+                                            content_type="application/json")
         try:
-            async with self._session.request(method, url, data=data, headers=headers,
+            async with self._session.request(method, url, data=data,
                                              timeout=timeout) as resp:
                 return resp.status, await resp.read()
         except TimeoutError as exc:

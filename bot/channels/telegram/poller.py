@@ -60,17 +60,20 @@ class TelegramPoller:
             ids = [u["update_id"] for u in updates if isinstance(u.get("update_id"), int)]
             if not ids:
                 continue
-            await self.store([(u["update_id"], json.dumps(u, ensure_ascii=False))
-                              for u in updates if isinstance(u.get("update_id"), int)])
+            items = [(str(u["update_id"]), json.dumps(u, ensure_ascii=False))
+                     for u in updates if isinstance(u.get("update_id"), int)]
+            # Stored and handled in one transaction where this process handles events;
+            # otherwise (or if that failed) stored alone and handed to the worker.
+            if await self.inbox.store_and_handle(TELEGRAM, items) is None:
+                await self.store(items)
             self.offset = max(ids) + 1
 
-    async def store(self, items: list[tuple[int, str]]) -> None:
+    async def store(self, items: list[tuple[str, str]]) -> None:
         """Store updates durably; retried until the database accepts them."""
         while True:
             try:
                 async with self.db.begin() as conn:
-                    ids = await queries.insert_inbox_many(
-                        conn, TELEGRAM, [(str(uid), payload) for uid, payload in items])
+                    ids = await queries.insert_inbox_many(conn, TELEGRAM, items)
                 break
             except asyncio.CancelledError:
                 raise
