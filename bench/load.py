@@ -18,12 +18,14 @@ the cores may be shared with other work).
 
     .venv/bin/python bench/load.py [--quick] [--procs 1,2,4] [--seconds 10]
                                    [--fixed-rate 20,50] [--rates 50,100,150,...] [--pg shared]
+                                   [--profile loa.txt]   # py-spy, first Loa, first ramp rate
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -430,8 +432,16 @@ async def _measure(procs: int, args: argparse.Namespace, replies: Replies, peak:
                 fixed = await bench.run(rate, args.seconds)
                 results.append(("fixed", fixed))
                 print(row(fixed, "fixed"), flush=True)
-            for rate in args.rates:
+            for index, rate in enumerate(args.rates):
+                spy = subprocess.Popen(   # py-spy (a dev dependency) samples the first Loa
+                    [str(Path(sys.executable).parent / "py-spy"), "record", "--nonblocking",
+                     "-r", "250", "-f", "raw", "-o", args.profile, "-p", str(loas[0].proc.pid)],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) \
+                    if args.profile and index == 0 else None
                 result = await bench.run(rate, args.seconds)
+                if spy is not None:
+                    spy.send_signal(signal.SIGINT)
+                    spy.wait(timeout=30)
                 results.append(("ramp", result))
                 print(row(result, "ramp"), flush=True)
                 peak.append(await db.connections())
@@ -506,6 +516,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--fixed-rate", default="20,50")
     parser.add_argument("--rates", default=None)
     parser.add_argument("--pg", choices=("shared", "private"), default="shared")
+    parser.add_argument("--profile", help="sample the first Loa process with py-spy during "
+                        "the first ramp run into this file (raw format); print the top of it")
     parser.add_argument("--serve-fake", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     args.procs = [int(x) for x in args.procs.split(",") if x.strip()]
@@ -527,3 +539,6 @@ if __name__ == "__main__":
             pass
     else:
         asyncio.run(main(arguments))
+        if arguments.profile:
+            from replies import print_profile  # bench/replies.py
+            print_profile(arguments.profile)

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.delivery.models import RunReach, RunRollup
 from bot.store.models import CommunicationRun
+from bot.store.queries import statement
 
 RUN = CommunicationRun.__table__
 ROLLUP = RunRollup.__table__
@@ -30,10 +31,6 @@ ROLLUP_KEY = ("month", "dim", "unit", "form", "medium", "value")
 WEB, CHATBOT = "web", "chatbot_qa"
 WEB_PEOPLE_KINDS = ("answer", "verdict")   # RunKind values of a real answer (a topic, a verdict)
 _PEOPLE_SQL = f"(medium <> '{WEB}' OR form <> '{CHATBOT}' OR kind IN {WEB_PEOPLE_KINDS!r})"
-
-
-def _insert(conn: AsyncConnection):  # type: ignore[no-untyped-def]
-    return pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
 
 
 def run_month(at: dt.datetime) -> str:
@@ -53,7 +50,7 @@ async def add_runs(conn: AsyncConnection, rows: list[dict[str, Any]],
     address and day: bot/channels/web/limits.py)."""
     if not rows:
         return
-    await conn.execute(RUN.insert(), rows)
+    await conn.execute(statement(conn, "insert_runs", lambda d: RUN.insert()), rows)
     sums: dict[tuple[str, ...], list[int]] = defaultdict(lambda: [0, 0])
     reach: set[tuple[str, str, str, str, str]] = set()
     for row in rows:
@@ -71,8 +68,9 @@ async def add_runs(conn: AsyncConnection, rows: list[dict[str, Any]],
                 continue   # only answers have a served language
             sums[(month, dim, *base, row.get(column) or "")][0] += 1
     if reach:
-        stmt = (_insert(conn)(REACH).on_conflict_do_nothing()
-                .returning(REACH.c.month, REACH.c.unit, REACH.c.form, REACH.c.medium))
+        stmt = statement(conn, "insert_reach", lambda d: (
+            (pg_insert if d == "postgresql" else sqlite_insert)(REACH).on_conflict_do_nothing()
+            .returning(REACH.c.month, REACH.c.unit, REACH.c.form, REACH.c.medium)))
         new = await conn.execute(stmt, [dict(zip(("month", "unit", "form", "medium",
                                                   "pseudonym"), key, strict=True))
                                         for key in sorted(reach)])
@@ -81,12 +79,13 @@ async def add_runs(conn: AsyncConnection, rows: list[dict[str, Any]],
     # A fixed order of keys keeps concurrent writers from deadlocking on PostgreSQL.
     params = [{**dict(zip(ROLLUP_KEY, key, strict=True)), "runs": v[0], "people": v[1]}
               for key, v in sorted(sums.items())]
-    stmt = _insert(conn)(ROLLUP)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=list(ROLLUP_KEY),
-        set_={"runs": ROLLUP.c.runs + stmt.excluded.runs,
-              "people": ROLLUP.c.people + stmt.excluded.people})
-    await conn.execute(stmt, params)
+    def upsert(dialect: str) -> Any:
+        stmt = (pg_insert if dialect == "postgresql" else sqlite_insert)(ROLLUP)
+        return stmt.on_conflict_do_update(
+            index_elements=list(ROLLUP_KEY),
+            set_={"runs": ROLLUP.c.runs + stmt.excluded.runs,
+                  "people": ROLLUP.c.people + stmt.excluded.people})
+    await conn.execute(statement(conn, "upsert_rollup", upsert), params)
     for observer in observers:
         await observer(conn, rows)
 

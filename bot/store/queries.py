@@ -1,8 +1,13 @@
-"""Query functions over the tables (SQLAlchemy Core); each takes a connection, commits nothing."""
+"""Query functions over the tables (SQLAlchemy Core); each takes a connection, commits nothing.
+
+The statements on the path of every message are built once per dialect (`statement`), with their
+varying parts as bound parameters (lists as expanding ones): SQLAlchemy then reuses their cache
+key and compiled form instead of building, hashing and looking up a new statement object on
+every call, which cost more than the database's own work (issue 16)."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import ARRAY, Integer, Row, bindparam, func, or_, select, text, union_all, update
@@ -32,10 +37,31 @@ def _insert(conn: AsyncConnection):  # type: ignore[no-untyped-def]
     return pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
 
 
+_STATEMENTS: dict[tuple[str, object], Any] = {}
+
+
+def statement(conn: AsyncConnection, key: object, build: Callable[[str], Any]) -> Any:
+    """The statement `key` for this connection's dialect, built by `build(dialect)` once."""
+    found = _STATEMENTS.get((conn.dialect.name, key))
+    if found is None:
+        found = _STATEMENTS[(conn.dialect.name, key)] = build(conn.dialect.name)
+    return found
+
+
+def _ids(name: str = "ids") -> Any:
+    return bindparam(name, expanding=True)
+
+
 def _update_by_id(table: Any, columns: Iterable[str]):  # type: ignore[no-untyped-def]
     """An executemany-able UPDATE ... WHERE id = :row_id setting :v_<column>."""
-    return (update(table).where(table.c.id == bindparam("row_id"))
+    columns = tuple(columns)
+    key = ("update_by_id", table.name, columns)
+    found = _STATEMENTS.get(("", key))
+    if found is None:
+        found = _STATEMENTS[("", key)] = (
+            update(table).where(table.c.id == bindparam("row_id"))
             .values({c: bindparam(f"v_{c}") for c in columns}))
+    return found
 
 
 async def update_many(conn: AsyncConnection, table: Any, rows: list[dict[str, Any]]) -> None:
@@ -53,12 +79,14 @@ async def update_many(conn: AsyncConnection, table: Any, rows: list[dict[str, An
 async def insert_inbox(conn: AsyncConnection, channel: str, external_id: str,
                        payload: str) -> int | None:
     """Store a raw event; returns its id, or None when it was already stored (duplicate)."""
-    stmt = (_insert(conn)(INBOX)
-            .values(channel=channel, external_id=external_id, payload=payload,
-                    status=InboxStatus.NEW, attempts=0, received_at=utcnow())
-            .on_conflict_do_nothing(index_elements=["channel", "external_id"])
-            .returning(INBOX.c.id))
-    return (await conn.execute(stmt)).scalar_one_or_none()
+    stmt = statement(conn, "insert_inbox", lambda d: (
+        (pg_insert if d == "postgresql" else sqlite_insert)(INBOX)
+        .on_conflict_do_nothing(index_elements=["channel", "external_id"])
+        .returning(INBOX.c.id)))
+    return (await conn.execute(stmt, {
+        "channel": channel, "external_id": external_id, "payload": payload,
+        "status": InboxStatus.NEW, "attempts": 0, "received_at": utcnow(), "error": None,
+        "handled_at": None})).scalar_one_or_none()
 
 
 async def insert_inbox_many(conn: AsyncConnection, channel: str,
@@ -67,8 +95,10 @@ async def insert_inbox_many(conn: AsyncConnection, channel: str,
     if not items:
         return []
     now = utcnow()
-    stmt = (_insert(conn)(INBOX).on_conflict_do_nothing(index_elements=["channel", "external_id"])
-            .returning(INBOX.c.id, sort_by_parameter_order=True))
+    stmt = statement(conn, "insert_inbox_many", lambda d: (
+        (pg_insert if d == "postgresql" else sqlite_insert)(INBOX)
+        .on_conflict_do_nothing(index_elements=["channel", "external_id"])
+        .returning(INBOX.c.id, sort_by_parameter_order=True)))
     result = await conn.execute(stmt, [
         {"channel": channel, "external_id": ext, "payload": payload, "status": InboxStatus.NEW,
          "attempts": 0, "received_at": now, "error": None, "handled_at": None}
@@ -95,13 +125,14 @@ async def new_inbox_rows(conn: AsyncConnection, ids: Sequence[int],
     another transaction holds are skipped, so each event has one effect; with `wait` they are
     waited for instead (a caller that must know the event handled, by whoever, when it
     returns: the web chat). Waiting is safe only while this transaction holds nothing else."""
-    stmt = (select(INBOX.c.id, INBOX.c.channel, INBOX.c.payload, INBOX.c.contact_key,
-                   INBOX.c.received_at)
-            .where(INBOX.c.id.in_(list(ids)), INBOX.c.status == InboxStatus.NEW)
-            .order_by(INBOX.c.id))
-    if conn.dialect.name == "postgresql":
-        stmt = stmt.with_for_update(skip_locked=not wait)
-    return (await conn.execute(stmt)).all()
+    def build(dialect: str) -> Any:
+        stmt = (select(INBOX.c.id, INBOX.c.channel, INBOX.c.payload, INBOX.c.contact_key,
+                       INBOX.c.received_at)
+                .where(INBOX.c.id.in_(_ids()), INBOX.c.status == InboxStatus.NEW)
+                .order_by(INBOX.c.id))
+        return stmt.with_for_update(skip_locked=not wait) if dialect == "postgresql" else stmt
+    return (await conn.execute(statement(conn, ("new_inbox_rows", wait), build),
+                               {"ids": list(ids)})).all()
 
 
 async def take_writer(conn: AsyncConnection) -> None:
@@ -110,8 +141,8 @@ async def take_writer(conn: AsyncConnection) -> None:
     so reads before it would see what another process is about to change). PostgreSQL locks
     rows instead: nothing to do."""
     if conn.dialect.name == "sqlite":
-        await conn.execute(update(INBOX).where(INBOX.c.id == -1)
-                           .values(attempts=INBOX.c.attempts))
+        await conn.execute(statement(conn, "take_writer", lambda d: update(INBOX).where(
+            INBOX.c.id == -1).values(attempts=INBOX.c.attempts)))
 
 
 async def lock_contacts(conn: AsyncConnection, locks: Iterable[int]) -> None:
@@ -122,10 +153,10 @@ async def lock_contacts(conn: AsyncConnection, locks: Iterable[int]) -> None:
     ordered = sorted(set(locks))
     if conn.dialect.name != "postgresql" or not ordered:
         return
-    await conn.execute(text(
+    await conn.execute(statement(conn, "lock_contacts", lambda d: text(
         "SELECT count(pg_advisory_xact_lock(:ns, k)) "
         "FROM (SELECT unnest(CAST(:ks AS integer[])) AS k ORDER BY k) AS held")
-        .bindparams(bindparam("ks", type_=ARRAY(Integer))), {"ns": NS_CONTACT, "ks": ordered})
+        .bindparams(bindparam("ks", type_=ARRAY(Integer)))), {"ns": NS_CONTACT, "ks": ordered})
 
 
 async def unhandled_of_contacts(conn: AsyncConnection, keys: Sequence[str],
@@ -136,26 +167,30 @@ async def unhandled_of_contacts(conn: AsyncConnection, keys: Sequence[str],
     ones of `channels` before id `before`, whose contact only their payload tells (see
     inbox_payloads; the newest `limit` of them: older unstamped ones are rows nobody handles,
     e.g. a web chat message whose request died, until retention expires them)."""
-    c = INBOX.c
-    keyed = (select(c.id, c.channel, c.contact_key)
-             .where(c.status == InboxStatus.NEW, c.contact_key.in_(list(keys)),
-                    c.id.not_in(list(exclude)))
-             .order_by(c.id).limit(limit).subquery())
-    unkeyed = (select(c.id, c.channel, c.contact_key)
-               .where(c.status == InboxStatus.NEW, c.contact_key.is_(None),
-                      c.channel.in_(list(channels)), c.id < before, c.id.not_in(list(exclude)))
-               .order_by(c.id.desc()).limit(limit).subquery())
-    rows = (await conn.execute(union_all(select(keyed), select(unkeyed)))).all()   # one trip
+    def build(dialect: str) -> Any:
+        c = INBOX.c
+        keyed = (select(c.id, c.channel, c.contact_key)
+                 .where(c.status == InboxStatus.NEW, c.contact_key.in_(_ids("keys")),
+                        c.id.not_in(_ids("exclude")))
+                 .order_by(c.id).limit(limit).subquery())
+        unkeyed = (select(c.id, c.channel, c.contact_key)
+                   .where(c.status == InboxStatus.NEW, c.contact_key.is_(None),
+                          c.channel.in_(_ids("channels")), c.id < bindparam("before"),
+                          c.id.not_in(_ids("exclude")))
+                   .order_by(c.id.desc()).limit(limit).subquery())
+        return union_all(select(keyed), select(unkeyed))
+    rows = (await conn.execute(statement(conn, ("unhandled_of_contacts", limit), build), {
+        "keys": list(keys), "exclude": list(exclude), "channels": list(channels),
+        "before": before})).all()   # one trip
     return (sorted((r for r in rows if r.contact_key is not None), key=lambda r: r.id),
             [r for r in rows if r.contact_key is None])
 
 
 async def inbox_payloads(conn: AsyncConnection, ids: Sequence[int]) -> Sequence[Row[Any]]:
     """Rows as new_inbox_rows gives them, whatever their state, without locking them."""
-    return (await conn.execute(
-        select(INBOX.c.id, INBOX.c.channel, INBOX.c.payload, INBOX.c.contact_key,
-               INBOX.c.received_at)
-        .where(INBOX.c.id.in_(list(ids))))).all()
+    return (await conn.execute(statement(conn, "inbox_payloads", lambda d: select(
+        INBOX.c.id, INBOX.c.channel, INBOX.c.payload, INBOX.c.contact_key,
+        INBOX.c.received_at).where(INBOX.c.id.in_(_ids()))), {"ids": list(ids)})).all()
 
 
 async def add_inbox_attempt(conn: AsyncConnection, inbox_id: int, error: str,
@@ -171,7 +206,8 @@ async def add_inbox_attempt(conn: AsyncConnection, inbox_id: int, error: str,
 
 async def contacts_by_pseudonym(conn: AsyncConnection,
                                 pseudonyms: list[str]) -> Sequence[Row[Any]]:
-    return (await conn.execute(select(CONTACT).where(CONTACT.c.pseudonym.in_(pseudonyms)))).all()
+    return (await conn.execute(statement(conn, "contacts_by_pseudonym", lambda d: select(
+        CONTACT).where(CONTACT.c.pseudonym.in_(_ids("names")))), {"names": pseudonyms})).all()
 
 
 async def insert_contact(conn: AsyncConnection, **values: Any) -> int:
@@ -183,8 +219,9 @@ async def insert_contacts(conn: AsyncConnection, rows: list[dict[str, Any]]) -> 
     """Insert contacts in one statement; their ids in the order given."""
     if not rows:
         return []
-    result = await conn.execute(
-        CONTACT.insert().returning(CONTACT.c.id, sort_by_parameter_order=True), rows)
+    result = await conn.execute(statement(conn, "insert_contacts", lambda d: CONTACT.insert()
+                                      .returning(CONTACT.c.id, sort_by_parameter_order=True)),
+                                rows)
     return list(result.scalars())
 
 
@@ -197,7 +234,7 @@ async def stop_contacts(conn: AsyncConnection, contact_ids: Iterable[int]) -> No
 
 async def insert_outbox(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
     if rows:
-        await conn.execute(OUTBOX.insert(), rows)
+        await conn.execute(statement(conn, "insert_outbox", lambda d: OUTBOX.insert()), rows)
 
 
 async def insert_outbox_returning(conn: AsyncConnection,
@@ -205,10 +242,10 @@ async def insert_outbox_returning(conn: AsyncConnection,
     """Insert and return what a sender needs, in the order given."""
     if not rows:
         return []
-    result = await conn.execute(
+    result = await conn.execute(statement(conn, "insert_outbox_returning", lambda d: (
         OUTBOX.insert().returning(OUTBOX.c.id, OUTBOX.c.contact_id, OUTBOX.c.channel,
                                   OUTBOX.c.address, OUTBOX.c.payload, OUTBOX.c.attempts,
-                                  OUTBOX.c.broadcast_id, sort_by_parameter_order=True), rows)
+                                  OUTBOX.c.broadcast_id, sort_by_parameter_order=True))), rows)
     return list(result.all())
 
 
@@ -216,28 +253,34 @@ async def claim_due(conn: AsyncConnection, channel: str, limit: int,
                     lane: str = "reply", claimed_by: int | None = None) -> list[Row[Any]]:
     """Mark up to `limit` due messages of a lane as being sent by process `claimed_by` and
     return them, oldest first."""
-    due = (select(OUTBOX.c.id)
-           .where(OUTBOX.c.channel == channel, OUTBOX.c.lane == lane,
-                  OUTBOX.c.status.in_([OutboxStatus.PENDING, OutboxStatus.RETRY]),
-                  OUTBOX.c.not_before <= utcnow())
-           .order_by(OUTBOX.c.id).limit(limit))
-    if conn.dialect.name == "postgresql":
-        due = due.with_for_update(skip_locked=True)
-    result = await conn.execute(
-        update(OUTBOX).where(OUTBOX.c.id.in_(due.scalar_subquery()))
-        .values(status=OutboxStatus.SENDING, claimed_by=claimed_by, claimed_at=utcnow())
-        .returning(OUTBOX.c.id, OUTBOX.c.contact_id, OUTBOX.c.address, OUTBOX.c.payload,
-                   OUTBOX.c.attempts, OUTBOX.c.broadcast_id))
+    def build(dialect: str) -> Any:   # (an UPDATE's parameters must not be column names)
+        due = (select(OUTBOX.c.id)
+               .where(OUTBOX.c.channel == bindparam("b_channel"),
+                      OUTBOX.c.lane == bindparam("b_lane"),
+                      OUTBOX.c.status.in_([OutboxStatus.PENDING, OutboxStatus.RETRY]),
+                      OUTBOX.c.not_before <= bindparam("b_now", type_=OUTBOX.c.not_before.type))
+               .order_by(OUTBOX.c.id).limit(bindparam("b_limit", type_=Integer)))
+        if dialect == "postgresql":
+            due = due.with_for_update(skip_locked=True)
+        return (update(OUTBOX).where(OUTBOX.c.id.in_(due.scalar_subquery()))
+                .values(status=OutboxStatus.SENDING, claimed_by=bindparam("b_claimed_by"),
+                        claimed_at=bindparam("b_now"))
+                .returning(OUTBOX.c.id, OUTBOX.c.contact_id, OUTBOX.c.address,
+                           OUTBOX.c.payload, OUTBOX.c.attempts, OUTBOX.c.broadcast_id))
+    result = await conn.execute(statement(conn, "claim_due", build), {
+        "b_channel": channel, "b_lane": lane, "b_now": utcnow(), "b_limit": limit,
+        "b_claimed_by": claimed_by})
     return sorted(result.all(), key=lambda row: row.id)
 
 
 async def has_due(conn: AsyncConnection, channel: str, lane: str) -> bool:
     """A cheap read before claiming, so an idle lane never takes the write lock."""
-    due = (select(OUTBOX.c.id).where(
-        OUTBOX.c.channel == channel, OUTBOX.c.lane == lane,
+    due = statement(conn, "has_due", lambda d: select(OUTBOX.c.id).where(
+        OUTBOX.c.channel == bindparam("channel"), OUTBOX.c.lane == bindparam("lane"),
         OUTBOX.c.status.in_([OutboxStatus.PENDING, OutboxStatus.RETRY]),
-        OUTBOX.c.not_before <= utcnow()).limit(1))
-    return (await conn.execute(due)).first() is not None
+        OUTBOX.c.not_before <= bindparam("now", type_=OUTBOX.c.not_before.type)).limit(1))
+    return (await conn.execute(due, {"channel": channel, "lane": lane, "now": utcnow()})
+            ).first() is not None
 
 
 async def outbox_for_inbox(conn: AsyncConnection, inbox_id: int) -> Sequence[Row[Any]]:
@@ -258,10 +301,11 @@ async def forget_erased_addresses(conn: AsyncConnection, ids: list[int]) -> None
     if ids:
         # Correlated: one lookup by primary key per message (an IN over every erased contact
         # scanned the contact table for each round of replies: 4 ms with a few thousand).
-        erased = (select(CONTACT.c.id).where(CONTACT.c.id == OUTBOX.c.contact_id,
-                                             CONTACT.c.pseudonym.like("erased:%")).exists())
-        await conn.execute(update(OUTBOX).where(OUTBOX.c.id.in_(ids), erased)
-                           .values(address=""))
+        def build(dialect: str) -> Any:
+            erased = (select(CONTACT.c.id).where(CONTACT.c.id == OUTBOX.c.contact_id,
+                                                 CONTACT.c.pseudonym.like("erased:%")).exists())
+            return update(OUTBOX).where(OUTBOX.c.id.in_(_ids()), erased).values(address="")
+        await conn.execute(statement(conn, "forget_erased_addresses", build), {"ids": list(ids)})
 
 
 def _lost_in_flight(live: set[int] | None, channel: str | None,
@@ -321,7 +365,7 @@ async def hand_back(conn: AsyncConnection, ids: list[int], claimed_by: int) -> i
 
 async def insert_runs(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
     if rows:
-        await conn.execute(RUN.insert(), rows)
+        await conn.execute(statement(conn, "insert_runs", lambda d: RUN.insert()), rows)
 
 
 async def runs_between(conn: AsyncConnection, start: dt.datetime,

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.core.i18n import Translator
@@ -32,6 +32,7 @@ from bot.features.outreach import service as outreach
 from bot.features.outreach.models import OutreachDialog
 from bot.features.outreach.reports import forms
 from bot.features.outreach.reports.monthly import MonthError, parse_month
+from bot.store import queries
 from bot.store.models import utcnow
 
 log = logging.getLogger(__name__)
@@ -324,11 +325,13 @@ class OutreachChat:
                         contacts: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
         """Which of these contacts have an open dialog (one query for a batch)."""
         found: set[tuple[str, str]] = set()
+        stmt = queries.statement(conn, "open_dialogs", lambda d: select(
+            DIALOG.c.pseudonym).where(DIALOG.c.channel == bindparam("channel"),
+                                      DIALOG.c.pseudonym.in_(bindparam("names", expanding=True))))
         for channel in {c for c, _ in contacts}:
             names = [p for c, p in contacts if c == channel]
             found.update((channel, p) for p in (await conn.execute(
-                select(DIALOG.c.pseudonym).where(DIALOG.c.channel == channel,
-                                                 DIALOG.c.pseudonym.in_(names)))).scalars())
+                stmt, {"channel": channel, "names": names})).scalars())
         return found
 
     @staticmethod
