@@ -238,13 +238,15 @@ class Handler:
         take none, the batch is one event retried alone). `store`: (channel, events, out):
         store these events first and handle them, their ids appended to out."""
         async with self.db.begin() as conn:
-            await queries.take_writer(conn)
-            if store is not None:
+            if store is not None:   # the insert makes this transaction the writer (SQLite)
                 channel, items, out = store
-                inbox_ids = await queries.insert_inbox_many(conn, channel, items)
-                out.extend(inbox_ids)
-            rows = [self._read(row) for row in
-                    await queries.new_inbox_rows(conn, inbox_ids, wait)]
+                stored = await queries.store_inbox_rows(conn, channel, items)
+                out.extend(row.id for row in stored)
+                rows = [self._read(row) for row in stored]
+            else:
+                await queries.take_writer(conn)
+                rows = [self._read(row) for row in
+                        await queries.new_inbox_rows(conn, inbox_ids, wait)]
             keys = sorted({key for row in rows for key in row.keys})
             await queries.lock_contacts(conn, [_lock_id(key) for key in keys])
             rows, later = await self._in_order(conn, rows, keys, taken)

@@ -106,6 +106,25 @@ async def insert_inbox_many(conn: AsyncConnection, channel: str,
     return sorted(result.scalars())
 
 
+async def store_inbox_rows(conn: AsyncConnection, channel: str,
+                           items: list[tuple[str, str]]) -> list[Row[Any]]:
+    """Store raw events in one statement and return the new ones as new_inbox_rows would
+    (id order; repeats of stored events are skipped), for handling in this transaction."""
+    if not items:
+        return []
+    now = utcnow()
+    stmt = statement(conn, "store_inbox_rows", lambda d: (
+        (pg_insert if d == "postgresql" else sqlite_insert)(INBOX)
+        .on_conflict_do_nothing(index_elements=["channel", "external_id"])
+        .returning(INBOX.c.id, INBOX.c.channel, INBOX.c.payload, INBOX.c.contact_key,
+                   INBOX.c.received_at)))
+    result = await conn.execute(stmt, [
+        {"channel": channel, "external_id": ext, "payload": payload, "status": InboxStatus.NEW,
+         "attempts": 0, "received_at": now, "error": None, "handled_at": None}
+        for ext, payload in items])
+    return sorted(result.all(), key=lambda row: row.id)
+
+
 async def find_inbox_id(conn: AsyncConnection, channel: str, external_id: str) -> int | None:
     return (await conn.execute(select(INBOX.c.id).where(
         INBOX.c.channel == channel, INBOX.c.external_id == external_id))).scalar_one_or_none()

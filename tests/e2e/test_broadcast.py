@@ -365,11 +365,13 @@ async def test_a_killed_process_loses_no_recipient(settings):
             proc = subprocess.Popen([sys.executable, "-m", "bot", "run"], cwd=ROOT, env=env,
                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             target = len([c for c in api.calls if c.method == "sendMessage"]) + 40
-            await wait_for(lambda t=target: len([c for c in api.calls
-                                                 if c.method == "sendMessage"]) > t,
-                           timeout=60)
-            proc.send_signal(signal.SIGKILL)
-            proc.wait(timeout=10)
+            try:
+                await wait_for(lambda t=target: len([c for c in api.calls
+                                                     if c.method == "sendMessage"]) > t,
+                               timeout=60)
+            finally:   # also when it fails: a process left running outlives the test
+                proc.send_signal(signal.SIGKILL)
+                proc.wait(timeout=10)
         proc = subprocess.Popen([sys.executable, "-m", "bot", "run"], cwd=ROOT, env=env,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
