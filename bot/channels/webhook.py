@@ -5,10 +5,16 @@ the event's id (`identify`, else 400) and hands the body here: it is stored in t
 whatever must be stored in the same transaction) before the platform gets its 200, and the
 inbox worker is woken. A repeated delivery is stored once and needs no work; a database that
 cannot store it gets a 503, so the platform delivers it again.
+
+Events that arrive while a store transaction runs are stored together in the next one (group
+commit, `Arrivals`): under load one transaction, and one wake of the worker, serves many
+requests, each still answered only after its event is stored.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
+import weakref
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
@@ -42,15 +48,72 @@ def answer(data: dict[str, object], status: int = 200) -> web.Response:
     return web.json_response(data, status=status)
 
 
+class Arrivals:
+    """Stores one process's webhook events in the order they arrive; those that arrive while
+    a transaction stores earlier ones wait and go together in the next (one insert per
+    channel). Each caller learns its event's id (None: stored before) or the error."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._waiting: list[tuple[str, str, str, asyncio.Future[int | None]]] = []
+        self._storing: asyncio.Task[None] | None = None
+
+    async def store(self, channel: str, external: str, payload: str) -> int | None:
+        future: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
+        self._waiting.append((channel, external, payload, future))
+        if self._storing is None or self._storing.done():
+            self._storing = asyncio.create_task(self._store_waiting())
+        return await asyncio.shield(future)   # a request given up still has its event stored
+
+    async def _store_waiting(self) -> None:
+        while self._waiting:
+            group, self._waiting = self._waiting, []
+            try:
+                found: dict[tuple[str, str], int] = {}
+                async with self.db.store() as conn:
+                    for channel in dict.fromkeys(c for c, _, _, _ in group):   # arrival order
+                        items = [(e, p) for c, e, p, _ in group if c == channel]
+                        for inbox_id, external in await queries.insert_inbox_keyed(
+                                conn, channel, items):
+                            found[(channel, external)] = inbox_id
+            except Exception as exc:   # every waiting request answers 503
+                for *_, future in group:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            claimed: set[tuple[str, str]] = set()
+            for channel, external, _, future in group:
+                first = (channel, external) not in claimed   # the same event twice: one id
+                claimed.add((channel, external))
+                if not future.done():
+                    future.set_result(found.get((channel, external)) if first else None)
+
+
+_ARRIVALS: weakref.WeakKeyDictionary[Database, Arrivals] = weakref.WeakKeyDictionary()
+
+
+def arrivals(db: Database) -> Arrivals:
+    found = _ARRIVALS.get(db)
+    if found is None:
+        found = _ARRIVALS[db] = Arrivals(db)
+    return found
+
+
 async def store_event(db: Database, inbox: Inbox, channel: str, external: str, body: bytes,
                       also: Also | None = None) -> web.Response:
-    """Store the event (and what goes with it) before answering 200; a repeat is a no-op."""
+    """Store the event (and what goes with it) before answering 200; a repeat is a no-op.
+    Events with nothing going with them are stored in groups (Arrivals)."""
     try:
-        async with db.store() as conn:
-            inbox_id = await queries.insert_inbox(conn, channel, external, body.decode("utf-8"))
-            if inbox_id is not None and also is not None:
-                await also(conn)
-    except (SQLAlchemyError, UnicodeDecodeError) as exc:   # class only: SQL errors carry words
+        payload = body.decode("utf-8")
+        if also is None:
+            inbox_id = await arrivals(db).store(channel, external, payload)
+        else:
+            async with db.store() as conn:
+                inbox_id = await queries.insert_inbox(conn, channel, external, payload)
+                if inbox_id is not None:
+                    await also(conn)
+    except (SQLAlchemyError, UnicodeDecodeError, OSError) as exc:   # class only: SQL errors
+        # carry citizens' words
         log.error("%s webhook: could not store an event (%s)", channel, exc.__class__.__name__)
         return answer({"ok": False}, 503)   # the platform delivers it again
     if inbox_id is not None:   # a repeated delivery needs no work

@@ -106,6 +106,24 @@ async def insert_inbox_many(conn: AsyncConnection, channel: str,
     return sorted(result.scalars())
 
 
+async def insert_inbox_keyed(conn: AsyncConnection, channel: str,
+                             items: list[tuple[str, str]]) -> list[tuple[int, str]]:
+    """Store raw events (external id, payload) in one statement, in order; returns (id,
+    external id) of those that were new."""
+    if not items:
+        return []
+    now = utcnow()
+    stmt = statement(conn, "insert_inbox_keyed", lambda d: (
+        (pg_insert if d == "postgresql" else sqlite_insert)(INBOX)
+        .on_conflict_do_nothing(index_elements=["channel", "external_id"])
+        .returning(INBOX.c.id, INBOX.c.external_id)))
+    result = await conn.execute(stmt, [
+        {"channel": channel, "external_id": ext, "payload": payload, "status": InboxStatus.NEW,
+         "attempts": 0, "received_at": now, "error": None, "handled_at": None}
+        for ext, payload in items])
+    return [(row.id, row.external_id) for row in result.all()]
+
+
 async def store_inbox_rows(conn: AsyncConnection, channel: str,
                            items: list[tuple[str, str]]) -> list[Row[Any]]:
     """Store raw events in one statement and return the new ones as new_inbox_rows would
