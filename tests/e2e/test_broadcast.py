@@ -221,6 +221,7 @@ async def test_two_thousand_recipients_with_flood_blocks_and_errors(loa_on_virtu
     assert len(delivered) == len(set(delivered)) == 1960     # nobody got it twice
 
 
+@pytest.mark.sqlite_only   # the channel's business: the database adds nothing here
 async def test_paid_broadcasts_are_opt_in_show_their_cost_and_spare_replies(settings):
     # BOT_TELEGRAM_PAID_RATE: announcements as Telegram's paid broadcasts (0.1 Star each, up
     # to 1000 a second); the approver sees the cost first; replies stay free.
