@@ -73,9 +73,8 @@ class Arrivals:
                 async with self.db.store() as conn:
                     for channel in dict.fromkeys(c for c, _, _, _ in group):   # arrival order
                         items = [(e, p) for c, e, p, _ in group if c == channel]
-                        for inbox_id, external in await queries.insert_inbox_keyed(
-                                conn, channel, items):
-                            found[(channel, external)] = inbox_id
+                        for row in await queries.store_inbox_rows(conn, channel, items):
+                            found[(channel, row.external_id)] = row.id
             except Exception as exc:   # every waiting request answers 503
                 for *_, future in group:
                     if not future.done():

@@ -89,45 +89,11 @@ async def insert_inbox(conn: AsyncConnection, channel: str, external_id: str,
         "handled_at": None})).scalar_one_or_none()
 
 
-async def insert_inbox_many(conn: AsyncConnection, channel: str,
-                            items: list[tuple[str, str]]) -> list[int]:
-    """Store many raw events in one statement; returns the ids of those that were new."""
-    if not items:
-        return []
-    now = utcnow()
-    stmt = statement(conn, "insert_inbox_many", lambda d: (
-        (pg_insert if d == "postgresql" else sqlite_insert)(INBOX)
-        .on_conflict_do_nothing(index_elements=["channel", "external_id"])
-        .returning(INBOX.c.id, sort_by_parameter_order=True)))
-    result = await conn.execute(stmt, [
-        {"channel": channel, "external_id": ext, "payload": payload, "status": InboxStatus.NEW,
-         "attempts": 0, "received_at": now, "error": None, "handled_at": None}
-        for ext, payload in items])
-    return sorted(result.scalars())
-
-
-async def insert_inbox_keyed(conn: AsyncConnection, channel: str,
-                             items: list[tuple[str, str]]) -> list[tuple[int, str]]:
-    """Store raw events (external id, payload) in one statement, in order; returns (id,
-    external id) of those that were new."""
-    if not items:
-        return []
-    now = utcnow()
-    stmt = statement(conn, "insert_inbox_keyed", lambda d: (
-        (pg_insert if d == "postgresql" else sqlite_insert)(INBOX)
-        .on_conflict_do_nothing(index_elements=["channel", "external_id"])
-        .returning(INBOX.c.id, INBOX.c.external_id)))
-    result = await conn.execute(stmt, [
-        {"channel": channel, "external_id": ext, "payload": payload, "status": InboxStatus.NEW,
-         "attempts": 0, "received_at": now, "error": None, "handled_at": None}
-        for ext, payload in items])
-    return [(row.id, row.external_id) for row in result.all()]
-
-
 async def store_inbox_rows(conn: AsyncConnection, channel: str,
                            items: list[tuple[str, str]]) -> list[Row[Any]]:
-    """Store raw events in one statement and return the new ones as new_inbox_rows would
-    (id order; repeats of stored events are skipped), for handling in this transaction."""
+    """Store raw events (external id, payload) in one statement; returns the new ones as
+    new_inbox_rows gives them, with their external id, in id order (repeats of stored events
+    are skipped)."""
     if not items:
         return []
     now = utcnow()
@@ -135,12 +101,18 @@ async def store_inbox_rows(conn: AsyncConnection, channel: str,
         (pg_insert if d == "postgresql" else sqlite_insert)(INBOX)
         .on_conflict_do_nothing(index_elements=["channel", "external_id"])
         .returning(INBOX.c.id, INBOX.c.channel, INBOX.c.payload, INBOX.c.contact_key,
-                   INBOX.c.received_at)))
+                   INBOX.c.received_at, INBOX.c.external_id)))
     result = await conn.execute(stmt, [
         {"channel": channel, "external_id": ext, "payload": payload, "status": InboxStatus.NEW,
          "attempts": 0, "received_at": now, "error": None, "handled_at": None}
         for ext, payload in items])
     return sorted(result.all(), key=lambda row: row.id)
+
+
+async def insert_inbox_many(conn: AsyncConnection, channel: str,
+                            items: list[tuple[str, str]]) -> list[int]:
+    """Store many raw events in one statement; returns the ids of those that were new."""
+    return [row.id for row in await store_inbox_rows(conn, channel, items)]
 
 
 async def find_inbox_id(conn: AsyncConnection, channel: str, external_id: str) -> int | None:
