@@ -60,6 +60,9 @@ class Arrivals:
 
     async def store(self, channel: str, external: str, payload: str) -> int | None:
         future: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
+        # read its outcome even when the request was given up meanwhile (no "exception was
+        # never retrieved" in the log; the platform delivers the event again)
+        future.add_done_callback(lambda f: f.cancelled() or f.exception())
         self._waiting.append((channel, external, payload, future))
         if self._storing is None or self._storing.done():
             self._storing = asyncio.create_task(self._store_waiting())
