@@ -114,6 +114,14 @@ class Pacer:
     def per_second(self) -> int:
         return self.per_window
 
+    def use_clock(self, clock: Callable[[], float],
+                  sleep: Callable[[float], Awaitable[None]]) -> None:
+        """Go on by another clock; the schedule and the window move over to it."""
+        shift = clock() - self.clock()
+        self.clock, self.sleep = clock, sleep
+        self.next_at += shift
+        self.finishes = deque((t + shift for t in self.finishes), maxlen=self.per_window)
+
 
 @dataclass(frozen=True, slots=True)
 class Outgoing:
@@ -244,12 +252,8 @@ class ReplySender:
         """Pace by `clock` from now on (a test's virtual time, set before anything is sent);
         a flood wait and the pace carry over."""
         paused = max(0.0, self._paused_until - self.clock.monotonic())
-        if self.pace is not None:   # the schedule moves over to the new clock
-            shift = clock.monotonic() - self.clock.monotonic()
-            self.pace.clock, self.pace.sleep = clock.monotonic, clock.sleep
-            self.pace.next_at += shift
-            self.pace.finishes = deque((t + shift for t in self.pace.finishes),
-                                         maxlen=self.pace.per_window)
+        if self.pace is not None:
+            self.pace.use_clock(clock.monotonic, clock.sleep)
         self.clock = clock
         self._paused_until = clock.monotonic() + paused if paused else 0.0
 

@@ -79,14 +79,8 @@ async def update_many(conn: AsyncConnection, table: Any, rows: list[dict[str, An
 async def insert_inbox(conn: AsyncConnection, channel: str, external_id: str,
                        payload: str) -> int | None:
     """Store a raw event; returns its id, or None when it was already stored (duplicate)."""
-    stmt = statement(conn, "insert_inbox", lambda d: (
-        (pg_insert if d == "postgresql" else sqlite_insert)(INBOX)
-        .on_conflict_do_nothing(index_elements=["channel", "external_id"])
-        .returning(INBOX.c.id)))
-    return (await conn.execute(stmt, {
-        "channel": channel, "external_id": external_id, "payload": payload,
-        "status": InboxStatus.NEW, "attempts": 0, "received_at": utcnow(), "error": None,
-        "handled_at": None})).scalar_one_or_none()
+    stored = await store_inbox_rows(conn, channel, [(external_id, payload)])
+    return stored[0].id if stored else None
 
 
 async def store_inbox_rows(conn: AsyncConnection, channel: str,
