@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import replace
 
+from bot.core.answers import yes_no
 from bot.core.classifier import Classifier
 from bot.core.content import CHECK_ID, ContentSet, Topic
 from bot.core.evaluation import Decision
@@ -25,8 +27,13 @@ from bot.core.subscription import START_WORDS, STOP_WORDS, Subscriptions
 from bot.core.text import clean_input, fold, normalize_query
 
 MAX_TEXT = 2000          # longer messages are read only up to here
+# "4 kiem tra may cua toi": a button's label typed with its menu number
+_NUMBER_PREFIX = re.compile(r"^\d{1,2} ")
 _MENU_WORDS = {"menu", "0", "quay lai", "tro ve", "menu chinh", "tro lai", "back", "huy"}
 _HELP_WORDS = {"help", "giup", "tro giup", "huong dan", "giup do"}
+# "kiểm tra máy", "ktra dt", "check điện thoại": the phone check, however it is typed
+_CHECK_VERBS = {"kiem tra", "ktra", "kt", "check", "test", "xem thu", "thu"}
+_PHONE_WORDS = {"may", "dien thoai", "dt", "dthoai", "dien thoi", "dte", "may dien thoai"}
 _GREETINGS = {"xin chao", "chao", "hello", "hi", "alo", "chao ban", "chao loa", "chao em",
               "chao anh", "chao chi", "bat dau", "start", "loa oi", "hey"}
 
@@ -166,16 +173,70 @@ class Conversation:
 
     def _check_option_from_text(self, lang: str, state: ConversationState,
                                 folded: str) -> str | None:
+        """The option a typed answer picks: its number, its label in the citizen's language or
+        in Vietnamese, or yes / no / don't know as people type them ("ko", "dạ có", "hông
+        biết": bot/core/answers.py)."""
         questions = self._content(lang).check.questions
         if state.step >= len(questions):
             return None
         options = questions[state.step].options
         if folded.isdigit() and 1 <= int(folded) <= len(options):
             return options[int(folded) - 1].id
-        for option in options:
-            if folded == fold(option.label):
-                return option.id
+        labels = [(option.id, option.label) for option in options]
+        if lang != SOURCE_LANG and state.step < len(self.contents[SOURCE_LANG].check.questions):
+            labels += [(o.id, o.label)
+                       for o in self.contents[SOURCE_LANG].check.questions[state.step].options]
+        for option_id, label in labels:
+            if folded == fold(label):
+                return option_id
+        said = yes_no(folded)
+        return said if said in {option.id for option in options} else None
+
+    def _wants_check(self, lang: str, folded: str) -> bool:
+        """Typed words that ask for the phone check: its button's label or title (in the
+        citizen's language or Vietnamese, with or without its menu number), or "kiểm tra" with
+        "máy" or "điện thoại" in a short message ("kiem tra may", "ktra dt giúp bà")."""
+        folded = _NUMBER_PREFIX.sub("", folded)
+        for content in (self._content(lang), self.contents[SOURCE_LANG]):
+            if folded in (fold(content.check.menu_label), fold(content.check.title)):
+                return True
+        words = folded.split()
+        if len(words) > 8:
+            return False
+        pairs = {" ".join(words[i:i + n]) for n in (1, 2, 3) for i in range(len(words))}
+        return bool(pairs & _CHECK_VERBS) and bool(pairs & _PHONE_WORDS)
+
+    def _typed_topic(self, lang: str, folded: str) -> str | None:
+        """A topic whose button label was typed as it reads ("Đổi máy có mất số không")."""
+        folded = _NUMBER_PREFIX.sub("", folded)
+        for content in (self._content(lang), self.contents[SOURCE_LANG]):
+            for topic_id, topic in content.topics.items():
+                if folded == fold(topic.menu_label):
+                    return topic_id
         return None
+
+    def _answer_mid_check(self, state: ConversationState, lang: str, topic: Topic,
+                          score: float | None) -> Turn:
+        """A topic answered during the check: the check stays where it was, one tap away."""
+        reply = self.answer(lang, topic, state)
+        resume = Button(self.t.gettext(lang, "↩ Continue the phone check"), f"{CHECK_ID}:resume")
+        reply = replace(reply, buttons=((resume,), *reply.buttons))
+        return Turn((reply,), state, (Event(RunKind.ANSWER, topic.id, score),))
+
+    def _mid_check(self, state: ConversationState, lang: str, text: str) -> Turn:
+        """Typed during the check but not an answer: a question Loa can answer is answered
+        (and the check can go on from the same question); anything else asks the current
+        question again, saying how to answer it."""
+        content = self._content(lang)
+        match = self.matcher.match(text)
+        topic = content.topics.get(match.topic or "") if match.kind is MatchKind.ANSWER \
+            else None
+        if topic is not None:
+            return self._answer_mid_check(state, lang, topic, match.score)
+        note = self.t.gettext(lang, "Loa did not understand that answer. Press a button, or "
+                              "type yes, no or don't know.")
+        return Turn((self._check_question(lang, state.step, note),), state,
+                    (Event(RunKind.CHECK, CHECK_ID),))
 
     # -- languages: what is served, the Vietnamese fallback note and button (issue 4) --------
     def _offered(self) -> tuple[str, ...]:
@@ -279,6 +340,11 @@ class Conversation:
             new_state = replace(state, flow=CHECK_ID, step=0, answers=())
             return Turn((self._check_question(lang, 0, content.check.intro),), new_state,
                         (Event(RunKind.CHECK, CHECK_ID),))
+        if kind == CHECK_ID and rest == "resume":   # after a question answered mid-check
+            if state.flow == CHECK_ID and state.step < len(content.check.questions):
+                return Turn((self._check_question(lang, state.step),), state,
+                            (Event(RunKind.CHECK, CHECK_ID),))
+            return self._choice(state, lang, CHECK_ID)
         if kind == CHECK_ID and state.flow == CHECK_ID:
             question_id, _, option = rest.partition(":")
             questions = content.check.questions
@@ -307,6 +373,16 @@ class Conversation:
             return self._to_menu(state, lang)
         if folded in _HELP_WORDS:
             return Turn((self.help(lang),), state, (Event(RunKind.MENU),))
+        if self._wants_check(lang, folded):
+            return self._choice(state, lang, CHECK_ID)
+        checking = state.flow == CHECK_ID and state.step < len(content.check.questions)
+        typed = self._typed_topic(lang, folded)
+        if typed is not None:
+            if checking:
+                return self._answer_mid_check(state, lang, content.topics[typed], 1.0)
+            return self._choice(state, lang, f"topic:{typed}")
+        if checking and not folded.isdigit():
+            return self._mid_check(state, lang, text)
         if folded.isdigit():
             number = int(folded)
             if 1 <= number <= len(content.menu):
