@@ -70,15 +70,17 @@ class Conversation:
         return Button(self.t.gettext(lang, "☰ Main menu"), "menu")
 
     def menu(self, lang: str, intro: str = "") -> Reply:
+        """The menu once: its items are buttons numbered as they are typed ("4. Kiểm tra máy
+        của tôi"), not also listed in the text. A channel without buttons shows them as
+        numbered lines (bot/channels/zalo/common.py)."""
         content = self._content(lang)
         lines = [intro] if intro else []
-        lines.append(self.t.gettext(lang, "Type a number or press a button:"))
+        lines.append(self.t.gettext(lang, "Type your question, with or without tone marks, or "
+                                    "choose a number:"))
         rows = []
         for number, item in enumerate(content.menu, start=1):
             label = f"{number}. {content.menu_label(item)}"
-            lines.append(label)
             rows.append((Button(label, CHECK_ID if item == CHECK_ID else f"topic:{item}"),))
-        lines.append(self.t.gettext(lang, "You can also type your question."))
         if len(self.languages) > 1:
             rows.append((Button(self.t.gettext(lang, "🌐 Language"), "langs"),))
         return Reply("\n".join(lines), tuple(rows))
@@ -130,9 +132,8 @@ class Conversation:
                               total=len(check.questions))
         lines = [intro] if intro else []
         lines.append(f"{head} {question.text}")
-        rows = []
+        rows = []   # the options as buttons only (numbered lines where there are no buttons)
         for number, option in enumerate(question.options, start=1):
-            lines.append(f"{number}. {option.label}")
             rows.append(Button(f"{number}. {option.label}", f"check:{question.id}:{option.id}"))
         return Reply("\n".join(lines), (tuple(rows), (self._menu_button(lang),)))
 
