@@ -31,6 +31,9 @@ MAX_TEXT = 2000          # longer messages are read only up to here
 _NUMBER_PREFIX = re.compile(r"^\d{1,2} ")
 _MENU_WORDS = {"menu", "0", "quay lai", "tro ve", "menu chinh", "tro lai", "back", "huy"}
 _HELP_WORDS = {"help", "giup", "tro giup", "huong dan", "giup do"}
+# A language is offered with buttons once these are approved translations (see `ready`).
+CORE_TOPICS = ("after_shutdown.phone_stopped", "timeline", "affected", "switch",
+               "keep_number", "contact")
 # "kiểm tra máy", "ktra dt", "check điện thoại": the phone check, however it is typed
 _CHECK_VERBS = {"kiem tra", "ktra", "kt", "check", "test", "xem thu", "thu"}
 _PHONE_WORDS = {"may", "dien thoai", "dt", "dthoai", "dien thoi", "dte", "may dien thoai"}
@@ -49,9 +52,12 @@ class Conversation:
                  languages: tuple[str, ...] = (SOURCE_LANG,),
                  communes: tuple[tuple[str, str], ...] = (),
                  classifier: Classifier | None = None,
-                 commands: tuple[tuple[str, str], ...] = ()) -> None:
+                 commands: tuple[tuple[str, str], ...] = (),
+                 core_topics: tuple[str, ...] | None = None) -> None:
         """`commands`: the citizens' chat commands the features add, as (name, help msgid),
-        listed by /help after the conversation's own (bot/delivery/commands.py)."""
+        listed by /help after the conversation's own (bot/delivery/commands.py).
+        `core_topics`: what a language needs approved to be offered (`ready`); default
+        CORE_TOPICS, none for a reviewer's preview of drafts."""
         if SOURCE_LANG not in contents:
             raise ValueError("Vietnamese content is required")
         self.contents = contents
@@ -61,6 +67,7 @@ class Conversation:
         self.matcher = Matcher(contents[SOURCE_LANG], classifier=classifier)
         self.subscriptions = Subscriptions(communes, translator)
         self.commands = commands
+        self.core_topics = CORE_TOPICS if core_topics is None else core_topics
 
     # -- helpers -----------------------------------------------------------------------------
     def _content(self, lang: str) -> ContentSet:
@@ -86,9 +93,19 @@ class Conversation:
         return Reply("\n".join(lines), tuple(rows))
 
     def language_picker(self, lang: str, intro: str = "") -> Reply:
-        text = (intro + "\n\n" if intro else "") + self.t.gettext(lang, "Choose your language:")
-        rows = tuple((Button(AUTONYMS[code], f"lang:{code}"),) for code in self.languages)
-        return Reply(text, rows)
+        """Buttons for the languages Loa can answer in; one honest line for each language
+        still being translated. "Choose your language:" stays the last line, next to its
+        buttons."""
+        ready = self.ready
+        lines = [intro] if intro else []
+        for code in self.languages:
+            if code not in ready:
+                name = self.t.gettext(SOURCE_LANG, LANGUAGE_NAMES.get(code, code))
+                lines.append(self.t.gettext(SOURCE_LANG, "{language}: being translated, "
+                                            "Vietnamese for now", language=name))
+        lines.append(self.t.gettext(lang, "Choose your language:"))
+        rows = tuple((Button(AUTONYMS[code], f"lang:{code}"),) for code in ready)
+        return Reply("\n".join(lines), rows)
 
     def help(self, lang: str) -> Reply:
         content = self._content(lang)
@@ -251,6 +268,14 @@ class Conversation:
         self.contents[lang] = content
         self.languages = self._offered()
 
+    @property
+    def ready(self) -> tuple[str, ...]:
+        """Offered languages a citizen can really be answered in: Vietnamese, and those whose
+        core topics (CORE_TOPICS) are approved translations.
+        The others are named in the picker as being translated, and served in Vietnamese."""
+        return tuple(lang for lang in self.languages if lang == SOURCE_LANG
+                     or all(item in self.contents[lang].translated for item in self.core_topics))
+
     def served_language(self, lang: str, event: Event) -> str:
         """The language a turn's reply was really given in: `lang` only when its main text
         (the topic, the phone check, or every item of the menu) is an approved translation."""
@@ -269,7 +294,7 @@ class Conversation:
         """One turn; in a minority language, what fell back to Vietnamese says so in one line
         of Vietnamese, and every screen keeps a button back to Vietnamese."""
         turn = self._step(state, inbound)
-        lang = turn.state.lang if turn.state.lang in self.languages else SOURCE_LANG
+        lang = turn.state.lang if turn.state.lang in self.ready else SOURCE_LANG
         events = tuple(replace(e, served_language=self.served_language(lang, e))
                        for e in turn.events)
         replies = turn.replies
@@ -289,7 +314,7 @@ class Conversation:
 
     # -- the step ----------------------------------------------------------------------------
     def _step(self, state: ConversationState, inbound: Inbound) -> Turn:
-        lang = state.lang if state.lang in self.languages else SOURCE_LANG
+        lang = state.lang if state.lang in self.ready else SOURCE_LANG
         t = self.t.gettext
         if inbound.kind is InboundKind.COMMAND:
             command = inbound.text.lower()
@@ -297,9 +322,8 @@ class Conversation:
                 greeting = t(lang, "Hello! I am Loa, the helper of Đắk Lắk province about the "
                              "end of 2G mobile service.")
                 cleared = replace(state, flow=None, step=0, answers=())
-                if state.lang is None and len(self.languages) > 1:
-                    return Turn((self.language_picker(lang, greeting),), cleared,
-                                (Event(RunKind.MENU),))
+                # Vietnamese first, the language button one tap away: nobody has to pass
+                # through a picker before being helped.
                 return Turn((self.menu(lang, greeting),), cleared, (Event(RunKind.MENU),))
             if command == "lang":
                 return Turn((self.language_picker(lang),), state, (Event(RunKind.MENU),))
@@ -330,9 +354,15 @@ class Conversation:
             cleared = replace(state, flow=None, step=0, answers=())
             return Turn((self.answer(lang, content.topics[rest], state),), cleared,
                         (Event(RunKind.ANSWER, rest, 1.0),))
-        if kind == "lang" and rest in self.languages:
+        if kind == "lang" and rest in self.ready:
             new_state = replace(state, lang=rest)
             return Turn((self.menu(rest),), new_state, (Event(RunKind.MENU),))
+        if kind == "lang" and rest in self.languages:   # still being translated: said once
+            name = self.t.gettext(SOURCE_LANG, LANGUAGE_NAMES.get(rest, rest))
+            note = self.t.gettext(SOURCE_LANG, "{language}: being translated, Vietnamese for "
+                                  "now", language=name)
+            return Turn((self.menu(SOURCE_LANG, note),), replace(state, lang=SOURCE_LANG),
+                        (Event(RunKind.MENU),))
         if kind == "langs":
             return Turn((self.language_picker(lang),), state, (Event(RunKind.MENU),))
         if kind == "help":

@@ -485,7 +485,8 @@ class Handler:
             notice = self.conversation.t.gettext(
                 "vi", "Loa keeps your questions under an anonymous code to report to the "
                 "province, never your name or phone number. Type \"xóa dữ liệu\" to erase them.")
-            turn = replace(turn, replies=(replace(first, text=f"{first.text}\n\n{notice}"),
+            # before the reply, so its last line ("… chọn một số:") stays next to its buttons
+            turn = replace(turn, replies=(replace(first, text=f"{notice}\n\n{first.text}"),
                                           *turn.replies[1:]))
         contact.state = orjson.dumps(turn.state.to_json() if window is None
                                      else {**turn.state.to_json(), "flood": window}).decode()

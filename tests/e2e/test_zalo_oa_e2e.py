@@ -77,7 +77,9 @@ async def test_signed_message_is_answered_with_the_stored_token(loa, oa, setting
     assert await post(loa, oa_event("user_send_text", USER, "2")) == 200
     (reply,) = await oa.wait_for_calls("cs", 1)
     assert reply.ok and reply.token == "access-0"
-    assert reply.params["text"].startswith("Khi nào tắt sóng 2G")
+    # the privacy notice first (once, at first contact), then the answer
+    assert reply.params["text"].startswith("Loa lưu câu hỏi của bạn")
+    assert "\n\nKhi nào tắt sóng 2G" in reply.params["text"]
     assert reply.params["text"].rstrip().endswith("0. ☰ Menu chính")
     await wait_for(lambda: rows(settings, "select count(*) from run")[0][0] == 1)
     assert rows(settings, "select medium, topic from run") == [("zalo_oa", "timeline")]

@@ -16,6 +16,7 @@ from support.env import sql_connect
 from support.translation_pages import REVIEWER, STATION, clip_form, login
 from support.translations import (
     copy_tree,
+    make_ready,
     settings_for,
     vi_sources,
     write_topic,
@@ -34,11 +35,16 @@ from bot.store.db import Database, make_engine
 
 @pytest.fixture
 def tree(tmp_path: Path) -> tuple[Path, Path]:
-    return copy_tree(tmp_path)
+    """Ê Đê with its core topics approved except "timeline", the one these tests translate:
+    approving it is what makes the language offered (bot/core/conversation.py `ready`)."""
+    content, locales = copy_tree(tmp_path)
+    make_ready(content, skip=("timeline",))
+    return content, locales
 
 
 BANNER = "Bản dịch thử – chưa duyệt"
 NOTE = "chưa có bản tiếng Ê Đê"
+VI_TITLE = "Khi nào tắt sóng 2G?"
 DRAFT = Provenance(Status.DRAFT, "human", "Test translator (test data)")
 
 
@@ -108,9 +114,9 @@ async def test_preview_shows_drafts_bannered_to_reviewers_of_the_language_only(c
     html = await page.text()
     assert page.status == 200 and BANNER in html and fields["body"] in html
     assert "Duyệt nội dung này" in html
-    # The citizen still gets the Vietnamese.
+    # The citizen still gets the Vietnamese (Ê Đê is not offered before its core topics are).
     (_, answer) = await chat(client, {"choice": "lang:rad"}, {"choice": "topic:timeline"})
-    assert fields["body"] not in answer[0]["text"] and NOTE in answer[0]["text"]
+    assert fields["body"] not in answer[0]["text"] and VI_TITLE in answer[0]["text"]
 
 
 async def test_preview_lists_a_vietnamese_topic_the_language_has_no_file_for(s):
@@ -200,7 +206,7 @@ async def test_changing_the_vietnamese_makes_the_approval_stale(client, s):
     restarted = await app_client(s)
     try:
         (_, answer) = await chat(restarted, {"choice": "lang:rad"}, {"choice": "topic:timeline"})
-        assert fields["body"] not in answer[0]["text"] and NOTE in answer[0]["text"]
+        assert fields["body"] not in answer[0]["text"] and VI_TITLE in answer[0]["text"]
         assert "Theo dự kiến, sóng 3G tắt" in answer[0]["text"]
         await login(restarted, s, "reviewer", "rad")
         page = await (await restarted.get("/admin/translations/rad/preview?topic=timeline")).text()
@@ -228,7 +234,7 @@ async def _send_back(client: TestClient, s: Settings, fields: dict[str, str]) ->
     assert sent.status == 303
     assert reviews(s)[-1][2] == "sent_back" and reviews(s)[-1][8] == "wrong date word (test data)"
     (answer,) = await chat(client, {"choice": "topic:timeline"})
-    assert fields["body"] not in answer[0]["text"] and NOTE in answer[0]["text"]
+    assert fields["body"] not in answer[0]["text"] and VI_TITLE in answer[0]["text"]
 
 
 async def test_decisions_are_refused_to_others_and_on_changed_text(client, s):
@@ -301,8 +307,12 @@ async def test_clip_upload_approval_and_web_chat_audio(client, s):
     import hashlib
     approved = await decide(client, csrf, key, hashlib.sha256(data).hexdigest(), "approved")
     assert approved.status == 303
-    (answer,) = await chat(client, {"choice": "topic:timeline"})
-    assert NOTE in answer[0]["text"] and answer[0]["audio"] == f"/media/{path}"
+    # The text approved too: Ê Đê is offered once its core topics are (timeline is one).
+    fields = write_topic(s.content_dir, "rad", "timeline", DRAFT)
+    unit = next(u for u in service(s).units["rad"] if u.key == "timeline")
+    assert (await decide(client, csrf, "t:timeline", unit.target_hash, "approved")).status == 303
+    (_, answer) = await chat(client, {"choice": "lang:rad"}, {"choice": "topic:timeline"})
+    assert fields["body"] in answer[0]["text"] and answer[0]["audio"] == f"/media/{path}"
     played = await client.get(answer[0]["audio"])
     assert played.status == 200 and await played.read() == data
 
@@ -396,6 +406,7 @@ async def test_a_reviewer_approves_an_interface_string_from_the_language_page(s)
     from support.translations import write_string
     write_string(s.locales_dir, "rad", "☰ Main menu", "RAD-TEST menu",
                  Provenance(Status.DRAFT, "human", "Test translator (test data)"))
+    write_topic(s.content_dir, "rad", "timeline", None)      # Ê Đê offered (its core topics)
     client = await app_client(s)
     try:
         csrf = await login(client, s, "reviewer", "rad")

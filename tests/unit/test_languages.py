@@ -13,6 +13,7 @@ from support.translations import (
     approved,
     build,
     copy_tree,
+    make_ready,
     vi_sources,
     write_string,
     write_topic,
@@ -57,15 +58,39 @@ def labels(turn) -> list[str]:
 
 # -- the picker ------------------------------------------------------------------------------
 
-def test_picker_lists_autonyms_marked_for_confirmation_and_vietnamese(tree):
-    conversation, _, _ = build(*tree, ("vi", "rad", "jra", "cmo"))
-    turn = conversation.step(ConversationState(), Inbound(InboundKind.COMMAND, text="start"))
-    labels = {b.choice: b.label for r in turn.replies for row in r.buttons for b in row}
-    assert labels == {"lang:vi": "Tiếng Việt", "lang:rad": AUTONYMS["rad"],
-                      "lang:jra": AUTONYMS["jra"], "lang:cmo": AUTONYMS["cmo"]}
+def test_picker_offers_only_languages_with_approved_core_topics_and_names_the_others(tree):
+    content, locales = tree
+    conversation, _, _ = build(content, locales, ("vi", "rad", "jra", "cmo"))
+    # Vietnamese first: nobody must pass through a picker before being helped
+    start = conversation.step(ConversationState(), Inbound(InboundKind.COMMAND, text="start"))
+    assert "topic:timeline" in choices(start) and "langs" in choices(start)
+    picker = conversation.step(start.state, press("langs"))
+    assert choices(picker) == ["lang:vi"]
+    assert "Tiếng Ê Đê: đang dịch, tạm dùng tiếng Việt" in text(picker)
+    assert text(picker).endswith("Chọn ngôn ngữ:")            # next to its buttons
+    make_ready(content)
+    conversation, _, _ = build(content, locales, ("vi", "rad", "jra", "cmo"))
+    picker = conversation.step(ConversationState(), press("langs"))
+    found = {b.choice: b.label for r in picker.replies for row in r.buttons for b in row}
+    assert found == {"lang:vi": "Tiếng Việt", "lang:rad": AUTONYMS["rad"]}
+    assert "Tiếng Ê Đê" not in text(picker)
+    assert "Tiếng J'rai: đang dịch, tạm dùng tiếng Việt" in text(picker)
+    assert "Tiếng M'nông (Bunong): đang dịch" in text(picker)
     # No minority name has been confirmed by a speaker yet: all are marked.
     assert UNCONFIRMED_AUTONYMS == set(AUTONYMS) - {"vi"}
     assert all(unicodedata.is_normalized("NFC", name) for name in AUTONYMS.values())
+
+
+def test_a_language_still_being_translated_is_said_once_then_vietnamese_without_apologies(tree):
+    conversation, _, _ = build(*tree)
+    chosen = conversation.step(ConversationState(), press("lang:rad"))   # e.g. "/lang rad"
+    assert "Tiếng Ê Đê: đang dịch, tạm dùng tiếng Việt" in text(chosen)
+    assert chosen.state.lang == "vi"
+    answer = conversation.step(chosen.state, press("topic:timeline"))
+    assert NOTE not in text(answer) and "Khi nào tắt sóng 2G?" in text(answer)
+    # someone who chose it before it was withdrawn is answered in Vietnamese, no apology
+    old = conversation.step(RAD, press("topic:timeline"))
+    assert NOTE not in text(old) and old.events[0].served_language == "vi"
 
 
 def test_languages_off_by_default_and_configurable():
@@ -90,15 +115,18 @@ def test_mnong_is_a_configured_tag_never_invented(env, message):
 # -- fallback, drafts, staleness ---------------------------------------------------------------
 
 def test_missing_translation_falls_back_to_vietnamese_with_note_and_button(tree):
-    conversation, _, _ = build(*tree)
+    content, locales = tree
+    make_ready(content)
+    conversation, _, _ = build(content, locales)
+    cost = conversation.contents["vi"].topics["cost"].title
     turn = conversation.step(ConversationState(), press("lang:rad"))
     assert turn.state.lang == "rad"
-    assert turn.replies[0].text.startswith("Nội dung này " + NOTE)
-    assert "2. Lịch tắt sóng 2G" in labels(turn)
+    assert turn.replies[0].text.startswith("Nội dung này " + NOTE)   # part of the menu is not
+    assert "2. RAD-TEST timeline menu_label" in labels(turn)
     assert choices(turn)[-1] == "lang:vi"                     # Vietnamese always a button
     assert [(e.kind, e.served_language) for e in turn.events] == [(RunKind.MENU, "vi")]
-    answer = conversation.step(turn.state, press("topic:timeline"))
-    assert NOTE in answer.replies[0].text and "Khi nào tắt sóng 2G?" in text(answer)
+    answer = conversation.step(turn.state, press("topic:cost"))
+    assert NOTE in answer.replies[0].text and cost in text(answer)
     assert answer.events[0].served_language == "vi" and "lang:vi" in choices(answer)
     back = conversation.step(answer.state, press("lang:vi"))
     assert back.state.lang == "vi" and NOTE not in text(back)
@@ -106,6 +134,7 @@ def test_missing_translation_falls_back_to_vietnamese_with_note_and_button(tree)
 
 def test_approved_current_translation_is_served_without_note(tree):
     content, locales = tree
+    make_ready(content)
     fields = write_topic(content, "rad", "timeline", None)
     write_string(locales, "rad", "Updated {date}", "RAD-TEST updated {date}")
     conversation, _, _ = build(content, locales)
@@ -118,14 +147,15 @@ def test_approved_current_translation_is_served_without_note(tree):
     assert turn.events[0].served_language == "rad"
     assert choices(turn)[-1] == "lang:vi"
     # Another topic has no translation: Vietnamese, with the note.
-    other = conversation.step(RAD, press("topic:cost"))
+    other = conversation.step(RAD, press("topic:scams"))
     assert NOTE in text(other) and other.events[0].served_language == "vi"
 
 
 @pytest.mark.parametrize("case", ["draft", "reviewed", "no_reviewer", "stale", "no_review_date"])
 def test_drafts_unreviewed_and_stale_texts_are_never_shown(tree, case):
     content, locales = tree
-    source = vi_sources(content)["timeline"]
+    make_ready(content)      # "cost" is not a core topic: rad is offered, cost is tested
+    source = vi_sources(content)["cost"]
     prov = {"draft": Provenance(Status.DRAFT, "machine", "Loa developers (test data)",
                                 source_hash=approved(source).source_hash),
             "reviewed": Provenance(Status.REVIEWED, "human", "x", reviewer=TEST_REVIEWER,
@@ -134,13 +164,13 @@ def test_drafts_unreviewed_and_stale_texts_are_never_shown(tree, case):
             "no_reviewer": approved(source, reviewer=""),
             "stale": approved({**source, "body": "an older Vietnamese text"}),
             "no_review_date": approved(source, reviewed="")}[case]
-    fields = write_topic(content, "rad", "timeline", prov)
+    fields = write_topic(content, "rad", "cost", prov)
     write_string(locales, "rad", "Updated {date}", "RAD-TEST updated {date}",
                  Provenance(Status.DRAFT, "machine", "test"))
     conversation, translator, _ = build(content, locales)
-    turn = conversation.step(RAD, press("topic:timeline"))
+    turn = conversation.step(RAD, press("topic:cost"))
     assert fields["body"] not in text(turn) and "RAD-TEST" not in text(turn)
-    assert "Khi nào tắt sóng 2G?" in text(turn) and NOTE in text(turn)
+    assert conversation.contents["vi"].topics["cost"].title in text(turn) and NOTE in text(turn)
     assert translator.gettext("rad", "Updated {date}", date="x") == "Cập nhật ngày x"
 
 
@@ -169,7 +199,7 @@ def test_menu_is_served_in_the_language_only_when_all_of_it_is_approved(tree):
                                 "2. RAD-TEST timeline menu_label"]
     # Untranslated interface lines stay Vietnamese around the translated menu.
     assert "☰ Menu chính" in labels(conversation.step(RAD, typed("cảm ơn")))
-    (content / "rad" / "check.md").unlink()
+    (content / "rad" / "cost.md").unlink()     # not a core topic: still offered, partly
     conversation, _, _ = build(content, locales)
     partial = conversation.step(RAD, Inbound(InboundKind.COMMAND, text="menu"))
     assert partial.events[0].served_language == "vi" and NOTE in text(partial)
@@ -178,10 +208,12 @@ def test_menu_is_served_in_the_language_only_when_all_of_it_is_approved(tree):
 # -- free text and numbers ---------------------------------------------------------------------
 
 def test_free_text_in_a_minority_language_gets_the_menu_and_hotline(tree):
-    conversation, _, _ = build(*tree)
+    content, locales = tree
+    make_ready(content)
+    conversation, _, _ = build(content, locales)
     # Letters of the Ê Đê / M'nông alphabets, not a real sentence (no one here speaks them).
     turn = conversation.step(RAD, typed("ƀă ĕ čŭ ñu hlăk ƀuôn"))
-    assert "1800 8098" in text(turn) and "2. Lịch tắt sóng 2G" in labels(turn)
+    assert "1800 8098" in text(turn) and "2. RAD-TEST timeline menu_label" in labels(turn)
     assert "topic:timeline" in choices(turn) and choices(turn)[-1] == "lang:vi"
     assert turn.events[0].kind is RunKind.UNMATCHED
     assert "Did you mean" not in text(turn)
@@ -211,11 +243,12 @@ def test_input_is_nfc_with_b_hook_unified_and_folding_drops_marks():
 def test_clip_of_the_language_is_served_even_when_text_falls_back(tree):
     from support.clips import shipped_clip
     content, locales = tree
-    path = shipped_clip(content, "rad", "timeline")
+    make_ready(content)
+    path = shipped_clip(content, "rad", "cost")
     conversation, _, _ = build(content, locales)
-    turn = conversation.step(RAD, press("topic:timeline"))
+    turn = conversation.step(RAD, press("topic:cost"))
     assert NOTE in text(turn) and turn.replies[0].audio == path
-    vi_turn = conversation.step(ConversationState(lang="vi"), press("topic:timeline"))
+    vi_turn = conversation.step(ConversationState(lang="vi"), press("topic:cost"))
     assert vi_turn.replies[0].audio is None
 
 
@@ -235,7 +268,9 @@ def test_stale_or_unapproved_clip_is_not_served(tree):
     typed("99"), press("topic:switch.volte"),
 ])
 def test_every_screen_keeps_vietnamese_as_a_button_and_says_so_in_one_line(tree, inbound):
-    conversation, _, _ = build(*tree)
+    content, locales = tree
+    make_ready(content)
+    conversation, _, _ = build(content, locales)
     turn = conversation.step(RAD, inbound)
     assert "lang:vi" in [b.choice for row in turn.replies[-1].buttons for b in row]
     note_lines = [line for r in turn.replies for line in r.text.splitlines() if NOTE in line]
@@ -243,7 +278,9 @@ def test_every_screen_keeps_vietnamese_as_a_button_and_says_so_in_one_line(tree,
 
 
 def test_the_note_is_not_repeated_on_every_question_of_the_phone_check(tree):
-    conversation, _, _ = build(*tree)
+    content, locales = tree
+    make_ready(content)
+    conversation, _, _ = build(content, locales)
     first = conversation.step(RAD, press("check"))
     second = conversation.step(first.state, typed("1"))
     assert NOTE in text(first) and NOTE not in text(second)

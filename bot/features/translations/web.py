@@ -191,8 +191,9 @@ def _preview_replies(request: web.Request, service: Translations, lang: str,
     from bot.core.conversation import Conversation
     services = _services(request)
     translator = _DraftTranslator(services.translator, lang, service.draft_strings(lang))
+    # core_topics=(): the language is shown however few of its topics have drafts
     preview = Conversation({"vi": service.vi, lang: service.draft_content(lang)}, translator,
-                           ("vi", lang))
+                           ("vi", lang), core_topics=())
     state = ConversationState(lang=lang)
     inbounds = [Inbound(InboundKind.COMMAND, text="menu")]
     if topic in service.vi.topics:
