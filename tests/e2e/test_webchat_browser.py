@@ -211,6 +211,20 @@ async def test_fits_a_small_phone(browser: Browser, live_server: str) -> None:
         assert box and box["height"] >= 44 and box["width"] >= 44, \
             f"tap target {await target.inner_text()!r} is {box}"
 
+    # Hotlines are one tap to call and never break across lines, even at 320 px
+    await chat.input.fill("số tổng đài các nhà mạng")
+    await chat.send_button.tap()
+    await chat.wait_for_bots(3)
+    calls = chat.newest.locator("a.tel")
+    await expect(calls.first).to_be_visible()
+    hrefs = await calls.evaluate_all("links => links.map(a => a.getAttribute('href'))")
+    assert "tel:18008098" in hrefs and "tel:18001091" in hrefs, hrefs
+    await page.set_viewport_size({"width": 320, "height": 740})
+    for link in await calls.all():
+        rects = await link.evaluate("a => a.getClientRects().length")
+        assert rects == 1, f"{await link.inner_text()!r} wraps over {rects} lines"
+    await page.set_viewport_size({"width": 360, "height": 740})
+
     assert await chat.input.get_attribute("maxlength") == "2000"
     await chat.input.fill("a" * 1990)
     await expect(page.locator("#limit")).to_contain_text("10")

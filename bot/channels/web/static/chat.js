@@ -44,6 +44,25 @@
     return node;
   }
 
+  // Hotlines and phone numbers as tap-to-call links that never wrap inside the number:
+  // 1800 8098, 1800 1091, 9090, 1900 xxxx, and mobile or landline numbers (0xx… 9–11 digits).
+  var PHONE = /(?:\b1[89]00[ .]?\d{3}[ .]?\d{1,3}\b|\b9090\b|\b0\d{2,3}[ .]?\d{3}[ .]?\d{3,4}\b)/g;
+
+  function textWithCalls(text) {
+    var p = make("p", "text");
+    var at = 0;
+    text.replace(PHONE, function (number, index) {
+      if (index > at) p.appendChild(document.createTextNode(text.slice(at, index)));
+      var link = make("a", "tel", number);
+      link.href = "tel:" + number.replace(/[ .]/g, "");
+      p.appendChild(link);
+      at = index + number.length;
+      return number;
+    });
+    if (at < text.length) p.appendChild(document.createTextNode(text.slice(at)));
+    return p;
+  }
+
   function storage(kind) {
     try {
       var s = window[kind];
@@ -187,7 +206,7 @@
   function addBot(m) {
     var node = make("article", "msg bot");
     node.appendChild(make("span", "who", T.loa));
-    if (m.text) node.appendChild(make("p", "text", m.text));
+    if (m.text) node.appendChild(textWithCalls(m.text));
     if (m.audio) {
       var wrap = make("div", "audio-wrap");
       wrap.appendChild(make("span", "audio-label", T.audio));
