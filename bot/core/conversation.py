@@ -290,9 +290,14 @@ class Conversation:
             ok = all(item in content.translated for item in content.menu)
         return lang if ok else SOURCE_LANG
 
-    def step(self, state: ConversationState, inbound: Inbound) -> Turn:
+    def step(self, state: ConversationState, inbound: Inbound, *,
+             announcements: bool = True) -> Turn:
         """One turn; in a minority language, what fell back to Vietnamese says so in one line
-        of Vietnamese, and every screen keeps a button back to Vietnamese."""
+        of Vietnamese, and every screen keeps a button back to Vietnamese. `announcements`:
+        whether the channel can deliver announcements; where it cannot (the web chat), Loa
+        neither offers them nor takes a subscription it could not honour."""
+        if not announcements:
+            return self._without_announcements(state, inbound)
         turn = self._step(state, inbound)
         lang = turn.state.lang if turn.state.lang in self.ready else SOURCE_LANG
         events = tuple(replace(e, served_language=self.served_language(lang, e))
@@ -311,6 +316,30 @@ class Conversation:
             back = (Button(AUTONYMS[SOURCE_LANG], f"lang:{SOURCE_LANG}"),)
             replies = (*replies[:-1], replace(last, buttons=(*last.buttons, back)))
         return Turn(replies, turn.state, events)
+
+    def _without_announcements(self, state: ConversationState, inbound: Inbound) -> Turn:
+        """The turn as usual, minus every promise of announcements: no "🔔" button; asking for
+        them says plainly that this channel gets none. Choosing a commune still works (it is
+        where the citizen lives, which answers may depend on), without subscribing."""
+        turn = self.step(state, inbound)
+        lang = turn.state.lang if turn.state.lang in self.ready else SOURCE_LANG
+        t = self.t.gettext
+        honest = t(lang, "Loa cannot send announcements through this web page. You can ask "
+                   "Loa here any time.")
+        replies = tuple(replace(r, buttons=tuple(
+            row for row in (tuple(b for b in row if b.choice != "sub") for row in r.buttons)
+            if row)) for r in turn.replies)
+        new_state = turn.state
+        if turn.state.flow == SUBSCRIBE_FLOW and state.flow != SUBSCRIBE_FLOW:   # asked
+            ask = t(lang, "If you like, tell Loa your commune or ward: type its name, for "
+                    "example: Hòa Phú.")
+            replies = (replace(replies[0], text=f"{honest}\n{ask}"), *replies[1:])
+        elif turn.state.subscribed and not state.subscribed:     # a commune was chosen
+            place = self.subscriptions.names.get(turn.state.commune or "", "")
+            noted = t(lang, "Noted: {place}.", place=place) if place else ""
+            replies = (replace(replies[0], text=f"{noted}\n{honest}".strip()), *replies[1:])
+            new_state = replace(turn.state, subscribed=False)
+        return replace(turn, replies=replies, state=new_state)
 
     # -- the step ----------------------------------------------------------------------------
     def _step(self, state: ConversationState, inbound: Inbound) -> Turn:

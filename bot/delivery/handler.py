@@ -478,7 +478,9 @@ class Handler:
                                                       0, now))
             return result
         state = ConversationState.from_json(stored)
-        turn = self.conversation.step(state, env.inbound)
+        # a channel that cannot deliver announcements (the web chat) does not offer them
+        can_announce = getattr(self.channels.get(channel), "announcements", True)
+        turn = self.conversation.step(state, env.inbound, announcements=can_announce)
         if contact.first_contact and turn.replies:   # the privacy notice, once, at first contact
             contact.first_contact = False
             first = turn.replies[0]

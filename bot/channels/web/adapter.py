@@ -74,6 +74,9 @@ def validate(body: bytes, messages: dict[str, str]) -> WebMessage:
 
 class WebChannel:
     name = NAME
+    # Announcements are not delivered to web chat sessions: the chat neither offers nor takes
+    # subscriptions here (bot/core/conversation.py, `announcements`).
+    announcements = False
 
     def verify(self, headers: dict[str, str], body: bytes) -> bool:
         return True   # anonymous by design; abuse is limited by rate and size limits
