@@ -354,7 +354,8 @@ async def _kit(w: World) -> None:
 @probe("GET", "/admin/leaflets/leaflet.pdf")
 async def _leaflet(w: World) -> None:
     response = await w.client.get(f"/admin/leaflets/leaflet.pdf?commune={B[3:]}")
-    assert response.status == 200 and MARK.encode() not in await response.read()
+    # 409: this test app has no public https address, so no QR is printed (issue 17)
+    assert response.status in (200, 409) and MARK.encode() not in await response.read()
 
 
 @probe("GET", "/admin/leaflets/script")
