@@ -1,207 +1,270 @@
-"""The offline outreach kit: the A4 leaflet PDF (Noto Sans embedded, facts from content/vi, a QR
-code to the web chat), the loudspeaker script, one-click logging, and no minority-language
-text produced.
-
-The PDF is read back with a small reader below (text through the fonts' ToUnicode maps, the QR
-image decoded by Pillow's CCITT G4 decoder), since no PDF library is installed.
+"""The outreach kit as a citizen and an officer meet it (issue 17): the PDFs are rendered to
+images and read back with pdfium (page size, type size of every character, ink only inside the
+margins, the words and numbers printed, the QR code's modules), the loudspeaker script is read
+as a listener hears it, and the kit pages are driven through the real app: language choice,
+fallback to Vietnamese, refusal to print a QR code to a non-public address, one-click logging.
 """
 from __future__ import annotations
 
-import io
+import ctypes
 import re
-import struct
-import zlib
 from dataclasses import replace
 
+import pypdfium2 as pdfium
+import pypdfium2.raw as pdfium_c
+import pytest
 import qrcode
 from aiohttp import CookieJar
 from aiohttp.test_utils import TestClient, TestServer
 from PIL import Image
 from support.officers import login_as
-from support.outreach import ROOT, tr
+from support.outreach import ROOT
 
 from bot.app import build_app
 from bot.core.content import load_content
-from bot.features.outreach.reports.leaflet import as_of, leaflet_pdf, loudspeaker_script, sections
+from bot.features.outreach.reports import kit_speech, kit_text
+from bot.features.outreach.reports.kit_text import vietnamese
+from bot.features.outreach.reports.leaflet import (
+    MARGIN,
+    QR_BORDER,
+    QR_ERROR,
+    leaflet_pdf,
+    loudspeaker_script,
+    poster_pdf,
+)
 
 CONTENT = load_content(ROOT / "content", "vi")
 URL = "https://loa.example.gov.vn/"
+A4, A3 = (595.28, 841.89), (841.89, 1190.55)
+MM = 72 / 25.4                               # points per millimetre
 
 
-# -- a small PDF reader ----------------------------------------------------------------------
+# -- reading a PDF back, as a viewer shows it -------------------------------------------------
 
-def _objects(pdf: bytes) -> dict[int, tuple[bytes, bytes | None]]:
-    out = {}
-    for match in re.finditer(rb"(\d+) 0 obj\s*(<<.*?>>)\s*(stream\r?\n|endobj)", pdf, re.S):
-        number, head = int(match[1]), match[2]
-        stream = None
-        if match[3] != b"endobj":
-            length = int(re.search(rb"/Length (\d+)", head)[1])
-            stream = pdf[match.end():match.end() + length]
-            if b"/FlateDecode" in head:
-                stream = zlib.decompress(stream)
-        out[number] = (b" ".join(head.split()), stream)
+def pages(pdf: bytes) -> list[pdfium.PdfPage]:
+    return list(pdfium.PdfDocument(pdf))
+
+
+def text_of(pdf: bytes) -> str:
+    """All pages' text, whitespace collapsed (a line break where a line wraps reads as a space)."""
+    return " ".join(" ".join(p.get_textpage().get_text_bounded().split()) for p in pages(pdf))
+
+
+def char_sizes(page: pdfium.PdfPage) -> list[tuple[str, float]]:
+    """(character, type size in points) of every visible character on the page."""
+    text = page.get_textpage()
+    out = []
+    for i in range(text.count_chars()):
+        char = chr(pdfium_c.FPDFText_GetUnicode(text.raw, i))
+        if not char.isspace():
+            out.append((char, pdfium_c.FPDFText_GetFontSize(text.raw, i)))
     return out
 
 
-def _unescape(literal: bytes) -> bytes:
-    out, i = bytearray(), 0
-    while i < len(literal):
-        c = literal[i]
-        if c == 0x5C:                      # backslash
-            nxt = literal[i + 1:i + 2]
-            if nxt.isdigit():
-                digits = re.match(rb"[0-7]{1,3}", literal[i + 1:])[0]
-                out.append(int(digits, 8))
-                i += 1 + len(digits)
-                continue
-            out += {b"n": b"\n", b"r": b"\r", b"t": b"\t", b"b": b"\b", b"f": b"\f"}.get(
-                nxt, nxt)
-            i += 2
-            continue
-        out.append(c)
-        i += 1
-    return bytes(out)
+def ink_outside_margins(page: pdfium.PdfPage, band_mm: float = MARGIN - 1.5) -> list[str]:
+    """The sides of the page with any non-white pixel in the outer `band_mm` (1 px = 1 pt)."""
+    image = page.render(scale=1).to_pil().convert("L")
+    band = round(band_mm * MM)
+    w, h = image.size
+    strips = {"top": (0, 0, w, band), "bottom": (0, h - band, w, h),
+              "left": (0, 0, band, h), "right": (w - band, 0, w, h)}
+    return [side for side, box in strips.items() if image.crop(box).getextrema()[0] < 245]
 
 
-def pdf_text(pdf: bytes) -> tuple[str, set[str]]:
-    """The page's text (one line per string drawn) and the embedded font names."""
-    objects = _objects(pdf)
-    cmaps: dict[str, dict[int, str]] = {}
-    fonts: set[str] = set()
-    page = next(head for head, _ in objects.values() if re.search(rb"/Type /Page\b(?!s)", head))
-    resources = objects[int(re.search(rb"/Resources (\d+) 0 R", page)[1])][0]
-    for name, number in re.findall(rb"/(F\d+) (\d+) 0 R", resources):
-        head = objects[int(number)][0]
-        fonts.add(re.search(rb"/BaseFont /\w+\+(\w+)", head)[1].decode())
-        cmap = objects[int(re.search(rb"/ToUnicode (\d+) 0 R", head)[1])][1] or b""
-        table = {}
-        for block in re.findall(rb"beginbfchar(.*?)endbfchar", cmap, re.S):
-            for src, dst in re.findall(rb"<([0-9A-Fa-f]+)>\s*<([0-9A-Fa-f]+)>", block):
-                table[int(src, 16)] = bytes.fromhex(dst.decode()).decode("utf-16-be")
-        for block in re.findall(rb"beginbfrange(.*?)endbfrange", cmap, re.S):
-            hexes = rb"<([0-9A-Fa-f]+)>\s*<([0-9A-Fa-f]+)>\s*<([0-9A-Fa-f]+)>"
-            for lo, hi, dst in re.findall(hexes, block):
-                for k in range(int(lo, 16), int(hi, 16) + 1):
-                    table[k] = chr(int(dst, 16) + k - int(lo, 16))
-        cmaps[name.decode()] = table
-        assert b"/FontFile2" in objects[int(re.search(rb"/FontDescriptor (\d+) 0 R",
-                                                      objects[int(re.search(
-                                                          rb"/DescendantFonts \[(\d+) 0 R",
-                                                          head)[1])][0])[1])][0]
-    content = objects[int(re.search(rb"/Contents (\d+) 0 R", page)[1])][1] or b""
-    lines, font = [], ""
-    string = rb"\(((?:\\.|[^\\()])*)\)"
-    for match in re.finditer(rb"/(F\d+) [\d.]+ Tf|" + string + rb" Tj|\[(.*?)\] TJ", content,
-                             re.S):
-        if match[1]:
-            font = match[1].decode()
-            continue
-        parts = [match[2]] if match[2] is not None else re.findall(string, match[3], re.S)
-        raw = b"".join(_unescape(p) for p in parts)
-        lines.append("".join(cmaps[font].get(int.from_bytes(raw[i:i + 2], "big"), "?")
-                             for i in range(0, len(raw), 2)))
-    return "\n".join(lines), fonts
+def fonts_of(page: pdfium.PdfPage) -> set[tuple[str, bool]]:
+    """(font name, embedded) of every text object on the page."""
+    out = set()
+    for obj in page.get_objects(filter=[pdfium_c.FPDF_PAGEOBJ_TEXT]):
+        font = pdfium_c.FPDFTextObj_GetFont(obj.raw)
+        length = pdfium_c.FPDFFont_GetFontName(font, None, 0)
+        name = ctypes.create_string_buffer(length)
+        pdfium_c.FPDFFont_GetFontName(font, name, length)
+        out.add((name.value.decode(), bool(pdfium_c.FPDFFont_GetIsEmbedded(font))))
+    return out
 
 
-def pdf_qr(pdf: bytes) -> Image.Image:
-    """The QR code image, decoded as a PDF viewer draws it."""
-    objects = _objects(pdf)
-    head, data = next(v for v in objects.values() if b"/Subtype /Image" in v[0])
-    assert b"/CCITTFaxDecode" in head and b"/BlackIs1 true" in head and data
-    width, height = (int(re.search(rb"/" + k + rb" (\d+)", head)[1]) for k in (b"Width",
-                                                                             b"Height"))
-    # Wrap the G4 data in a one-strip TIFF. With /BlackIs1 true a viewer paints the decoded
-    # 0 bits black, which is TIFF's BlackIsZero (photometric 1).
-    tags = [(256, 4, width), (257, 4, height), (258, 3, 1), (259, 3, 4), (262, 3, 1),
-            (273, 4, 8 + 2 + 12 * 9 + 4), (278, 4, height), (279, 4, len(data)), (293, 4, 0)]
-    ifd = struct.pack("<H", len(tags)) + b"".join(
-        struct.pack("<HHII", t, kind, 1, v) if kind == 4 else struct.pack("<HHIHH", t, kind, 1,
-                                                                          v, 0)
-        for t, kind, v in tags) + struct.pack("<I", 0)
-    image = Image.open(io.BytesIO(b"II*\x00" + struct.pack("<I", 8) + ifd + data))
-    image.load()
-    return image.convert("L")
+def size_is(page: pdfium.PdfPage, expected: tuple[float, float]) -> bool:
+    return all(abs(a - b) < 0.5 for a, b in zip(page.get_size(), expected, strict=True))
 
 
-def squash(text: str) -> str:
-    return " ".join(text.split())
+def assert_readable(pdf: bytes, size: tuple[float, float]) -> None:
+    """Every page: the paper size, no character under 14 pt, no ink in the margins."""
+    for page in pages(pdf):
+        assert size_is(page, size), page.get_size()
+        sizes = char_sizes(page)
+        assert sizes and min(s for _, s in sizes) >= 14 - 0.05, min(sizes, key=lambda c: c[1])
+        assert ink_outside_margins(page) == []
 
 
-# -- tests -----------------------------------------------------------------------------------
-
-def test_leaflet_is_one_a4_page_with_noto_sans_and_every_fact_from_content():
-    pdf = leaflet_pdf(CONTENT, "Xã Ea Súp", URL, tr)
-    assert pdf.startswith(b"%PDF-") and pdf.count(b"/Type /Page\n") == 1
-    assert b"/MediaBox [0 0 595.28 841.89]" in pdf                      # A4
-    text, fonts = pdf_text(pdf)
-    assert fonts == {"NotoSans", "NotoSansBold"}                       # embedded (FontFile2)
-    flat = squash(text)
-    assert "Tắt sóng 2G: bà con cần biết" in flat and "Dành cho bà con Xã Ea Súp" in flat
-    for topic in ("timeline", "affected", "contact"):
-        assert squash(CONTENT.topics[topic].title) in flat
-        for line in CONTENT.topics[topic].body.splitlines():
-            assert squash(line) in flat, line
-    for question in CONTENT.check.questions:
-        assert squash(question.text) in flat
-    assert squash(CONTENT.help_line) in flat and URL in flat
-    assert f"Cập nhật ngày {as_of(CONTENT)}" in flat    # the newest as_of of the topics used
-    # No fact was typed anew: every line drawn is part of the content or an interface string.
-    allowed = " | ".join([squash(x) for sec in sections(CONTENT) for x in (sec.heading,
-                                                                          *sec.lines)]
-                         + [CONTENT.help_line, tr("End of 2G mobile service: what you need to "
-                                                  "know"),
-                            tr("For the people of {commune}", commune="Xã Ea Súp"),
-                            tr("Relatives with a smartphone can scan the code to ask Loa for "
-                               "the family:") + f" {URL}",
-                            tr("Updated {date}", date=as_of(CONTENT))])
-    for line in text.splitlines():
-        assert squash(line) in allowed, line
+def qr_modules(pdf: bytes) -> list[list[bool]]:
+    """The QR code's modules as printed: the page rendered at 288 dpi, each module sampled at
+    its centre inside the image's box on the page."""
+    page = pages(pdf)[0]
+    image_obj = next(page.get_objects(filter=[pdfium_c.FPDF_PAGEOBJ_IMAGE]))
+    left, bottom, right, top = image_obj.get_pos()
+    scale = 4
+    picture: Image.Image = page.render(scale=scale).to_pil().convert("L")
+    height = page.get_size()[1]
+    n = len(expected_modules(URL))
+    step_x, step_y = (right - left) * scale / n, (top - bottom) * scale / n
+    return [[picture.getpixel((int(left * scale + (c + 0.5) * step_x),
+                               int((height - top) * scale + (r + 0.5) * step_y))) < 128
+             for c in range(n)] for r in range(n)]
 
 
-def test_leaflet_qr_code_points_to_the_web_chat():
-    image = pdf_qr(leaflet_pdf(CONTENT, "Xã Ea Súp", URL, tr))
-    code = qrcode.QRCode(border=1, error_correction=qrcode.constants.ERROR_CORRECT_M)
-    code.add_data(URL)
+def expected_modules(url: str) -> list[list[bool]]:
+    code = qrcode.QRCode(border=QR_BORDER, error_correction=QR_ERROR)
+    code.add_data(url)
     code.make(fit=True)
-    matrix = code.get_matrix()
-    box = image.width // len(matrix)
-    seen = [[image.getpixel((c * box + box // 2, r * box + box // 2)) < 128
-             for c in range(len(matrix))] for r in range(len(matrix))]
-    assert seen == matrix
+    return code.get_matrix()
 
 
-def test_loudspeaker_script_reads_the_same_facts():
-    paragraphs = loudspeaker_script(CONTENT, "Xã Ea Súp", tr)
-    assert paragraphs[0] == ("Kính thưa bà con Xã Ea Súp, sau đây là thông báo về việc tắt "
-                             "sóng 2G.")
-    timeline = [line.lstrip("• ") for line in CONTENT.topics["timeline"].body.splitlines()]
-    assert all(line in paragraphs for line in timeline)
-    assert paragraphs[-1] == f"Xin nhắc lại: {CONTENT.help_line}"
-    assert not any(p.startswith("•") for p in paragraphs)      # bullets are not read out
+@pytest.fixture(scope="module")
+def leaflet() -> bytes:
+    return leaflet_pdf(CONTENT, "Xã Ea Súp", URL, vietnamese)
 
 
-async def test_kit_pages_log_a_run_in_one_click_and_refuse_minority_text(settings):
+# -- the leaflet ------------------------------------------------------------------------------
+
+def test_leaflet_is_one_a4_page_in_large_type_inside_the_margins(leaflet):
+    assert len(pages(leaflet)) == 1
+    assert_readable(leaflet, A4)
+    assert fonts_of(pages(leaflet)[0]) == {("Noto Sans", True)}       # embedded, both weights
+
+
+def test_leaflet_says_three_steps_and_the_hotlines_and_nothing_paper_cannot_do(leaflet):
+    text = text_of(leaflet)
+    assert "Tắt sóng 2G: bà con cần biết" in text and "Dành cho bà con Xã Ea Súp" in text
+    assert "Theo lộ trình của Nhà nước, sóng 2G đã dừng sau ngày 15/9/2026." in text
+    for step in ("Xem máy còn gọi được không", "Mang máy và SIM đến cửa hàng nhà mạng",
+                 "Gọi tổng đài nhà mạng để hỏi", "giữ nguyên số điện thoại"):
+        assert step in text
+    assert re.search(r"Viettel 1800 8098 miễn phí", text)
+    assert re.search(r"VinaPhone 1800 1091 miễn phí", text)
+    assert re.search(r"MobiFone 9090 khoảng 200 đ/phút", text)
+    assert "1800 1090" not in text                     # MobiFone's unverified number: never
+    assert f"Cập nhật ngày {kit_text.as_of(CONTENT)}" in text and URL in text
+    for legal in ("Thông tư", "Nghị định", "Căn cứ", "TT-BTTTT"):
+        assert legal not in text                      # no legal citations on the leaflet
+    for question in CONTENT.check.questions:          # paper cannot run the phone check
+        assert question.text not in text
+    assert "2G Only" not in text and "IMEI" not in text
+
+
+def test_the_numbers_are_the_largest_type_on_the_leaflet(leaflet):
+    sizes = char_sizes(pages(leaflet)[0])
+    body = sorted(s for _, s in sizes)[len(sizes) // 2]           # the median: body text
+    assert body >= 16
+    hotline_digits = [s for c, s in sizes if c.isdigit() and s > body + 6]
+    assert len(hotline_digits) >= len("180080981800109190 90".replace(" ", ""))
+
+
+def test_leaflet_qr_code_encodes_the_public_web_chat(leaflet):
+    assert qr_modules(leaflet) == expected_modules(URL)
+
+
+def test_a_long_text_is_set_smaller_or_runs_on_but_never_past_the_margins():
+    """A translation three times as long as the Vietnamese: still ≥ 14 pt, still inside."""
+    def long(msgid: str, **values: object) -> str:
+        return " ".join([vietnamese(msgid, **values)] * 3)
+    commune = "Xã " + "Ea Kiết Krông Búk Đông " * 3
+    pdf = leaflet_pdf(CONTENT, commune, URL + "chat/" + "x" * 60, long)
+    assert_readable(pdf, A4)
+    assert len(pages(pdf)) == 2
+    assert "1800 8098" in text_of(pdf)
+
+
+# -- the poster -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("size", "paper", "number_pt"), [("A4", A4, 36), ("A3", A3, 50)])
+def test_poster_in_very_large_type_on_a4_and_a3(size, paper, number_pt):
+    pdf = poster_pdf(CONTENT, "Phường Buôn Ma Thuột", URL, vietnamese, size)
+    assert len(pages(pdf)) == 1
+    assert_readable(pdf, paper)
+    text = text_of(pdf)
+    assert "Dành cho bà con Phường Buôn Ma Thuột" in text
+    assert "Máy không gọi được nữa?" in text and "Vẫn giữ nguyên số điện thoại" in text
+    for number in ("1800 8098", "1800 1091", "9090"):
+        assert number in text
+    sizes = char_sizes(pages(pdf)[0])
+    assert max(s for c, s in sizes if c.isdigit()) >= number_pt
+    assert sorted(s for _, s in sizes)[len(sizes) // 2] >= number_pt / 2.2   # very large body
+    assert qr_modules(pdf) == expected_modules(URL)
+
+
+def test_poster_refuses_an_unknown_size():
+    with pytest.raises(ValueError):
+        poster_pdf(CONTENT, "Xã Ea Súp", URL, vietnamese, "A0")
+
+
+# -- the loudspeaker script -------------------------------------------------------------------
+
+def test_script_is_written_to_be_heard():
+    paragraphs = loudspeaker_script(CONTENT, "Xã Phú Hòa 1", vietnamese)
+    script = " ".join(paragraphs)
+    assert paragraphs[0] == ("Kính thưa bà con Xã Phú Hòa một, sau đây là thông báo về việc "
+                             "tắt sóng 2G.")
+    assert ("đã dừng sau ngày mười lăm tháng chín năm hai nghìn không trăm hai mươi sáu"
+            in script)
+    assert script.count("một tám không không, tám không chín tám") == 2      # said twice
+    assert script.count("một tám không không, một không chín một") == 2
+    assert "chín không chín không, cước khoảng hai trăm đồng một phút" in script
+    assert re.findall(r"\d(?!G\b)", script) == []      # no digit a reader must turn into words
+    for unwanted in ("2G Only", "IMEI", "(", ")", "•", "①", "②", "③", "OTP", "VoLTE", "http",
+                     "quét mã", "bấm nút", "màn hình", "1800", "8098", "1091", "9090"):
+        assert unwanted not in script, unwanted
+
+
+def test_script_reading_time_is_one_to_two_minutes():
+    paragraphs = loudspeaker_script(CONTENT, "Xã Ea Súp", vietnamese)
+    reading = kit_speech.reading(paragraphs)
+    assert reading.rate == 130
+    assert reading.words == sum(len(p.split()) for p in paragraphs)
+    assert 60 <= reading.seconds <= 120
+    assert reading.seconds == round(reading.words * 60 / 130)
+
+
+# -- the kit pages ----------------------------------------------------------------------------
+
+def _secure_client(server: TestServer) -> CookieJar:
+    """An https:// BOT_PUBLIC_URL makes the session cookie Secure: this http test is "https"."""
+    return CookieJar(unsafe=True, treat_as_secure_origin=str(server.make_url("/")))
+
+
+async def test_kit_prints_per_commune_falls_back_to_vietnamese_and_logs_in_one_click(settings):
     s = replace(settings, public_url="https://loa.example.gov.vn")
     server = TestServer(build_app(s))
-    await server.start_server()        # an https:// BOT_PUBLIC_URL makes the cookie Secure:
-    jar = CookieJar(unsafe=True, treat_as_secure_origin=str(server.make_url("/")))
-    async with TestClient(server, cookie_jar=jar) as client:   # this http test is "https"
+    await server.start_server()
+    async with TestClient(server, cookie_jar=_secure_client(server)) as client:
         await login_as(client, s, "xa-24175", "editor")
         page = await (await client.get("/admin/leaflets")).text()
-        assert 'value="24175" selected' in page
+        assert 'value="24175" selected' in page and 'id="address-problem"' not in page
         assert "Hiện chỉ có bản tiếng Việt." in page and "Tiếng Ê Đê" in page
-        assert re.findall(r'<select id="lang"[^>]*>(.*?)</select>', page, re.S)[0].count(
-            "<option") == 1
+        options = re.findall(r'<select id="lang"[^>]*>(.*?)</select>', page, re.S)[0]
+        assert options.count("<option") == 1            # no language with approved kit text
+        assert "Mở áp phích khổ A3 (PDF)" in page and " disabled" not in page
+
         pdf = await client.get("/admin/leaflets/leaflet.pdf?commune=Ea Súp&lang=vi")
         assert pdf.status == 200 and pdf.content_type == "application/pdf"
-        text, _ = pdf_text(await pdf.read())
-        assert "Dành cho bà con Xã Ea Súp" in squash(text) and URL in squash(text)
-        minority = await client.get("/admin/leaflets/leaflet.pdf?commune=24175&lang=rad")
-        assert minority.status == 404 and "only Vietnamese text exists" in await minority.text()
+        assert "Dành cho bà con Xã Ea Súp" in text_of(await pdf.read())
+        # A language without approved kit text is printed in Vietnamese, and says so.
+        fallback = await client.get("/admin/leaflets/leaflet.pdf?commune=24175&lang=rad")
+        assert fallback.status == 200 and fallback.headers["Content-Language"] == "vi"
+        body = await fallback.read()
+        assert "Dành cho bà con Xã Hòa Phú" in text_of(body) and "-vi.pdf" in \
+            fallback.headers["Content-Disposition"]
+        poster = await client.get("/admin/leaflets/leaflet.pdf?commune=24175&layout=poster-a3")
+        assert poster.status == 200 and size_is(pages(await poster.read())[0], A3)
+        for bad in ("?commune=Atlantis", "?commune=24175&layout=poster-a0&lang=%00"):
+            response = await client.get("/admin/leaflets/leaflet.pdf" + bad)
+            assert response.status in (200, 400), bad          # never a 500
         assert (await client.get("/admin/leaflets/leaflet.pdf?commune=Atlantis")).status == 400
-        script = await (await client.get("/admin/leaflets/script?commune=24175")).text()
-        assert "Kính thưa bà con Xã Hòa Phú" in script and "1800 8098" in script
+
+        script = await (await client.get("/admin/leaflets/script?commune=24175&lang=rad")).text()
+        assert "Kính thưa bà con Xã Hòa Phú" in script
+        assert "một tám không không, tám không chín tám" in script and "1800 8098" not in script
+        assert re.search(r"Thời lượng đọc: khoảng 1 phút \d+ giây \(\d+ tiếng, đọc chậm 130 "
+                         r"tiếng mỗi phút\)", script)
         csrf = re.search(r'name="csrf" value="([^"]+)"', script)[1]
         done = await client.post("/admin/leaflets/log", data={
             "csrf": csrf, "kind": "loudspeaker", "commune": "24175"})
@@ -219,3 +282,65 @@ async def test_kit_pages_log_a_run_in_one_click_and_refuse_minority_text(setting
         bad = await client.post("/admin/leaflets/log", data={"csrf": csrf, "kind": "tv",
                                                               "commune": "24175"})
         assert bad.status == 400
+
+
+class _Catalog:
+    """A minority language's approved strings, as the translations feature installs them."""
+
+    def __init__(self, strings: dict[str, str]) -> None:
+        self.strings = strings
+
+    def gettext(self, message: str) -> str:
+        return self.strings.get(message, message)
+
+
+@pytest.mark.sqlite_only   # about languages: the database adds nothing here
+async def test_an_approved_language_is_offered_and_printed(settings):
+    s = replace(settings, public_url="https://loa.example.gov.vn")
+    server = TestServer(build_app(s))
+    await server.start_server()
+    async with TestClient(server, cookie_jar=_secure_client(server)) as client:
+        from bot.web.keys import RUNTIME
+        runtime = client.server.app[RUNTIME]
+        vi = runtime.conversation.contents["vi"]
+        runtime.conversation.install_language("rad", replace(
+            vi, lang="rad", translated=frozenset(kit_text.KIT_TOPICS)))
+        approved = {m: f"[rad] {vietnamese(m)}" for m in kit_text.PRINTED}
+        runtime.translator.set_catalog("rad", _Catalog(approved))
+        await login_as(client, s, "xa-24175", "editor")
+        page = await (await client.get("/admin/leaflets")).text()
+        options = re.findall(r'<select id="lang"[^>]*>(.*?)</select>', page, re.S)[0]
+        assert 'value="rad"' in options and "Tiếng Ê Đê" in options
+        assert "Tờ rơi và áp phích in được cả bằng Tiếng Ê Đê" in page
+        assert "Hiện chỉ có bản tiếng Việt." not in page
+        pdf = await client.get("/admin/leaflets/leaflet.pdf?commune=24175&lang=rad")
+        assert pdf.headers["Content-Language"] == "rad"
+        text = text_of(await pdf.read())
+        assert "[rad] Dành cho bà con Xã Hòa Phú" in text and "1800 8098" in text
+        # One kit string loses its approval (stale, sent back): the language is no longer
+        # offered, and what is asked for in it is printed in Vietnamese.
+        del approved[kit_text.SCAM]
+        page = await (await client.get("/admin/leaflets")).text()
+        assert 'value="rad"' not in page
+        pdf = await client.get("/admin/leaflets/leaflet.pdf?commune=24175&lang=rad")
+        assert pdf.headers["Content-Language"] == "vi" and "[rad]" not in text_of(await pdf.read())
+
+
+@pytest.mark.sqlite_only   # about the address: the database adds nothing here
+async def test_no_qr_code_to_a_non_public_address_reaches_paper(client, settings):
+    """The test app's BOT_PUBLIC_URL is http://127.0.0.1:…: the page says what to do, and the
+    PDF routes answer 409 with that page instead of a leaflet."""
+    assert settings.public_url.startswith("http://")
+    await login_as(client, settings, "xa-24175", "editor")
+    page = await (await client.get("/admin/leaflets")).text()
+    assert 'id="address-problem"' in page and "Chưa in được tờ rơi và áp phích." in page
+    assert f"BOT_PUBLIC_URL đang là “{settings.public_url}”" in page
+    assert "Địa chỉ công khai phải bắt đầu bằng https://." in page
+    assert "người quản trị máy chủ của Loa" in page
+    assert page.count(" disabled") == 3                 # the three print buttons
+    for layout in ("leaflet", "poster-a4", "poster-a3"):
+        refused = await client.get(f"/admin/leaflets/leaflet.pdf?commune=24175&layout={layout}")
+        assert refused.status == 409 and refused.content_type == "text/html"
+        assert "Chưa in được tờ rơi và áp phích." in await refused.text()
+    script = await client.get("/admin/leaflets/script?commune=24175")
+    assert script.status == 200                         # the loudspeakers need no address
