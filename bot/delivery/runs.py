@@ -3,6 +3,14 @@
 `add_runs` is how every writer of `run` rows (chatbot turns in bot/delivery/handler.py, broadcasts)
 inserts them, so a month's report reads a few hundred rollup rows instead of scanning
 millions of runs. `rebuild_rollups` recomputes them from `run` (backfill, repair, bench).
+
+A `run` row is one chat turn or one announcement delivery. The report counts as a
+communication run ("lượt truyền thông") only an answer Loa gave (a topic, the phone check's
+verdict) and every announcement row (`counts_run`); every chat turn is an interaction ("lượt
+tương tác"). The dims of 2024-2026 ("total", "topic", "language", "commune", "kind", "served")
+keep summing every row (interactions); the "counted" dims (migration 0016) sum communication
+runs only: per unit, form and medium ("counted"), per topic, language, commune and served
+language, and per target group ("group", `run_groups`).
 """
 from __future__ import annotations
 
@@ -28,9 +36,28 @@ VN_OFFSET = dt.timedelta(hours=7)    # Asia/Ho_Chi_Minh, no daylight saving
 DIMS = (("topic", "topic"), ("language", "language"), ("commune", "commune_code"),
         ("kind", "kind"), ("served", "served_language"))
 ROLLUP_KEY = ("month", "dim", "unit", "form", "medium", "value")
+# Communication runs only (every row counted by `counts_run`); "group" is per target group.
+COUNTED_DIMS = (("c_topic", "topic"), ("c_lang", "language"), ("c_comm", "commune_code"),
+                ("c_served", "served_language"))
+COUNTED, GROUP_DIM = "counted", "group"
 WEB, CHATBOT = "web", "chatbot_qa"
-WEB_PEOPLE_KINDS = ("answer", "verdict")   # RunKind values of a real answer (a topic, a verdict)
+# RunKind values of a real answer (a topic answered, the phone check's verdict): the only chat
+# turns that are communication runs. Menus, language screens, check steps, "Bạn muốn hỏi
+# về…?" (kind unmatched) and small talk are interactions only.
+COUNTED_KINDS = ("answer", "verdict")
+WEB_PEOPLE_KINDS = COUNTED_KINDS
 _PEOPLE_SQL = f"(medium <> '{WEB}' OR form <> '{CHATBOT}' OR kind IN {WEB_PEOPLE_KINDS!r})"
+COUNTED_SQL = f"(form <> '{CHATBOT}' OR kind IN {COUNTED_KINDS!r})"   # counts_run, over `run`
+
+# Target groups ("đối tượng") the province's order names. Offline entries name their own
+# (bot/features/outreach); Loa's runs are attributed where Loa knows it: a minority language
+# chosen, a question asked for a relative, a seafarer's question; otherwise the general public.
+GROUP_ELDERLY, GROUP_MINORITIES, GROUP_SEAFARERS = "elderly", "minorities", "seafarers"
+GROUP_REMOTE, GROUP_BORDER, GROUP_GENERAL = "remote", "border", "general"
+GROUPS = (GROUP_ELDERLY, GROUP_MINORITIES, GROUP_SEAFARERS, GROUP_REMOTE, GROUP_BORDER,
+          GROUP_GENERAL)
+TOPIC_GROUPS = (("helping_family", GROUP_ELDERLY), ("at_sea", GROUP_SEAFARERS))
+SOURCE_LANGUAGE = "vi"
 
 
 def run_month(at: dt.datetime) -> str:
@@ -67,6 +94,15 @@ async def add_runs(conn: AsyncConnection, rows: list[dict[str, Any]],
             if dim == "served" and not row.get(column):
                 continue   # only answers have a served language
             sums[(month, dim, *base, row.get(column) or "")][0] += 1
+        if not counts_run(row):
+            continue
+        sums[(month, COUNTED, *base, "")][0] += 1
+        for dim, column in COUNTED_DIMS:
+            if dim == "c_served" and not row.get(column):
+                continue
+            sums[(month, dim, *base, row.get(column) or "")][0] += 1
+        for group in run_groups(row):
+            sums[(month, GROUP_DIM, *base, group)][0] += 1
     if reach:
         stmt = statement(conn, "insert_reach", lambda d: (
             (pg_insert if d == "postgresql" else sqlite_insert)(REACH).on_conflict_do_nothing()
@@ -88,6 +124,54 @@ async def add_runs(conn: AsyncConnection, rows: list[dict[str, Any]],
     await conn.execute(statement(conn, "upsert_rollup", upsert), params)
     for observer in observers:
         await observer(conn, rows)
+
+
+def counts_run(row: dict[str, Any]) -> bool:
+    """A communication run: an answer or a verdict of the chatbot, or an announcement
+    delivered; a menu tap, a language screen, a check step or a clarification is not."""
+    return row.get("form") != CHATBOT or row.get("kind") in COUNTED_KINDS
+
+
+def run_groups(row: dict[str, Any]) -> tuple[str, ...]:
+    """The target groups a run of Loa reached, as far as Loa can tell (several may apply)."""
+    topic = row.get("topic") or ""
+    groups = [group for prefix, group in TOPIC_GROUPS
+              if topic == prefix or topic.startswith(prefix + ".")]
+    if (row.get("language") or SOURCE_LANGUAGE).split("-", 1)[0] != SOURCE_LANGUAGE:
+        groups.append(GROUP_MINORITIES)
+    return tuple(sorted(groups, key=GROUPS.index)) or (GROUP_GENERAL,)
+
+
+def groups_sql() -> list[tuple[str, str]]:
+    """`run_groups` in SQL: (group, condition over the columns of `run`), for the rebuild and
+    the migration's backfill (both dialects)."""
+    lang = f"coalesce(language, '{SOURCE_LANGUAGE}')"
+    conditions = [(group, f"(coalesce(topic, '') = '{prefix}' OR substr(coalesce(topic, ''), 1, "
+                          f"{len(prefix) + 1}) = '{prefix}.')")
+                  for prefix, group in TOPIC_GROUPS]
+    conditions.append((GROUP_MINORITIES, f"({lang} <> '{SOURCE_LANGUAGE}' AND substr({lang}, 1, "
+                                         f"{len(SOURCE_LANGUAGE) + 1}) <> '{SOURCE_LANGUAGE}-')"))
+    general = "NOT (" + " OR ".join(c for _, c in conditions) + ")"
+    return [*conditions, (GROUP_GENERAL, general)]
+
+
+def counted_inserts(runs: str) -> list[str]:
+    """INSERTs of the "counted" and "group" rollup rows from `runs`, a FROM item with the
+    columns m (month), unit, form, medium, kind, topic, language, commune_code and
+    served_language (rebuild_rollups and migration 0016 share them)."""
+    head = "INSERT INTO run_rollup (month, dim, unit, form, medium, value, runs, people) "
+    out = [f"{head}SELECT m, '{COUNTED}', unit, form, medium, '', count(*), 0 FROM {runs} "
+           f"WHERE {COUNTED_SQL} GROUP BY m, unit, form, medium"]
+    for dim, column in COUNTED_DIMS:
+        only = f" AND {column} IS NOT NULL" if dim == "c_served" else ""
+        out.append(f"{head}SELECT m, '{dim}', unit, form, medium, coalesce({column}, ''), "
+                   f"count(*), 0 FROM {runs} WHERE {COUNTED_SQL}{only} "
+                   f"GROUP BY m, unit, form, medium, coalesce({column}, '')")
+    for group, condition in groups_sql():
+        out.append(f"{head}SELECT m, '{GROUP_DIM}', unit, form, medium, '{group}', count(*), 0 "
+                   f"FROM {runs} WHERE {COUNTED_SQL} AND {condition} "
+                   "GROUP BY m, unit, form, medium")
+    return out
 
 
 def counts_people(row: dict[str, Any]) -> bool:
@@ -140,6 +224,8 @@ async def rebuild_rollups(conn: AsyncConnection, months: list[str] | None = None
                       f"people) SELECT m, '{dim}', unit, form, medium, coalesce({column}, ''), "
                       f"count(*), 0 FROM {runs} {only}GROUP BY m, unit, form, medium, "
                       f"coalesce({column}, '')")
+    for sql in counted_inserts(runs):
+        await run_sql(sql)
 
 
 async def forget_pseudonym(conn: AsyncConnection, pseudonym: str) -> None:

@@ -37,7 +37,7 @@ def test_the_dialog_asks_again_after_wrong_input_and_keeps_earlier_answers():
     replies, state, entry = dialog_step(state, text("20/12/2026"), CTX)
     assert state == {"step": "day"} and entry is None
     assert replies[0].text == "Ngày 20/12/2026 chưa tới. Chỉ ghi nhận hoạt động đã thực hiện."
-    assert replies[1].text.startswith("Bước 1/8 – Ngày thực hiện?")
+    assert replies[1].text.startswith("Bước 1/9 – Ngày thực hiện?")
     replies, state, _ = dialog_step(state, text("5/10"), CTX)        # October is submitted
     assert "Báo cáo tháng 10/2026 đã nộp" in replies[0].text and state["step"] == "day"
     _, state, _ = dialog_step(state, press("day:2026-11-19"), CTX)
@@ -58,15 +58,22 @@ def test_the_dialog_asks_again_after_wrong_input_and_keeps_earlier_answers():
     replies, state, _ = dialog_step(state, Inbound(InboundKind.UNSUPPORTED, text="photo"), CTX)
     assert "trang quản trị (/quantri)" in replies[0].text and state["step"] == "communes"
     _, state, _ = dialog_step(state, press("communes:24175"), CTX)
-    _, state, _ = dialog_step(state, text("vi, jra"), CTX)
+    replies, state, _ = dialog_step(state, text("vi, jra"), CTX)
+    assert replies[0].text.startswith("Bước 8/9 – Đối tượng được tiếp cận?")
+    replies, state, _ = dialog_step(state, text("tre em"), CTX)        # not a group
+    assert replies[0].text.startswith("Không rõ đối tượng: tre em. Hãy chọn trong: 1. Người "
+                                      "cao tuổi; 2. Đồng bào dân tộc thiểu số")
+    assert state["step"] == "groups"
+    _, state, _ = dialog_step(state, text("dtts, 5"), CTX)           # a word and a number
     replies, state, _ = dialog_step(state, press("note:skip"), CTX)
     assert replies[0].text.startswith("Ngày: 19/11/2026\nHình thức: Khác: Xe loa lưu động")
     assert "Số người tiếp cận: 1500" in replies[0].text
     assert "Ngôn ngữ: Tiếng Việt, Tiếng J'rai" in replies[0].text
+    assert "Đối tượng: Đồng bào dân tộc thiểu số, Xã biên giới" in replies[0].text
     replies, state, entry = dialog_step(state, press("save"), CTX)
     assert state is None and entry == outreach.EntryInput(
         dt.date(2026, 11, 19), "other", "Xe loa của xã", 2, 1500, ("24175",), ("vi", "jra"),
-        None, form_other="Xe loa lưu động")
+        None, form_other="Xe loa lưu động", groups=("minorities", "border"))
     replies, state, _ = dialog_step({"step": "runs", "day": "2026-11-19"}, press("cancel"), CTX)
     assert state is None and replies[0].text == "Đã hủy, chưa ghi nhận gì."
 
@@ -82,7 +89,8 @@ def test_the_dialog_asks_again_after_wrong_input_and_keeps_earlier_answers():
 def entries(settings) -> list[tuple]:  # type: ignore[no-untyped-def, type-arg]
     with sql_connect(settings) as db:
         return db.execute("select day, form, medium, runs, reached, communes, languages, note, "
-                          "source from outreach_entry where deleted_at is null").fetchall()
+                          "source, target_groups from outreach_entry where deleted_at is null"
+                          ).fetchall()
 
 
 async def test_log_outreach_by_chat_in_a_few_taps(telegram):
@@ -91,7 +99,7 @@ async def test_log_outreach_by_chat_in_a_few_taps(telegram):
     today = outreach.today_vn()
     yesterday = today - dt.timedelta(days=1)
     intro, ask = await officer.send("/ghinhan", 2)
-    assert "8 câu hỏi ngắn" in intro["text"] and ask["text"].startswith("Bước 1/8")
+    assert "9 câu hỏi ngắn" in intro["text"] and ask["text"].startswith("Bước 1/9")
     assert (f"Hôm qua {yesterday:%d/%m}", f"og:day:{yesterday.isoformat()}") in buttons(ask)
     error, again = await officer.send(f"{today.day}/{today.month}/{today.year + 1}", 2)
     assert "chưa tới" in error["text"] and again["text"] == ask["text"]
@@ -101,7 +109,7 @@ async def test_log_outreach_by_chat_in_a_few_taps(telegram):
     (ask,) = await officer.press("og:form:loudspeaker")
     assert ("Hệ thống loa truyền thanh xã", "og:medium:0") in buttons(ask)
     (ask,) = await officer.press("og:medium:0")
-    assert ask["text"].startswith("Bước 4/8 – Số lượt thực hiện?")
+    assert ask["text"].startswith("Bước 4/9 – Số lượt thực hiện?")
     error, again = await officer.send("-3", 2)
     assert error["text"] == "Số lượt thực hiện phải từ 1 trở lên." and again["text"] == ask["text"]
     (ask,) = await officer.send("4")
@@ -110,22 +118,35 @@ async def test_log_outreach_by_chat_in_a_few_taps(telegram):
     error, _ = await officer.send("Atlantis", 2)
     assert "Không tìm thấy xã, phường: Atlantis." in error["text"]
     (ask,) = await officer.send("hoa phu, Ea Súp")
-    assert ask["text"].startswith("Bước 7/8 – Ngôn ngữ sử dụng?")
+    assert ask["text"].startswith("Bước 7/9 – Ngôn ngữ sử dụng?")
     (ask,) = await officer.press("og:languages:rad")
     assert "Đã chọn: Tiếng Ê Đê" in ask["text"]
     assert ("✓ Tiếng Ê Đê", "og:languages:rad") in buttons(ask)
     (ask,) = await officer.press("og:languages:vi")
     (ask,) = await officer.press("og:languages:done")
+    # Who was reached: several groups, each a button that ticks and unticks.
+    assert ask["text"].startswith("Bước 8/9 – Đối tượng được tiếp cận?")
+    assert ("Người cao tuổi", "og:groups:elderly") in buttons(ask)
+    (ask,) = await officer.press("og:groups:general")
+    (ask,) = await officer.press("og:groups:elderly")
+    assert "Đã chọn: Người cao tuổi, Chung" in ask["text"]
+    assert ("✓ Người cao tuổi", "og:groups:elderly") in buttons(ask)
+    (ask,) = await officer.press("og:groups:minorities")
+    (ask,) = await officer.press("og:groups:minorities")           # changed their mind
+    (ask,) = await officer.press("og:groups:done")
+    assert ask["text"].startswith("Bước 9/9 – Ghi chú?")
     (confirm,) = await officer.send("Phát 2 buổi sáng và chiều")
     assert "Phương tiện: Hệ thống loa truyền thanh xã" in confirm["text"]
     assert "Xã, phường: Xã Hòa Phú, Xã Ea Súp" in confirm["text"]
+    assert "Đối tượng: Người cao tuổi, Chung" in confirm["text"]
     assert [label for label, _ in buttons(confirm)] == ["Lưu", "Làm lại", "Hủy"]
     (done,) = await officer.press("og:save")
     assert done["text"].startswith("Đã ghi nhận (mục #1).")
     ea_sup = forms.find_commune("Ea Súp")
     assert entries(settings) == [(yesterday.isoformat(), "loudspeaker",
                                   "Hệ thống loa truyền thanh xã", 4, None, f"24175,{ea_sup}",
-                                  "rad,vi", "Phát 2 buổi sáng và chiều", "chat")]
+                                  "rad,vi", "Phát 2 buổi sáng và chiều", "chat",
+                                  "elderly,general")]
     (stale,) = await officer.press("og:save")               # the button pressed twice
     assert stale["text"] == "Câu hỏi này đã đóng. Gõ /ghinhan để ghi nhận hoạt động."
     assert len(entries(settings)) == 1
@@ -219,8 +240,8 @@ async def test_a_dialog_opened_and_answered_in_one_batch_takes_the_answer(telegr
     api.push_update(command_update(4103, "/ghinhan"))
     api.push_update(text_update(4103, f"{yesterday.day}/{yesterday.month}/{yesterday.year}"))
     intro, ask, answer = await officer.next(3)
-    assert "8 câu hỏi ngắn" in intro["text"] and ask["text"].startswith("Bước 1/8")
-    assert answer["text"].startswith("Bước 2/8")
+    assert "9 câu hỏi ngắn" in intro["text"] and ask["text"].startswith("Bước 1/9")
+    assert answer["text"].startswith("Bước 2/9")
     api.push_update(command_update(4103, "/huy"))
     api.push_update(text_update(4103, "khi nao tat song 2g"))
     cancelled, menu = await officer.next(2)

@@ -102,7 +102,7 @@ def open_dialogs(settings: Settings) -> int:
 
 
 def step(texts: list[str], n: int) -> bool:
-    return len(texts) == 1 and texts[0].startswith(f"Bước {n}/8 – ")
+    return len(texts) == 1 and texts[0].startswith(f"Bước {n}/9 – ")
 
 
 async def test_answers_reach_the_dialog_whichever_process_handles_them(settings, processes):
@@ -116,7 +116,7 @@ async def test_answers_reach_the_dialog_whichever_process_handles_them(settings,
 
     yesterday = outreach.today_vn() - dt.timedelta(days=1)
     intro, ask = await a.say(OFFICER, "/ghinhan")                 # opened through A
-    assert "8 câu hỏi ngắn" in intro and ask.startswith("Bước 1/8 – ")
+    assert "9 câu hỏi ngắn" in intro and ask.startswith("Bước 1/9 – ")
     # The answers alternate between the processes, typed and pressed.
     assert step(await b.say(OFFICER, yesterday.strftime("%d/%m/%Y")), 2)
     assert step(await a.press(OFFICER, "og:form:loudspeaker"), 3)
@@ -125,8 +125,11 @@ async def test_answers_reach_the_dialog_whichever_process_handles_them(settings,
     assert step(await b.say(OFFICER, "120"), 6)
     assert step(await a.press(OFFICER, "og:communes:24175"), 7)
     assert step(await b.say(OFFICER, "vi, rad"), 8)
+    assert step(await a.press(OFFICER, "og:groups:minorities"), 8)    # ticked, same question
+    assert step(await b.say(OFFICER, "dtts, chung"), 9)              # or typed (target groups)
     (confirm,) = await a.say(OFFICER, "Phát sáng và chiều")
     assert "Phương tiện: Loa của xã" in confirm and "Số người tiếp cận: 120" in confirm
+    assert "Đối tượng: Đồng bào dân tộc thiểu số, Chung" in confirm
     (done,) = await b.press(OFFICER, "og:save")
     assert done.startswith("Đã ghi nhận (mục #1).")
     assert entries(settings) == [(yesterday.isoformat(), "loudspeaker", "Loa của xã", 3, 120,
@@ -138,7 +141,7 @@ async def test_answers_reach_the_dialog_whichever_process_handles_them(settings,
 
     # And the other way round: opened through B, answered through A, cancelled through B.
     _, ask = await b.say(OFFICER, "/ghinhan")
-    assert ask.startswith("Bước 1/8 – ")
+    assert ask.startswith("Bước 1/9 – ")
     assert step(await a.say(OFFICER, yesterday.strftime("%d/%m/%Y")), 2)
     (cancelled,) = await b.say(OFFICER, "/huy")
     assert cancelled == "Đã hủy, chưa ghi nhận gì."

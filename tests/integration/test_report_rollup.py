@@ -15,7 +15,7 @@ from alembic import command
 from sqlalchemy import func, select
 from support.outreach import PROVINCE_NAME, run
 
-from bot.delivery.runs import REACH, ROLLUP, add_runs, rebuild_rollups, run_month
+from bot.delivery.runs import REACH, ROLLUP, add_runs, rebuild_rollups, run_groups, run_month
 from bot.features.outreach.reports.monthly import monthly_counts
 from bot.store import queries
 from bot.store.db import Database, alembic_config, make_engine, upgrade_database_async
@@ -77,10 +77,18 @@ async def _same_as_recount(url: str) -> None:
                                               dt.datetime(2026, 10, 31, 17, tzinfo=dt.UTC))
             people = (await conn.execute(select(func.sum(ROLLUP.c.people)).where(
                 ROLLUP.c.month == "2026-10", ROLLUP.c.dim == "total"))).scalar_one()
-        assert counts.total == len(rows)
-        assert counts.by_topic == dict(Counter(r.topic or "none" for r in rows))
-        assert counts.by_language == dict(Counter(r.language for r in rows))
-        assert counts.by_medium == dict(Counter(r.medium for r in rows))
+        # Communication runs: answers, verdicts and announcements; every chat turn is an
+        # interaction (issue 17).
+        runs = [r for r in rows if r.form != "chatbot_qa" or r.kind in ("answer", "verdict")]
+        assert 0 < len(runs) < len(rows)
+        assert counts.total == len(runs)
+        assert counts.interactions == sum(r.form == "chatbot_qa" for r in rows)
+        assert counts.by_topic == dict(Counter(r.topic or "none" for r in runs))
+        assert counts.by_language == dict(Counter(r.language for r in runs))
+        assert counts.by_medium == dict(Counter(r.medium for r in runs))
+        assert counts.by_kind == dict(Counter(r.kind for r in rows))
+        assert counts.by_group == dict(Counter(g for r in runs for g in run_groups(
+            {"topic": r.topic, "language": r.language})))
         # a web chat session is a person only once Loa answered it (not for a menu alone)
         counted = [r for r in rows if not (r.medium == "web" and r.form == "chatbot_qa"
                                            and r.kind not in ("answer", "verdict"))]

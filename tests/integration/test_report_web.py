@@ -98,7 +98,8 @@ async def test_officers_see_only_their_unit_and_the_province_sees_all(client, se
     assert "Xã Hòa Phú" in main and "Tờ rơi / pa-nô" not in main  # own unit, whatever asked
     exported = await client.get(f"/admin/reports/export.csv?month={last}&unit=xa-24133")
     rows = list(csv.reader(io.StringIO((await exported.read()).decode("utf-8-sig"))))
-    assert rows[-1][2:] == ["Tổng cộng", "", "", "0", "", "0", ""]
+    (total,) = [r for r in rows if r[9:10] == ["Tổng cộng"]]      # the "Cấp" column
+    assert total[2:9] == ["Tổng cộng", "", "", "0", "", "0", ""]
     assert (await client.get(f"/admin/outreach/{theirs.id}")).status == 404
     assert (await client.get(f"/admin/outreach/{theirs.id}/evidence")).status == 404
     csrf = await csrf_of(client)
@@ -205,8 +206,10 @@ async def test_report_page_shows_the_official_table_and_exports(client, settings
     assert cells[:6] == ["STT", "Hình thức truyền thông", "Số lượt thực hiện",
                          "Phương tiện truyền thông", "Số người tiếp cận", "Ghi chú"]
     assert cells[6:11] == ["1", "Hội nghị / họp dân", "2", "Họp thôn", "90"]
-    assert cells[12:17] == ["2", "Loa truyền thanh cơ sở", "4", "Loa truyền thanh xã", "0"]
-    assert cells[-4:-1] == ["6", "", "90"]
+    # The loudspeaker entry gave no number of people: "không rõ", never 0; the total says so.
+    assert cells[12:17] == ["2", "Loa truyền thanh cơ sở", "4", "Loa truyền thanh xã",
+                            "không rõ"]
+    assert cells[-4:] == ["6", "", "90", "Có 1 lần ghi không rõ số người tiếp cận."]
     for fmt, kind in (("xlsx", "spreadsheetml"), ("docx", "wordprocessingml"),
                       ("png", "image/png"), ("csv", "text/csv")):
         response = await client.get(f"/admin/reports/export.{fmt}?month={last}")

@@ -124,14 +124,21 @@ def in_month(when: dt.datetime, month: str = MONTH) -> bool:
 
 
 def expected_official(data: Dataset, unit_names: set[str] | None = None,
-                      units: set[str] | None = None) -> dict[str, tuple[int, int]]:
-    """form -> (runs, people) for October, from the raw rows (None = every unit)."""
+                      units: set[str] | None = None) -> dict[str, tuple[int, int | None]]:
+    """form -> (runs, people) for October, from the raw rows (None = every unit); people of
+    offline entries without a number are left out, and a form none of whose entries gave one
+    has None (the report says "không rõ")."""
     out: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     reach: dict[str, set[tuple[str, str, str]]] = defaultdict(set)
+    known: set[str] = set()
+    unknown: set[str] = set()
     for r in data.runs:
         if not in_month(r["at"]) or (unit_names is not None and r["unit"] not in unit_names):
             continue
-        out[r["form"]][0] += 1
+        # a communication run: an answer, a verdict or an announcement (not a menu, a check
+        # step or a clarification: those are the chatbot's interactions)
+        out[r["form"]][0] += r["form"] != "chatbot_qa" or r["kind"] in ("answer", "verdict")
+        known.add(r["form"])
         if r["medium"] == "web" and r["form"] == "chatbot_qa" \
                 and r["kind"] not in ("answer", "verdict"):
             pass    # a web chat session is a person only once Loa answered it
@@ -146,4 +153,6 @@ def expected_official(data: Dataset, unit_names: set[str] | None = None,
             continue
         out[e.form][0] += e.runs
         out[e.form][1] += e.reached or 0
-    return {k: (v[0], v[1]) for k, v in out.items()}
+        (unknown if e.reached is None else known).add(e.form)
+    return {k: (v[0], None if k in unknown and k not in known else v[1])
+            for k, v in out.items()}

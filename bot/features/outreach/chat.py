@@ -41,7 +41,8 @@ START = ("ghinhan", "logrun")
 REPORT = ("baocao", "report")
 CANCEL = ("huy", "cancel")
 PREFIX = "og:"
-STEPS = ("day", "form", "medium", "runs", "reached", "communes", "languages", "note")
+STEPS = ("day", "form", "medium", "runs", "reached", "communes", "languages", "groups",
+         "note")
 REPORT_FILES_KEPT_S = 2 * 24 * 3600
 Tr = Callable[..., str]
 
@@ -107,6 +108,16 @@ def prompt(state: dict[str, Any], ctx: DialogContext) -> Reply:
         return Reply(head + tr("Languages used? Tap each, then Done. Chosen: {chosen}",
                                chosen=names), (*rows, (_b(tr("Done"), "languages:done"),),
                                                _cancel_row(tr)))
+    if step == "groups":
+        chosen = state.get("groups") or []
+        names = ", ".join(forms.group_label(tr, c) for c in chosen) or tr("none yet")
+        buttons = [_b(("✓ " if c in chosen else "") + forms.group_label(tr, c), f"groups:{c}")
+                   for c in forms.GROUP_CODES]
+        rows = tuple(tuple(buttons[i:i + 2]) for i in range(0, len(buttons), 2))
+        return Reply(head + tr("Who was reached? Tap each group that applies (General public "
+                               "if it was for everyone), then Done. Chosen: {chosen}",
+                               chosen=names), (*rows, (_b(tr("Done"), "groups:done"),),
+                                               _cancel_row(tr)))
     if step == "note":
         return Reply(head + tr("A note? Type it, or tap Skip."),
                      ((_b(tr("Skip"), "note:skip"),), _cancel_row(tr)))
@@ -125,7 +136,10 @@ def summary(state: dict[str, Any], tr: Tr) -> str:
              tr("People reached: {v}", v=tr("not known") if reached is None else reached),
              tr("Communes: {v}", v=communes),
              tr("Languages: {v}", v=", ".join(forms.language_label(tr, c)
-                                              for c in state.get("languages") or ["vi"]))]
+                                              for c in state.get("languages") or ["vi"])),
+             tr("Target groups: {v}", v=", ".join(forms.group_label(tr, c)
+                                                  for c in state.get("groups") or [])
+                or tr("not recorded"))]
     if state.get("note"):
         lines.append(tr("Note: {v}", v=state["note"]))
     return "\n".join(lines)
@@ -145,7 +159,8 @@ def to_entry(state: dict[str, Any]) -> outreach.EntryInput:
         day=dt.date.fromisoformat(state["day"]), form=state["form"],
         form_other=state.get("form_other"), medium=state["medium"], runs=int(state["runs"]),
         reached=state.get("reached"), communes=tuple(state.get("communes") or ()),
-        languages=tuple(state.get("languages") or ("vi",)), note=state.get("note"))
+        languages=tuple(state.get("languages") or ("vi",)), note=state.get("note"),
+        groups=tuple(state.get("groups") or ()))
 
 
 def dialog_step(state: dict[str, Any], inbound: Inbound, ctx: DialogContext
@@ -205,14 +220,25 @@ def dialog_step(state: dict[str, Any], inbound: Inbound, ctx: DialogContext
         elif step == "languages":
             chosen = list(state.get("languages") or [])
             if value == "done":
-                state.update(languages=chosen or ["vi"], step="note")
+                state.update(languages=chosen or ["vi"], step="groups")
             elif value is not None:
                 code = outreach.parse_languages([value], tr)[0]
                 chosen = [c for c in chosen if c != code] if code in chosen else [*chosen, code]
                 state["languages"] = chosen
             else:
                 state.update(languages=list(outreach.parse_languages([text or ""], tr)),
-                             step="note")
+                             step="groups")
+        elif step == "groups":
+            chosen = list(state.get("groups") or [])
+            if value == "done":
+                state.update(groups=chosen, step="note")
+            elif value is not None:
+                for code in outreach.parse_groups([value], tr)[:1]:
+                    chosen = [c for c in chosen if c != code] if code in chosen \
+                        else [c for c in forms.GROUP_CODES if c in chosen or c == code]
+                state["groups"] = chosen
+            else:
+                state.update(groups=list(outreach.parse_groups([text or ""], tr)), step="note")
         elif step == "note":
             state.update(note=None if value == "skip" else outreach.parse_note(text or "", tr),
                          step="confirm")
@@ -234,7 +260,7 @@ class OutreachChat:
     """Chat commands (bot/delivery/commands.py): /ghinhan, /baocao, /huy and the dialog's
     answers, for officers only, in the officer's chat language."""
 
-    commands = (Command(START[0], "log offline outreach in 8 short questions",
+    commands = (Command(START[0], "log offline outreach in 9 short questions",
                         aliases=START[1:]),
                 Command(REPORT[0], "a month's report as a spreadsheet (last month unless "
                         "you name one), and submitting it",
@@ -292,7 +318,8 @@ class OutreachChat:
                 return [Reply(tr("Your role can view reports but not log outreach."))]
             state: dict[str, Any] = {"step": "day"}
             await self._store(conn, officer.id, channel, pseudonym, state, row is not None)
-            intro = tr("Logging offline outreach. Answer 8 short questions; /huy cancels.")
+            intro = tr("Logging offline outreach. Answer {n} short questions; /huy cancels.",
+                       n=len(STEPS))
             return [Reply(intro), prompt(state, ctx)]
         if row is None:
             if inbound.choice == PREFIX + "cancel":
@@ -386,11 +413,20 @@ class OutreachChat:
                             "submitted, {missing} missing", **c))
         for i, r in enumerate(report.totals, 1):
             lines.append(tr("{i}. {form}: {runs} runs, {people} people", i=i, form=r.label,
-                            runs=_fmt(r.runs), people=_fmt(r.people)))
+                            runs=_fmt(r.runs), people=_people(r.people, tr)))
         if not report.totals:
             lines.append(tr("Nothing recorded for this month yet."))
         lines.append(tr("Total: {runs} runs, {people} people reached",
-                        runs=_fmt(report.total_runs), people=_fmt(report.total_people)))
+                        runs=_fmt(report.total_runs), people=_people(report.total_people, tr)))
+        if report.total_unknown_people:
+            lines.append(tr("People reached not known for {n} entries.",
+                            n=report.total_unknown_people))
+        groups = [f"{x.label} {_fmt(x.runs)}" for x in report.by_group if x.runs]
+        if groups:
+            lines.append(tr("Runs by target group: {groups}", groups="; ".join(groups)))
+        if report.total_interactions:
+            lines.append(tr("Chatbot interactions (every chat turn, answers included): {n}",
+                            n=_fmt(report.total_interactions)))
         buttons: tuple[tuple[Button, ...], ...] = ()
         if not province:
             status = report.statuses[0]
@@ -429,6 +465,10 @@ class OutreachChat:
 
 def _fmt(n: int) -> str:
     return f"{n:,}".replace(",", ".")
+
+
+def _people(n: int | None, tr: Tr) -> str:
+    return tr("not known") if n is None else _fmt(n)
 
 
 def _write(folder: Path, path: Path, body: bytes) -> None:

@@ -7,16 +7,16 @@ from collections.abc import Callable
 from bot.delivery.runtime import Runtime
 from bot.features.base import Feature
 from bot.features.outreach.chat import OutreachChat
+from bot.features.outreach.reports import forms
 from bot.features.outreach.reports.reminders import reminder_job
 from bot.features.outreach.web import setup
 
 
 def feature(runtime: Runtime, wake_outbox: Callable[[str, str], None]) -> Feature:
     settings = runtime.settings
-    topics = runtime.conversation.contents["vi"].topics
     chat = OutreachChat(runtime.translator, settings.data_dir, settings.unit,
                         settings.report_deadline_day,
-                        {topic_id: topic.menu_label for topic_id, topic in topics.items()})
+                        forms.topic_titles(runtime.conversation.contents["vi"]))
     reminders = reminder_job(runtime, wake_outbox)
     return Feature("outreach", web=setup, extension=chat,
                    jobs=(reminders,) if reminders is not None else ())

@@ -32,6 +32,8 @@ class OutreachEntry(SQLModel, table=True):
     reached: int | None = None                     # None: not known
     communes: str = Field(default="", max_length=1000)    # commune codes, comma-separated
     languages: str = Field(default="vi", max_length=120)   # language tags, comma-separated
+    # who it reached: group codes (bot.delivery.runs.GROUPS), comma-separated; "" = not recorded
+    target_groups: str = Field(default="", max_length=200)   # 0016
     note: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     evidence_path: str | None = Field(default=None, max_length=200)   # under data_dir
     evidence_name: str | None = Field(default=None, max_length=200)

@@ -97,6 +97,7 @@ class EntryInput:
     languages: tuple[str, ...] = ("vi",)
     note: str | None = None
     form_other: str | None = None
+    groups: tuple[str, ...] = ()          # target groups reached; () = not recorded
 
     @property
     def month(self) -> str:
@@ -106,7 +107,8 @@ class EntryInput:
         return {"day": self.day, "month": self.month, "form": self.form,
                 "form_other": self.form_other, "medium": self.medium, "runs": self.runs,
                 "reached": self.reached, "communes": ",".join(self.communes),
-                "languages": ",".join(self.languages), "note": self.note}
+                "languages": ",".join(self.languages), "note": self.note,
+                "target_groups": ",".join(self.groups)}
 
 
 def today_vn() -> dt.date:
@@ -225,6 +227,29 @@ def parse_languages(items: Iterable[str], tr: Tr) -> tuple[str, ...]:
     return tuple(dict.fromkeys(codes)) or ("vi",)
 
 
+def parse_groups(items: Iterable[str], tr: Tr) -> tuple[str, ...]:
+    """Target groups from codes (the form's boxes) or typed names or numbers (the chat), in the
+    order of the list; none is allowed (not recorded)."""
+    chosen: set[str] = set()
+    unknown: list[str] = []
+    for item in items:
+        for part in item.split(","):
+            if not part.strip():
+                continue
+            code = forms.find_group(part, tr)
+            if code is None:
+                unknown.append(part.strip()[:40])
+            else:
+                chosen.add(code)
+    if unknown:
+        raise OutreachError({"groups": tr(
+            "Unknown target group: {names}. Choose from: {choices}.",
+            names=", ".join(unknown)[:120],
+            choices="; ".join(f"{i}. {forms.group_label(tr, c)}"
+                              for i, c in enumerate(forms.GROUP_CODES, 1)))})
+    return tuple(c for c in forms.GROUP_CODES if c in chosen)
+
+
 def parse_note(text: str, tr: Tr) -> str | None:
     note = text.strip()
     if len(note) > MAX_NOTE:
@@ -253,6 +278,7 @@ def parse_entry(fields: Mapping[str, str | list[str]], today: dt.date, tr: Tr) -
         ("reached", lambda: parse_reached(one("reached"), tr)),
         ("communes", lambda: parse_communes(many("communes"), tr)),
         ("languages", lambda: parse_languages(many("languages"), tr)),
+        ("groups", lambda: parse_groups(many("groups"), tr)),
         ("note", lambda: parse_note(one("note"), tr)))
     for name, step in steps:
         try:
@@ -316,15 +342,15 @@ def read_evidence_token(secret: str, officer_id: int, token: str,
 def entry_json(row: Row[Any] | EntryInput | Mapping[str, Any]) -> dict[str, Any]:
     """What the audit log and amendments record of an entry."""
     get = (lambda k: getattr(row, k, None)) if not isinstance(row, Mapping) else row.get
-    communes = get("communes")
-    languages = get("languages")
+    def codes(value: Any) -> list[str]:
+        return list(value) if isinstance(value, tuple) else [
+            c for c in (value or "").split(",") if c]
+
+    groups = get("groups") if isinstance(row, EntryInput) else get("target_groups")
     return {"day": str(get("day")), "form": get("form"), "form_other": get("form_other"),
             "medium": get("medium"), "runs": get("runs"), "reached": get("reached"),
-            "communes": list(communes) if isinstance(communes, tuple)
-            else [c for c in (communes or "").split(",") if c],
-            "languages": list(languages) if isinstance(languages, tuple)
-            else [c for c in (languages or "").split(",") if c],
-            "note": get("note"), "evidence": get("evidence_name")}
+            "communes": codes(get("communes")), "languages": codes(get("languages")),
+            "groups": codes(groups), "note": get("note"), "evidence": get("evidence_name")}
 
 
 async def submission(conn: AsyncConnection, unit_id: int, month: str) -> Row[Any] | None:

@@ -20,7 +20,14 @@ from bot.features.officers import service as officers
 from bot.features.officers import web as auth
 from bot.features.outreach import service as outreach
 from bot.features.outreach.reports import exports, forms
-from bot.features.outreach.reports.model import MonthReport, build_report
+from bot.features.outreach.reports.exports import group_rows
+from bot.features.outreach.reports.model import (
+    STATUSES,
+    MonthReport,
+    build_report,
+    counting_rule,
+    status_label,
+)
 from bot.features.outreach.reports.monthly import TZ, MonthError, monthly_counts, parse_month
 from bot.store import queries
 from bot.web.admin import NavEntry, add_page, add_templates, render
@@ -93,8 +100,8 @@ def _scope(request: web.Request, officer: auth.OfficerInfo, value: str | None = 
 
 
 def _topic_labels(request: web.Request) -> dict[str, str]:
-    content = _services(request).conversation.contents["vi"]
-    return {topic_id: topic.menu_label for topic_id, topic in content.topics.items()}
+    """Topic id -> title in the Vietnamese content: tables name topics, never ids."""
+    return forms.topic_titles(_services(request).conversation.contents["vi"])
 
 
 async def _report(request: web.Request, conn: Any, month: str, unit: str | None) -> MonthReport:
@@ -130,6 +137,10 @@ async def report_page(request: web.Request, month_value: str | None = None,
             amendments = await outreach.amendments(conn, month, unit_row.id)
         units = await officers.list_units(conn) if _is_province(officer) else []
     unit_status = report.statuses[0] if not report.province and report.statuses else None
+    # The status table of the units, narrowed by a plain GET form (works without script).
+    status_filter = request.query.get("status", "")
+    status_filter = status_filter if status_filter in STATUSES else ""
+    search = " ".join(request.query.get("q", "").split())[:80]
     can_submit = (not report.province and report.unit_code == officer.unit_code
                   and officer.can(*WRITE_ROLES) and unit_status is not None
                   and unit_status.status in ("pending", "missing")
@@ -141,7 +152,12 @@ async def report_page(request: web.Request, month_value: str | None = None,
                   can_write=officer.can(*WRITE_ROLES), forms=forms,
                   notice="" if error else _notice(request, REPORT_NOTICES), error=error,
                   officer_id=officer.id, tr=tr_for(request),
-                  is_admin=officer.role == "admin", own_unit=officer.unit_code)
+                  is_admin=officer.role == "admin", own_unit=officer.unit_code,
+                  status_filter=status_filter, search=search,
+                  status_options=[(c, status_label(tr_for(request), c)) for c in STATUSES],
+                  shown_statuses=report.filter_statuses(status_filter, search),
+                  rule=counting_rule(tr_for(request)), group_rows=group_rows(report,
+                                                                           tr_for(request)))
 
 
 async def export(request: web.Request) -> web.Response:
@@ -235,12 +251,14 @@ def _form_values(row: Any | None, default_commune: str | None) -> dict[str, Any]
     if row is None:
         return {"day": outreach.today_vn().isoformat(), "form": "", "form_other": "",
                 "medium": "", "runs": "1", "reached": "", "note": "", "reason": "",
-                "communes": [default_commune] if default_commune else [], "languages": ["vi"]}
+                "communes": [default_commune] if default_commune else [], "languages": ["vi"],
+                "groups": []}
     return {"day": row.day.isoformat(), "form": row.form, "form_other": row.form_other or "",
             "medium": row.medium, "runs": str(row.runs),
             "reached": "" if row.reached is None else str(row.reached), "note": row.note or "",
             "reason": "", "communes": [c for c in row.communes.split(",") if c],
-            "languages": [c for c in row.languages.split(",") if c]}
+            "languages": [c for c in row.languages.split(",") if c],
+            "groups": [c for c in row.target_groups.split(",") if c]}
 
 
 async def _render_form(request: web.Request, officer: auth.OfficerInfo, values: dict[str, Any],
@@ -251,7 +269,8 @@ async def _render_form(request: web.Request, officer: auth.OfficerInfo, values: 
                   errors=errors, locked=locked or "reason" in errors, forms=forms,
                   communes=forms.communes(), today=outreach.today_vn().isoformat(),
                   evidence_token=evidence_token, evidence_name=evidence_name,
-                  suggestions=sorted({s for v in forms.MEDIUM_SUGGESTIONS.values() for s in v}))
+                  suggestions=sorted({s for v in forms.MEDIUM_SUGGESTIONS.values() for s in v}),
+                  groups=[(c, forms.group_label(tr_for(request), c)) for c in forms.GROUP_CODES])
 
 
 async def _entry_for(request: web.Request, officer: auth.OfficerInfo) -> Any:
@@ -324,6 +343,7 @@ async def entry_save(request: web.Request) -> web.Response:
                                            "reached", "note", "reason")}
     values["communes"] = fields.get("communes", [])
     values["languages"] = fields.get("languages", [])
+    values["groups"] = fields.get("groups", [])
     token = outreach.evidence_token(secret, officer.id, *evidence) if evidence else ""
     return await _render_form(request, officer, values, entry, errors, "reason" in errors,
                               token, evidence[1] if evidence else "", status=400)
@@ -376,13 +396,22 @@ def _commune(request: web.Request, default: str | None) -> tuple[str, str]:
 
 async def kit_page(request: web.Request, commune: str | None = None, error: str | None = None,
                    status: int = 200) -> web.Response:
+    """The kit: a language is offered only where its kit text is approved, and the page says
+    why leaflets cannot be printed while BOT_PUBLIC_URL is not public (also the PDFs' 409)."""
     officer = await auth.require_officer(request, *VIEW_ROLES)
     default = await _unit_commune(request, officer)
+    from bot.features.outreach.reports import kit_address, kit_text
+    services, tr = _services(request), tr_for(request)
+    approved = kit_text.approved_languages(services.conversation.contents,
+                                           services.translator.gettext)
     return render(request, "leaflet.html", status=status, communes=forms.communes(),
                   selected=commune or forms.find_commune(request.query.get("commune", ""))
                   or default or "",
-                  languages=[(c, forms.language_label(tr_for(request), c))
-                             for c in forms.LANGUAGE_CODES if c != "vi"],
+                  languages=[(c, forms.language_label(tr, c)) for c in forms.LANGUAGE_CODES
+                             if c != "vi" and c not in approved],
+                  kit_languages=[(c, forms.language_label(tr, c)) for c in approved],
+                  address_problem=kit_address.address_problem(services.settings.public_url),
+                  public_url=services.settings.public_url,
                   can_write=officer.can(*WRITE_ROLES), error=error,
                   notice="" if error else _notice(request, KIT_NOTICES))
 
@@ -394,26 +423,48 @@ def _check_language(request: web.Request) -> None:
 
 
 async def kit_leaflet(request: web.Request) -> web.Response:
+    """A commune's A4 leaflet, or its poster (?layout=poster-a4|poster-a3), as PDF: in the
+    language asked for when its kit text is approved, else in Vietnamese (Content-Language
+    says which). While BOT_PUBLIC_URL is not a public https:// address, the kit page (409)
+    says so instead: a QR code to localhost must never reach paper."""
     officer = await auth.require_officer(request, *VIEW_ROLES)
-    _check_language(request)
     code, name = _commune(request, await _unit_commune(request, officer))
+    from bot.features.outreach.reports import kit_address, kit_text
+    from bot.features.outreach.reports.leaflet import leaflet_pdf, poster_pdf
     services = _services(request)
-    from bot.features.outreach.reports.leaflet import leaflet_pdf
-    body = await asyncio.to_thread(leaflet_pdf, services.conversation.contents["vi"], name,
-                                   services.settings.public_url + "/", tr_for(request))
+    if kit_address.address_problem(services.settings.public_url) is not None:
+        return await kit_page(request, code, status=409)
+    contents, translator = services.conversation.contents, services.translator
+    lang = kit_text.print_language(request.query.get("lang", "vi"), kit_text.approved_languages(
+        contents, translator.gettext))
+    url = kit_address.chat_address(services.settings.public_url)
+    layout = request.query.get("layout", "leaflet")
+
+    def tr(msgid: str, **values: object) -> str:
+        return translator.gettext(lang, msgid, **values)
+
+    if layout in ("poster-a4", "poster-a3"):
+        size = layout[-2:].upper()
+        body = await asyncio.to_thread(poster_pdf, contents[lang], name, url, tr, size)
+        filename = f"ap-phich-2g-{code}-{size.lower()}-{lang}.pdf"
+    else:
+        body = await asyncio.to_thread(leaflet_pdf, contents[lang], name, url, tr)
+        filename = f"to-roi-2g-{code}-{lang}.pdf"
     return web.Response(body=body, content_type="application/pdf", headers={
-        "Content-Disposition": f'inline; filename="to-roi-2g-{code}.pdf"'})
+        "Content-Disposition": f'inline; filename="{filename}"', "Content-Language": lang})
 
 
 async def kit_script(request: web.Request) -> web.Response:
+    """A commune's loudspeaker script and its reading time. Vietnamese whatever language was
+    chosen: its numbers and dates are Vietnamese words, and the page says so."""
     officer = await auth.require_officer(request, *VIEW_ROLES)
-    _check_language(request)
     code, name = _commune(request, await _unit_commune(request, officer))
+    from bot.features.outreach.reports.kit_speech import reading
     from bot.features.outreach.reports.leaflet import loudspeaker_script
     paragraphs = loudspeaker_script(_services(request).conversation.contents["vi"], name,
                                     tr_for(request))
     return render(request, "leaflet_script.html", paragraphs=paragraphs, commune=name, code=code,
-                  can_write=officer.can(*WRITE_ROLES))
+                  reading=reading(paragraphs), can_write=officer.can(*WRITE_ROLES))
 
 
 async def kit_log(request: web.Request) -> web.Response:
@@ -452,9 +503,17 @@ async def admin_page(request: web.Request) -> web.Response:
         audit = await officers.audit_entries(conn, None if everything else officer.unit_id,
                                              limit=20)
         staff = await auth.removable_officers(conn, officer)
+    tr, titles = tr_for(request), _topic_labels(request)
     return render(request, "admin.html", month=month, counts=counts, queues=queues,
                   unit=services.settings.unit, telegram="telegram" in services.channels,
-                  audit=audit, staff=staff)
+                  audit=audit, staff=staff,
+                  topic_label=lambda key: forms.topic_label(
+                      tr, titles, "" if key == "none" else key),
+                  language_label=lambda code: forms.language_label(tr, code),
+                  runs_rule=tr("Runs are answers (a topic, the phone check's result) and "
+                               "announcements delivered; menus, language screens, check steps "
+                               "and clarifying questions are interactions only. The monthly "
+                               "report says how everything is counted."))
 
 
 def setup(app: web.Application) -> None:

@@ -42,8 +42,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     def tr(msgid: str, **values: object) -> str:
         return translator.gettext("vi", msgid, **values)
 
-    topics = load_content(settings.content_dir, "vi").topics
-    labels = {topic_id: topic.menu_label for topic_id, topic in topics.items()}
+    from bot.features.outreach.reports.forms import topic_titles
+    labels = topic_titles(load_content(settings.content_dir, "vi"))
 
     async def build() -> bytes:
         db = Database(make_engine(settings.database_url))

@@ -18,8 +18,14 @@ from docx.shared import Cm, Pt
 from docx.table import Table, _Cell
 
 from bot.features.outreach.reports import forms
-from bot.features.outreach.reports.exports import official_headers
-from bot.features.outreach.reports.model import MonthReport
+from bot.features.outreach.reports.exports import (
+    INTERACTIONS,
+    group_rows,
+    official_headers,
+    people_value,
+    unknown_note,
+)
+from bot.features.outreach.reports.model import MonthReport, counting_rule
 
 Tr = Callable[..., str]
 DOCX_TYPE = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
@@ -114,12 +120,26 @@ def to_docx(report: MonthReport, tr: Tr) -> bytes:
                   "in {month} as follows:", unit=report.unit_name, month=month), space_after=6)
 
     _para(doc, tr("1. Forms, runs and media of outreach"), bold=True, space_after=6)
-    rows: list[list[Any]] = [[i, r.label, r.runs, r.media, r.people, r.notes]
+    rows: list[list[Any]] = [[i, r.label, r.runs, r.media, people_value(r.people, tr), r.notes]
                              for i, r in enumerate(report.totals, 1)]
-    rows.append(["", tr("Grand total"), report.total_runs, "", report.total_people, ""])
+    rows.append(["", tr("Grand total"), report.total_runs, "",
+                 people_value(report.total_people, tr),
+                 unknown_note(report.total_unknown_people, tr)])
     _grid(doc, official_headers(tr), rows, [1.2, 4.0, 2.0, 3.6, 2.2, 3.0], bold_last=True)
+    if report.total_interactions:
+        _para(doc, f"{tr(INTERACTIONS)}: {_fmt(report.total_interactions)}", size=12,
+              space_after=0)
+    for text in counting_rule(tr):
+        _para(doc, text, italic=True, size=11, space_after=2)
 
-    number = 2
+    _para(doc, "", space_after=6)
+    _para(doc, tr("2. Runs by target group"), bold=True, space_after=6)
+    headers, _, total = group_rows(report, tr)
+    _grid(doc, [tr("Target group"), tr("Number of runs")],
+          [[label, runs] for label, runs in zip(headers[2:], total[2:], strict=True)],
+          [10.0, 4.0])
+
+    number = 3
     if report.province:
         _para(doc, "", space_after=6)
         counts = report.status_counts()
@@ -128,7 +148,7 @@ def to_docx(report: MonthReport, tr: Tr) -> bytes:
                       submitted=counts["submitted"], late=counts["late"],
                       pending=counts["pending"], missing=counts["missing"]),
               bold=True, space_after=6)
-        status_rows = [[i, s.name, s.label, s.runs, s.people]
+        status_rows = [[i, s.name, s.label, s.runs, people_value(s.people, tr)]
                        for i, s in enumerate(report.statuses, 1)]
         _grid(doc, [tr("No."), tr("Unit"), tr("Status"), tr("Number of runs"),
                     tr("People reached")], status_rows, [1.2, 6.0, 3.4, 2.6, 2.8])
@@ -144,10 +164,16 @@ def to_docx(report: MonthReport, tr: Tr) -> bytes:
     if report.province and report.units:
         _para(doc, "", space_after=6)
         _para(doc, tr("Annex: details by unit"), bold=True, space_after=6)
-        detail = [[s.name, r.label, r.runs, r.media, r.people] for s in report.units
-                  for r in s.rows]
+        detail = [[s.name, r.label, r.runs, r.media, people_value(r.people, tr)]
+                  for s in report.units for r in s.rows]
         _grid(doc, [tr("Unit"), tr("Form of outreach"), tr("Number of runs"), tr("Media used"),
                     tr("People reached")], detail, [4.0, 4.0, 2.0, 3.8, 2.2])
+        _para(doc, "", space_after=6)
+        _para(doc, tr("Annex: runs by target group and unit"), bold=True, space_after=6)
+        groups = [[s.name, forms.group_label(tr, code), runs] for s in report.units
+                  for code in report.group_codes if (runs := s.groups.get(code, 0))]
+        _grid(doc, [tr("Unit"), tr("Target group"), tr("Number of runs")], groups,
+              [6.0, 6.0, 4.0])
 
     # Signature block, left blank for the officer.
     _para(doc, "", space_after=12)

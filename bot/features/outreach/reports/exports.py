@@ -1,4 +1,7 @@
-"""The report as files: CSV (UTF-8 with BOM, for Excel) and XLSX (one sheet per table)."""
+"""The report as files: CSV (UTF-8 with BOM, for Excel) and XLSX (one sheet per table).
+
+People reached that nobody gave are written "không rõ" (never 0), and the counting rule
+("Cách tính") goes with every file."""
 from __future__ import annotations
 
 import csv
@@ -11,7 +14,7 @@ if TYPE_CHECKING:   # openpyxl (with lxml, Pillow, numpy: ~30 MB) loads with the
     from openpyxl.worksheet.worksheet import Worksheet
 
 from bot.features.outreach.reports import forms
-from bot.features.outreach.reports.model import Line, MonthReport, OfficialRow
+from bot.features.outreach.reports.model import Line, MonthReport, OfficialRow, counting_rule
 
 Tr = Callable[..., str]
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -23,8 +26,22 @@ def official_headers(tr: Tr) -> list[str]:
 
 
 def title(report: MonthReport, tr: Tr) -> str:
+    """The heading: the whole province under the province unit's stored name, a unit's report
+    under the unit's own."""
+    if report.province:
+        return tr("Outreach on the end of 2G service, {month} – {unit} (whole province)",
+                  month=forms.month_label(report.month), unit=report.unit_name)
     return tr("Outreach on the end of 2G service, {month} – {unit}",
               month=forms.month_label(report.month), unit=report.unit_name)
+
+
+def people_value(people: int | None, tr: Tr) -> int | str:
+    """A number of people, or "not known": never 0 for a number nobody gave."""
+    return tr("not known") if people is None else people
+
+
+def unknown_note(n: int, tr: Tr) -> str:
+    return tr("People reached not known for {n} entries.", n=n) if n else ""
 
 
 def filename(report: MonthReport, ext: str) -> str:
@@ -62,38 +79,71 @@ class _SafeWriter:
         self._raw.writerow([csv_safe(v) for v in values])
 
 
-def _row_cells(index: int, row: OfficialRow) -> list[Any]:
-    return [index, row.label, row.runs, row.media, row.people, row.notes]
+def _row_cells(index: int, row: OfficialRow, tr: Tr) -> list[Any]:
+    return [index, row.label, row.runs, row.media, people_value(row.people, tr), row.notes]
 
 
-# Web chat runs from addresses refused by a limit that day (bot/channels/web/limits.py): a part of
-# the chatbot row that may come from a script, shown so that officers can judge it.
+def _total_cells(report: MonthReport, tr: Tr) -> list[Any]:
+    return ["", tr("Grand total"), report.total_runs, "",
+            people_value(report.total_people, tr), unknown_note(report.total_unknown_people, tr)]
+
+
+# Web chat turns from addresses refused by a limit that day (bot/channels/web/limits.py): a part of
+# the chatbot's interactions that may come from a script, shown so that officers can judge it.
 LIMITED = "Web chat runs from network addresses that hit a limit (may be automated)"
+INTERACTIONS = "Chatbot interactions (every chat turn, answers included)"
 
 
 # -- CSV ---------------------------------------------------------------------------------------
 
+def csv_headers(report: MonthReport, tr: Tr) -> list[str]:
+    return [tr("Month"), tr("Unit code"), tr("Unit"), *official_headers(tr), tr("Level"),
+            tr(INTERACTIONS), *(tr("Runs: {group}", group=forms.group_label(tr, code))
+                                for code in report.group_codes),
+            tr("Entries without a number of people")]
+
+
 def to_csv(report: MonthReport, tr: Tr) -> bytes:
-    """The official table of every unit in scope, then the summed table and the total."""
+    """One table: every unit's official rows (level "Unit"), then, for the province, the rows
+    summed over the units (level "Whole province") and the grand total on its own row (level
+    "Grand total"), so that adding up the unit rows counts nothing twice. Runs by target
+    group and the chatbot's interactions are columns of each row; the counting rule follows."""
     out = io.StringIO()
     writer = _SafeWriter(out)
-    writer.writerow([tr("Month"), tr("Unit code"), tr("Unit"), *official_headers(tr)])
+    writer.writerow(csv_headers(report, tr))
     month = forms.month_label(report.month)
+    unit_level, province_level = tr("Unit"), tr("Whole province")
+
+    def extra(row: OfficialRow, level: str) -> list[Any]:
+        return [level, "" if row.interactions is None else row.interactions,
+                *(row.groups.get(code, 0) for code in report.group_codes),
+                row.unknown_people]
+
     if report.province:
         for section in report.units:
             for i, row in enumerate(section.rows, 1):
-                writer.writerow([month, section.code, section.name, *_row_cells(i, row)])
+                writer.writerow([month, section.code, section.name, *_row_cells(i, row, tr),
+                                 *extra(row, unit_level)])
         summed = tr("Whole province (sum of units)")
         for i, row in enumerate(report.totals, 1):
-            writer.writerow([month, "", summed, *_row_cells(i, row)])
+            writer.writerow([month, "", summed, *_row_cells(i, row, tr),
+                             *extra(row, province_level)])
     else:
         for i, row in enumerate(report.totals, 1):
-            writer.writerow([month, report.unit_code, report.unit_name, *_row_cells(i, row)])
+            writer.writerow([month, report.unit_code, report.unit_name, *_row_cells(i, row, tr),
+                             *extra(row, unit_level)])
+    groups = {x.key: x.runs for x in report.by_group}
     writer.writerow([month, "", tr("Grand total"), "", "", report.total_runs, "",
-                     report.total_people, ""])
+                     people_value(report.total_people, tr),
+                     unknown_note(report.total_unknown_people, tr), tr("Grand total"),
+                     report.total_interactions,
+                     *(groups.get(code, 0) for code in report.group_codes),
+                     report.total_unknown_people])
+    for text in counting_rule(tr):
+        writer.writerow([month, "", text, "", "", "", "", "", "", tr("Explanation")])
     if report.webchat_limited_runs:   # after the total, which it is a part of, not added to
         writer.writerow([month, "", tr(LIMITED), "", "", report.webchat_limited_runs, "", "",
-                         ""])
+                         "", tr("Explanation")])
     return ("\ufeff" + out.getvalue()).encode("utf-8")
 
 
@@ -130,12 +180,43 @@ def _sheet(wb: Workbook, name: str, heading: str, headers: Sequence[str],
     return ws
 
 
+def _notes(ws: Worksheet, row: int, texts: Sequence[str], last_column: int = 6) -> None:
+    """Explanations under a table, one per row, each across the table's width."""
+    from openpyxl.styles import Alignment, Font
+    for i, text in enumerate(texts):
+        cell = put(ws, row + i, 2, text)
+        cell.alignment = Alignment(wrap_text=True, vertical="top")
+        cell.font = Font(italic=True)
+        ws.merge_cells(start_row=row + i, start_column=2, end_row=row + i,
+                       end_column=max(last_column, 2))
+        ws.row_dimensions[row + i].height = 15 * (1 + len(text) // 110)
+
+
 def _lines(wb: Workbook, name: str, heading: str, what: str, items: Sequence[Line], tr: Tr,
-           people: bool = False) -> Worksheet:
-    headers = [tr("No."), what, tr("Number of runs")] + ([tr("People reached")] if people else [])
-    rows = [[i, x.label, x.runs] + ([x.people or 0] if people else [])
+           people: bool = False, interactions: bool = False) -> Worksheet:
+    headers = [tr("No."), what, tr("Number of runs")] + ([tr("People reached")] if people
+                                                         else [])
+    headers += [tr(INTERACTIONS)] if interactions else []
+    rows = [[i, x.label, x.runs] + ([people_value(x.people, tr)] if people else [])
+            + (["" if x.interactions is None else x.interactions] if interactions else [])
             for i, x in enumerate(items, 1)]
-    return _sheet(wb, name, heading, headers, [6, 44, 16] + ([18] if people else []), rows)
+    widths = [6, 44, 16] + ([18] if people else []) + ([22] if interactions else [])
+    return _sheet(wb, name, heading, headers, widths, rows)
+
+
+def group_rows(report: MonthReport, tr: Tr) -> tuple[list[str], list[list[Any]], list[Any]]:
+    """Runs per target group: headers, a row per unit (the unit itself for a unit's report),
+    and the total row (the whole province, or the unit)."""
+    codes = report.group_codes
+    headers = [tr("No."), tr("Unit"), *(forms.group_label(tr, c) for c in codes)]
+    totals = {x.key: x.runs for x in report.by_group}
+    total = ["", tr("Whole province (sum of units)") if report.province else report.unit_name,
+             *(totals.get(c, 0) for c in codes)]
+    if not report.province:
+        return headers, [], total
+    rows = [[i, s.name, *(s.groups.get(c, 0) for c in codes)]
+            for i, s in enumerate(report.units, 1)]
+    return headers, rows, total
 
 
 def to_xlsx(report: MonthReport, tr: Tr) -> bytes:
@@ -145,33 +226,43 @@ def to_xlsx(report: MonthReport, tr: Tr) -> bytes:
     wb.remove(wb.active)
     heading = title(report, tr)
     widths = [6, 36, 14, 40, 16, 50]
-    total = ["", tr("Grand total"), report.total_runs, "", report.total_people, ""]
     ws = _sheet(wb, tr("Summary"), heading, official_headers(tr), widths,
-                [_row_cells(i, r) for i, r in enumerate(report.totals, 1)], total)
+                [_row_cells(i, r, tr) for i, r in enumerate(report.totals, 1)],
+                _total_cells(report, tr))
     note_row = 4 + len(report.totals) + 2
     put(ws, note_row, 2, tr("Citizens who said they switched to 4G"))
     put(ws, note_row, 3, report.switched_to_4g)
-    put(ws, note_row + 1, 2, tr(LIMITED))    # part of the chatbot row, not added to it
+    put(ws, note_row + 1, 2, tr(LIMITED))    # part of the chatbot's interactions
     put(ws, note_row + 1, 3, report.webchat_limited_runs)
+    put(ws, note_row + 2, 2, tr(INTERACTIONS))   # beside the runs, never added to them
+    put(ws, note_row + 2, 3, report.total_interactions)
+    _notes(ws, note_row + 4, counting_rule(tr))
     if report.province:
-        unit_rows = [[s.name, *_row_cells(i, r)] for s in report.units
+        unit_rows = [[s.name, *_row_cells(i, r, tr)] for s in report.units
                      for i, r in enumerate(s.rows, 1)]
         _sheet(wb, tr("By unit"), heading, [tr("Unit"), *official_headers(tr)],
                [36, *widths], unit_rows)
+    headers, rows, total = group_rows(report, tr)
+    groups = _sheet(wb, tr("By target group"), heading, headers,
+                    [6, 36, *([16] * (len(headers) - 2))], rows, total)
+    _notes(groups, 4 + len(rows) + 2, counting_rule(tr)[1:2], len(headers))
     status_rows = [[i, s.code, s.name, s.label,
                     forms.vn_time(s.submitted_at).strftime("%d/%m/%Y %H:%M")
-                    if s.submitted_at else "", s.amendments, s.runs, s.people]
+                    if s.submitted_at else "", s.amendments, s.runs,
+                    people_value(s.people, tr), s.unknown_people]
                    for i, s in enumerate(report.statuses, 1)]
     _sheet(wb, tr("Submission status"), heading,
            [tr("No."), tr("Unit code"), tr("Unit"), tr("Status"), tr("Submitted at"),
-            tr("Amendments"), tr("Number of runs"), tr("People reached")],
-           [6, 14, 36, 20, 18, 14, 14, 16], status_rows)
+            tr("Amendments"), tr("Number of runs"), tr("People reached"),
+            tr("Entries without a number of people")],
+           [6, 14, 36, 20, 18, 14, 14, 16, 18], status_rows)
     _lines(wb, tr("By commune"), heading, tr("Commune or ward"), report.by_commune, tr)
     _lines(wb, tr("By language"), heading, tr("Language"), report.by_language, tr)
     _lines(wb, tr("Language answered in"), heading, tr("Language"), report.by_served_language,
            tr)
     _lines(wb, tr("By topic"), heading, tr("Topic"), report.by_topic, tr)
-    _lines(wb, tr("By channel"), heading, tr("Channel"), report.by_channel, tr, people=True)
+    _lines(wb, tr("By channel"), heading, tr("Channel"), report.by_channel, tr, people=True,
+           interactions=True)
     trend = _lines(wb, tr("By month"), heading, tr("Month"), report.trend, tr, people=True)
     chart = BarChart()
     chart.title = tr("Runs per month")
@@ -184,4 +275,3 @@ def to_xlsx(report: MonthReport, tr: Tr) -> bytes:
     out = io.BytesIO()
     wb.save(out)
     return out.getvalue()
-

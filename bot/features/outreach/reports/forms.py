@@ -8,8 +8,10 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from functools import lru_cache
+from typing import Any
 
 from bot.core.text import fold
+from bot.delivery.runs import GROUPS
 from bot.features.officers import service as units
 
 # The forms an officer picks from, in the order of the province's list.
@@ -70,7 +72,18 @@ CHANNELS: dict[str, str] = {"telegram": "Telegram", "web": "Web chat", "zalo": "
                             "zalo_bot": "Zalo (bot)", "zalo_oa": "Zalo (Official Account)",
                             "console": "Console"}
 
-Gettext = Callable[[str], str]
+Gettext = Callable[..., str]
+
+# Target groups the province's order names (codes in bot.delivery.runs.GROUPS, in this order);
+# "" is an offline entry that names none (logged before they were asked, or left empty).
+GROUP_CODES = GROUPS
+NO_GROUP = ""
+# Short words officers type for a group in the chat (folded), besides its name and number.
+GROUP_WORDS = {"dtts": "minorities", "dan toc": "minorities", "nguoi gia": "elderly",
+               "ngu dan": "seafarers", "di bien": "seafarers", "vung sau": "remote",
+               "vung xa": "remote", "bien gioi": "border", "chung": "general"}
+# The phone check's verdicts, as its rollup topic "check.<verdict>" names them.
+CHECK_TOPIC = "check"
 
 
 @lru_cache(maxsize=1)
@@ -118,6 +131,61 @@ def language_label(gettext: Gettext, tag: str) -> str:
     names = dict(LANGUAGES)
     base = tag.split("-", 1)[0]
     return gettext(names[base]) if base in names else tag
+
+
+def group_label(tr: Gettext, code: str) -> str:
+    """The Vietnamese name of a target group ("" = not recorded)."""
+    labels = {"elderly": tr("Elderly people"), "minorities": tr("Ethnic minorities"),
+              "seafarers": tr("Fishermen and seafarers"),
+              "remote": tr("Remote and isolated areas"), "border": tr("Border communes"),
+              "general": tr("General public"), NO_GROUP: tr("Target group not recorded")}
+    return labels.get(code, code)
+
+
+def find_group(text: str, tr: Gettext) -> str | None:
+    """A group code from a code, its number in the list (1-6), its name or a short word."""
+    key = fold(text)
+    if key in GROUP_CODES:
+        return key
+    if key.isdigit() and 1 <= int(key) <= len(GROUP_CODES):
+        return GROUP_CODES[int(key) - 1]
+    names = {fold(group_label(tr, code)): code for code in GROUP_CODES}
+    if key in names:
+        return names[key]
+    if key in GROUP_WORDS:
+        return GROUP_WORDS[key]
+    found = {code for name, code in names.items() if len(key) >= 4 and key in name}
+    return found.pop() if len(found) == 1 else None
+
+
+def verdict_label(tr: Gettext, verdict: str) -> str:
+    labels = {"affected": tr("result: the phone is affected"),
+              "no_volte": tr("result: a 4G phone without VoLTE"),
+              "probably_fine": tr("result: probably not affected"),
+              "check_carrier": tr("result: ask the carrier")}
+    return labels.get(verdict, "")
+
+
+def topic_titles(content: Any) -> dict[str, str]:
+    """Topic id -> its title in the Vietnamese content (a ContentSet), and the phone check's."""
+    titles = {topic_id: topic.title for topic_id, topic in content.topics.items()}
+    titles[CHECK_TOPIC] = content.check.title
+    return titles
+
+
+def topic_label(tr: Gettext, titles: dict[str, str], key: str) -> str:
+    """A topic of the report by its title, never its id: answers by their topic, the phone
+    check's results by the check's title and the verdict."""
+    if not key:
+        return tr("No topic (announcements without a topic)")
+    if key in titles:
+        return titles[key]
+    head, _, verdict = key.partition(".")
+    if head == CHECK_TOPIC and verdict:
+        check = titles.get(CHECK_TOPIC) or tr("Phone check")
+        result = verdict_label(tr, verdict)
+        return f"{check} – {result}" if result else check
+    return tr("A topic no longer in Loa's content")
 
 
 def channel_label(gettext: Gettext, medium: str) -> str:
