@@ -7,6 +7,7 @@ adds its templates folder, its static files and its menu entries at start-up
 """
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -37,11 +38,24 @@ class NavEntry:
     roles: tuple[str, ...] = ()    # roles that see it; empty: every officer
 
 
+@dataclass(frozen=True)
+class Waiting:
+    """One line of "what waits for you" on an officer's overview: plain words and a link."""
+
+    text: str
+    link: str
+
+
+# A feature's contribution to the overview: what waits for this officer (bot/features/…).
+Panel = Callable[[web.Request, Any], Awaitable[list[Waiting]]]
+
+
 @dataclass
 class Shell:
     environment: Environment
     nav: list[NavEntry]
     static: dict[str, Path] = field(default_factory=dict)   # /static/<name> -> its file
+    panels: list[Panel] = field(default_factory=list)
 
 
 SHELL = web.AppKey("admin_shell", Shell)
@@ -96,6 +110,19 @@ def add_page(app: web.Application, entry: NavEntry) -> None:
     """A menu entry of the admin pages, in the order features are registered."""
     if entry not in app[SHELL].nav:
         app[SHELL].nav.append(entry)
+
+
+def add_waiting(app: web.Application, panel: Panel) -> None:
+    """A feature tells officers' overviews what waits for them (drafts, approvals, …)."""
+    app[SHELL].panels.append(panel)
+
+
+async def waiting_for(request: web.Request, officer: Any) -> list[Waiting]:
+    """Everything the features say waits for this officer, in registration order."""
+    found: list[Waiting] = []
+    for panel in request.app[SHELL].panels:
+        found.extend(await panel(request, officer))
+    return found
 
 
 def viewer(request: web.Request) -> Viewer | None:

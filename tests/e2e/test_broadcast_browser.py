@@ -34,8 +34,9 @@ async def test_compose_preview_submit_approve_and_watch_progress(settings, brows
             await editor.get_by_role("link", name="Thông báo").click()
             await editor.get_by_label("Nội dung (tiếng Việt)").fill(
                 "Chủ nhật này Viettel đổi máy 4G tại nhà văn hóa thôn.")
-            await editor.get_by_label("Xã, phường (không chọn = toàn tỉnh)").select_option(
-                "24175")
+            # a commune officer is told what they reach, not offered the whole province
+            await expect(editor.locator("#reach")).to_contain_text("Xã Hòa Phú")
+            assert await editor.get_by_text("toàn tỉnh").count() == 0
             await editor.get_by_role("button", name="Lưu và xem trước").click()
             await expect(editor.locator("#audience-total")).to_have_text("12")
             await expect(editor.get_by_text("nhà văn hóa thôn").first).to_be_visible()

@@ -44,7 +44,7 @@ def run(args: argparse.Namespace, settings: Settings, translator: Translator,
     announces on Telegram, as it always did."""
     upgrade_database(settings.database_url)
     announced = tuple(c for c in channels if c != "web") or ("telegram",)
-    service = Broadcasts(translator, tuple(languages), announced)
+    service = Broadcasts(translator, tuple(languages), announced, settings.quiet_hours)
 
     async def main() -> int:
         db = Database(make_engine(settings.database_url))

@@ -3,7 +3,6 @@ message up to date, notifies approvers, retracts; and answers the chat buttons i
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import logging
 import time
 from collections.abc import Sequence
@@ -16,8 +15,15 @@ from bot.core.i18n import Translator
 from bot.core.messages import Button, InboundKind, Reply
 from bot.delivery.channel import Channel, Sent
 from bot.delivery.commands import Chat, Command
+from bot.features.broadcasts import labels, workflow
 from bot.features.broadcasts.models import BroadcastStatus
-from bot.features.broadcasts.service import BROADCAST, BroadcastError, Broadcasts, Progress
+from bot.features.broadcasts.service import (
+    BROADCAST,
+    BroadcastError,
+    Broadcasts,
+    Progress,
+    sender_name,
+)
 from bot.features.officers import service as officers
 from bot.store import queries
 from bot.store.db import Database
@@ -29,38 +35,35 @@ PROGRESS_EVERY_S = 3.0
 BAR = 10
 
 
-def progress_text(t: Translator, row: Any, p: Progress) -> str:
+def progress_text(t: Translator, row: Any, p: Progress, quiet_hours: str = "") -> str:
     share = p.done / p.total if p.total else 1.0
     bar = "█" * round(share * BAR) + "░" * (BAR - round(share * BAR))
     s = p.by_status
-    text = t.gettext("vi", "Announcement #{id}: {state}", id=row.id,
-                     state=t.gettext("vi", "sending") if row.status == BroadcastStatus.SENDING
-                     else t.gettext("vi", "finished") if row.status == BroadcastStatus.DONE
-                     else t.gettext("vi", "stopped"))
+    state = {BroadcastStatus.SENDING: t.gettext("vi", "sending"),
+             BroadcastStatus.DONE: t.gettext("vi", "finished"),
+             BroadcastStatus.APPROVED: t.gettext("vi", "approved, waiting for its send time"),
+             }.get(row.status, t.gettext("vi", "stopped"))
+    text = t.gettext("vi", "Announcement #{id}: {state}", id=row.id, state=state)
     text += f"\n[{bar}] {share:.0%}\n"
     text += t.gettext("vi", "sent {sent} · blocked {blocked} · failed {failed} · cancelled "
                       "{cancelled} · remaining {remaining}", sent=s.get(OutboxStatus.SENT, 0),
                       blocked=s.get(OutboxStatus.BLOCKED, 0), failed=s.get(OutboxStatus.FAILED, 0),
                       cancelled=s.get(OutboxStatus.CANCELLED, 0), remaining=p.remaining)
-    if p.rate_per_s:
-        text += "\n" + t.gettext("vi", "{rate} messages/s", rate=f"{p.rate_per_s:.1f}")
-    if p.eta_s is not None:
-        finish = (utcnow() + dt.timedelta(seconds=p.eta_s)).astimezone(
-            dt.timezone(dt.timedelta(hours=7)))
-        text += " · " + t.gettext("vi", "done about {time}", time=finish.strftime("%H:%M"))
-    return text
+    said = labels.pace(t, row, p, quiet_hours)
+    return f"{text}\n{said}" if said else text
 
 
 class BroadcastRunner:
     """The background side of broadcasts, one per process."""
 
     def __init__(self, db: Database, service: Broadcasts, translator: Translator,
-                 channels: dict[str, Channel], wake_bulk: Any) -> None:
+                 channels: dict[str, Channel], wake_bulk: Any, wake_reply: Any = None) -> None:
         self.db = db
         self.service = service
         self.t = translator
         self.channels = channels
         self.wake_bulk = wake_bulk          # callable(channel) waking that channel's bulk lane
+        self.wake_reply = wake_reply        # the same for the reply lane (authors' notices)
         self._wake = asyncio.Event()
         self._last_progress: dict[int, float] = {}
 
@@ -90,6 +93,9 @@ class BroadcastRunner:
         async with self.db.begin() as conn:
             started = await self.service.expand_due(conn)
             finished = await self.service.finish_done(conn)
+        if finished and self.wake_reply is not None:   # the authors' "finished" notices
+            for channel in self.channels:
+                self.wake_reply(channel)
         if started:
             for channel in self.channels:
                 self.wake_bulk(channel)
@@ -129,7 +135,7 @@ class BroadcastRunner:
         buttons: tuple[tuple[Button, ...], ...] = ()
         if row.status in (BroadcastStatus.SENDING, BroadcastStatus.APPROVED):
             buttons = ((Button(self.t.gettext("vi", "⏹ Stop sending"), f"bc:stop:{row.id}"),),)
-        return Reply(progress_text(self.t, row, progress), buttons)
+        return Reply(progress_text(self.t, row, progress, self.service.quiet_hours), buttons)
 
     async def update_progress(self, row: Any, force: bool = False) -> None:
         last = self._last_progress.get(row.id, 0.0)
@@ -152,7 +158,8 @@ class BroadcastRunner:
         """Queue a message with Approve / Send back buttons to each approver who has a chat."""
         row = await self.service.get(conn, broadcast_id)
         text = self.t.gettext("vi", "Announcement #{id} waits for your approval:", id=row.id)
-        reply = Reply(f"{text}\n\n{self.service.render(row, 'vi').text}",
+        sender = sender_name(await officers.unit_by_id(conn, row.unit_id))
+        reply = Reply(f"{text}\n\n{self.service.render(row, 'vi', sender=sender).text}",
                       ((Button(self.t.gettext("vi", "✅ Approve"), f"bc:approve:{row.id}"),
                         Button(self.t.gettext("vi", "↩ Send back"), f"bc:reject:{row.id}")),))
         rows = []
@@ -167,18 +174,22 @@ class BroadcastRunner:
         return len(rows)
 
     async def retract(self, actor: str, officer: Any | None, broadcast_id: int) -> dict[str, int]:
-        """Delete the sent Telegram messages that can still be deleted; record what could not."""
-        async with self.db.connect() as conn:
+        """Delete the sent messages that can still be deleted; record what could not. The
+        messages are claimed first (marked retracted in one statement), so a second request
+        at the same moment (a double click) finds nothing left to delete."""
+        o = queries.OUTBOX.c
+        async with self.db.begin() as conn:
             row = await self.service.get(conn, broadcast_id)
             if officer is not None:
                 self.service._check_unit(officer, row)
-            o = queries.OUTBOX.c
-            sent = (await conn.execute(select(o.id, o.channel, o.address, o.external_message_id)
-                                       .where(o.broadcast_id == broadcast_id,
-                                              o.status == OutboxStatus.SENT,
-                                              o.retracted_at.is_(None)))).all()
+            claimed = (await conn.execute(
+                update(queries.OUTBOX).where(o.broadcast_id == broadcast_id,
+                                             o.status == OutboxStatus.SENT,
+                                             o.retracted_at.is_(None))
+                .values(retracted_at=utcnow())
+                .returning(o.id, o.channel, o.address, o.external_message_id))).all()
         deleted, failed = [], []
-        for message in sent:
+        for message in claimed:
             deleter = getattr(self.channels.get(message.channel), "delete", None)
             if deleter is None or not message.external_message_id:
                 failed.append((message.id, "this channel cannot delete messages"))
@@ -189,22 +200,26 @@ class BroadcastRunner:
             else:
                 failed.append((message.id, getattr(result, "reason", "error")))
         async with self.db.begin() as conn:
-            if deleted:
-                await conn.execute(update(queries.OUTBOX).where(
-                    queries.OUTBOX.c.id.in_(deleted)).values(retracted_at=utcnow()))
             await queries.update_many(conn, queries.OUTBOX, [
-                {"id": i, "last_error": f"retract failed: {reason}"[:200]} for i, reason in failed])
+                {"id": i, "retracted_at": None, "last_error": f"retract failed: {reason}"[:200]}
+                for i, reason in failed])
             await officers.audit(conn, actor, "broadcast.retract", f"broadcast:{broadcast_id}",
                                  None, {"deleted": len(deleted), "not_deleted": len(failed)},
                                  row.unit_id)
         return {"deleted": len(deleted), "not_deleted": len(failed)}
 
 
+SEND_BACK = ("tralai",)
+
+
 class BroadcastChat:
     """Chat buttons (bot/delivery/commands.py): poll answers from citizens; approve, send back
-    and stop from officers. Answers in the contact's language."""
+    and stop from officers, and /tralai NUMBER REASON (sending back needs a reason, which a
+    button cannot carry). Answers in the contact's language."""
 
-    commands: tuple[Command, ...] = ()
+    commands: tuple[Command, ...] = (
+        Command(SEND_BACK[0], "send an announcement back to its author with the reason: "
+                "/tralai NUMBER reason"),)
     prefixes = ("poll:", "bc:")
 
     def __init__(self, service: Broadcasts, translator: Translator,
@@ -220,9 +235,13 @@ class BroadcastChat:
     async def handle(self, chat: Chat) -> list[Reply] | None:
         inbound, conn = chat.env.inbound, chat.conn
         channel, pseudonym = chat.channel, chat.pseudonym
-        if inbound is None or inbound.kind is not InboundKind.CHOICE:
+        if inbound is None:
             return None
         lang, t = chat.lang, self.t.gettext
+        if inbound.kind is InboundKind.COMMAND and inbound.text in SEND_BACK:
+            return await self._send_back_command(chat, inbound.args)
+        if inbound.kind is not InboundKind.CHOICE:
+            return None
 
         parts = inbound.choice.split(":")
         if parts[0] == "poll" and len(parts) == 3 and parts[1].isdigit():
@@ -238,7 +257,7 @@ class BroadcastChat:
             if parts[2] != "switched":
                 rows = ((Button(t(lang, "How to switch to 4G"), "topic:switch"),), *rows)
             return [Reply(thanks, rows)]
-        if parts[0] != "bc" or len(parts) != 3 or not parts[2].isdigit():
+        if parts[0] != "bc" or len(parts) != 3 or not parts[2].isdigit() or len(parts[2]) > 9:
             return None
         officer = await officers.officer_for(conn, channel, pseudonym)
         if officer is None:
@@ -247,14 +266,15 @@ class BroadcastChat:
         broadcast_id = int(parts[2])
         try:
             if parts[1] == "approve":
-                await self.service.approve(conn, officer, broadcast_id)
+                await workflow.approve(self.service, conn, officer, broadcast_id)
                 self.runner.wake()
                 return [Reply(t(lang, "Approved. Announcement #{id} will be sent at its time.",
                                 id=broadcast_id))]
-            if parts[1] == "reject":
-                await self.service.reject(conn, officer, broadcast_id)
-                return [Reply(t(lang, "Sent back: announcement #{id} will not be sent.",
-                                id=broadcast_id))]
+            if parts[1] == "reject":   # the reason is typed: say how
+                row = await self.service.get(conn, broadcast_id)
+                self.service._check_unit(officer, row)
+                return [Reply(t(lang, "To send announcement #{id} back, type the reason like "
+                                "this: /tralai {id} the date is wrong", id=broadcast_id))]
             if parts[1] == "stop":
                 cancelled = await self.service.stop(conn, f"officer:{officer.id}", officer,
                                                     broadcast_id)
@@ -263,3 +283,24 @@ class BroadcastChat:
         except BroadcastError as exc:
             return [Reply(str(exc))]
         return None
+
+    async def _send_back_command(self, chat: Chat, args: str) -> list[Reply] | None:
+        t, lang = self.t.gettext, chat.lang
+        found = await officers.officer_for(chat.conn, chat.channel, chat.pseudonym)
+        if found is None:
+            return None   # a citizen typing it gets the normal conversation
+        officer = await officers.officer_by_id(chat.conn, found.id)
+        number, _, reason = args.strip().lstrip("#").partition(" ")
+        if not number.isdigit() or len(number) > 9:
+            return [Reply(t(lang, "Type the announcement's number and the reason, like this: "
+                            "/tralai 12 the date is wrong"))]
+        try:
+            told = await workflow.send_back(self.service, chat.conn, officer, int(number),
+                                            reason)
+        except BroadcastError as exc:
+            return [Reply(str(exc))]
+        if told is None:
+            return [Reply(t(lang, "Sent back: announcement #{id} will not be sent. Its author "
+                            "reads the reason on the Announcements page.", id=int(number)))]
+        return [Reply(t(lang, "Sent back: announcement #{id} will not be sent. Its author has "
+                        "been told the reason in the chat.", id=int(number)))]

@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,7 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bot.channels.zalo import oa_state
 from bot.core.i18n import Translator
 from bot.core.messages import Button, Reply
+from bot.core.text import clean_input
 from bot.delivery.channel import reply_to_json
+from bot.features.broadcasts import notices
 from bot.features.broadcasts.models import Broadcast, BroadcastKind, BroadcastStatus
 from bot.features.officers import service as officers
 from bot.features.officers.models import Role
@@ -39,6 +40,27 @@ POLL_ANSWERS = ("switched", "not_yet", "planning")
 
 class BroadcastError(ValueError):
     """A refused broadcast action; the message is shown to the officer (Vietnamese)."""
+
+
+_CONTROLS = dict.fromkeys(c for c in range(32) if chr(c) not in "\n\t") | {0x7F: None}
+
+
+def tidy(text: str) -> str:
+    """Typed text as it can be stored and sent: NFC, line breaks as \\n (a browser sends
+    \\r\\n), no other control characters (PostgreSQL cannot store a NUL), no lone
+    surrogates."""
+    return clean_input(text or "").translate(_CONTROLS)
+
+
+def sender_name(unit: Any) -> str:
+    """Who an announcement is from, as citizens read it: "UBND xã Hòa Phú" for a commune or
+    ward (its People's Committee), the unit's stored name otherwise."""
+    if unit is None:
+        return "Loa"
+    name = str(unit.name).strip()
+    if unit.kind == "commune" and name[:1].isupper():
+        return f"UBND {name[:1].lower()}{name[1:]}"
+    return name
 
 
 @dataclass(frozen=True)
@@ -94,24 +116,24 @@ class Broadcasts:
     """Every broadcast action, each inside the caller's transaction and audited."""
 
     def __init__(self, translator: Translator, languages: tuple[str, ...],
-                 channels: tuple[str, ...]) -> None:
+                 channels: tuple[str, ...], quiet_hours: str = "") -> None:
         self.t = translator
         self.languages = languages
         self.channels = channels
+        self.quiet_hours = quiet_hours      # "21:00-07:00" (Vietnam time): when sending waits
 
     # -- composing ---------------------------------------------------------------------------
     def validate(self, text: str, variants: dict[str, str], audience: Audience,
                  send_at: dt.datetime | None, known_communes: set[str]) -> tuple[str,
                                                                                   dict[str, str]]:
         t = self.t.gettext
-        text = unicodedata.normalize("NFC", text or "").strip()
+        text = tidy(text).strip()
         if not text:
             raise BroadcastError(t("vi", "Write the announcement text."))
         if len(text) > MAX_TEXT:
             raise BroadcastError(t("vi", "The text is too long ({n} characters, at most {max}).",
                                    n=len(text), max=MAX_TEXT))
-        clean = {lang: unicodedata.normalize("NFC", v).strip()
-                 for lang, v in variants.items() if v and v.strip()}
+        clean = {lang: tidy(v).strip() for lang, v in variants.items() if v and tidy(v).strip()}
         for lang, value in clean.items():
             if lang not in self.languages or lang == "vi":
                 raise BroadcastError(t("vi", "Unknown language: {lang}.", lang=lang))
@@ -162,18 +184,24 @@ class Broadcasts:
             stmt = stmt.where(BROADCAST.c.unit_id == unit_id)
         return list((await conn.execute(stmt)).all())
 
-    def render(self, row: Any, lang: str, test: bool = False, draft: bool = False) -> Reply:
+    def render(self, row: Any, lang: str, test: bool = False, draft: bool = False,
+               sender: str | None = None) -> Reply:
         """The message as a citizen of `lang` gets it: the translation only once a reviewer of
-        that language approved it, Vietnamese otherwise. `draft` shows it to reviewers."""
+        that language approved it, Vietnamese otherwise. `draft` shows it to reviewers. With
+        `sender` (sender_name of the unit), as it is sent: who it is from first and how to
+        stop them last, in the citizen's language where that line's translation is approved."""
         variants = json.loads(row.variants or "{}")
         approved = json.loads(row.variants_approved or "{}")
         text = variants.get(lang) if lang in approved or draft else None
         text = text or row.text
+        t = self.t.gettext
+        if sender is not None:
+            text = (t(lang, "Announcement from {sender}:", sender=sender) + "\n" + text
+                    + "\n\n" + t(lang, "Type DỪNG to stop receiving these."))
         if test:
-            text = self.t.gettext("vi", "[TEST – only officers receive this]") + "\n" + text
+            text = t("vi", "[TEST – only officers receive this]") + "\n" + text
         buttons: tuple[tuple[Button, ...], ...] = ()
         if row.kind == BroadcastKind.POLL:
-            t = self.t.gettext
             buttons = ((Button(t(lang, "Yes, switched to 4G"), f"poll:{row.id}:switched"),),
                        (Button(t(lang, "Not yet"), f"poll:{row.id}:not_yet"),),
                        (Button(t(lang, "Planning to switch"), f"poll:{row.id}:planning"),))
@@ -216,7 +244,8 @@ class Broadcasts:
                                                 "unit."))
 
     async def _set_status(self, conn: AsyncConnection, row: Any, actor: str, action: str,
-                          expected: tuple[str, ...], **values: Any) -> None:
+                          expected: tuple[str, ...], noted: dict[str, Any] | None = None,
+                          **values: Any) -> None:
         if row.status not in expected:
             raise BroadcastError(self.t.gettext(
                 "vi", "Not possible now: the announcement is {status}.",
@@ -227,8 +256,7 @@ class Broadcasts:
             raise BroadcastError(self.t.gettext("vi", "Someone else changed it just now; "
                                                 "reload."))
         await officers.audit(conn, actor, action, f"broadcast:{row.id}",
-                             {"status": row.status}, {k: v for k, v in values.items()},
-                             row.unit_id)
+                             {"status": row.status}, {**values, **(noted or {})}, row.unit_id)
 
     async def submit(self, conn: AsyncConnection, officer: Any, broadcast_id: int) -> list[Any]:
         """Ask for approval; returns the approvers to notify."""
@@ -237,7 +265,8 @@ class Broadcasts:
         if not (officer.role in (Role.EDITOR, Role.ADMIN) or officer.id == row.author_id):
             raise BroadcastError(self.t.gettext("vi", "Only an editor can submit it."))
         await self._set_status(conn, row, f"officer:{officer.id}", "broadcast.submit",
-                               (BroadcastStatus.DRAFT,), status=BroadcastStatus.PENDING)
+                               (BroadcastStatus.DRAFT, BroadcastStatus.REJECTED),
+                               status=BroadcastStatus.PENDING)
         approvers = await officers.officers(conn, row.unit_id, (Role.APPROVER, Role.ADMIN))
         province = await officers.unit_by_code(conn, officers.PROVINCE_UNIT)
         if province is not None and province.id != row.unit_id:
@@ -256,14 +285,6 @@ class Broadcasts:
                                (BroadcastStatus.PENDING,), status=BroadcastStatus.APPROVED,
                                approver_id=officer.id, approved_at=utcnow())
         return await self.get(conn, broadcast_id)
-
-    async def reject(self, conn: AsyncConnection, officer: Any, broadcast_id: int) -> None:
-        row = await self.get(conn, broadcast_id)
-        self._check_unit(officer, row)
-        if officer.role not in (Role.APPROVER, Role.ADMIN) and officer.id != row.author_id:
-            raise BroadcastError(self.t.gettext("vi", "Only an approver can send it back."))
-        await self._set_status(conn, row, f"officer:{officer.id}", "broadcast.reject",
-                               (BroadcastStatus.PENDING,), status=BroadcastStatus.REJECTED)
 
     async def approve_variant(self, conn: AsyncConnection, officer: Any, broadcast_id: int,
                               lang: str) -> None:
@@ -309,7 +330,12 @@ class Broadcasts:
             queries.OUTBOX.c.status.in_([OutboxStatus.PENDING, OutboxStatus.RETRY]))
             .values(status=OutboxStatus.CANCELLED, last_error="stopped by an officer"))
         await self._log_runs(conn, await self.get(conn, broadcast_id))
-        return int(result.rowcount or 0)
+        cancelled = int(result.rowcount or 0)
+        by = officer.name if officer is not None else notices.operator_name(self.t)
+        await notices.tell_author(conn, self.channels, row, notices.stopped(self.t, row, by,
+                                                                            cancelled),
+                                  skip_officer=officer.id if officer is not None else None)
+        return cancelled
 
     def status_label(self, status: str) -> str:
         t = self.t.gettext
@@ -348,7 +374,9 @@ class Broadcasts:
     async def expand(self, conn: AsyncConnection, row: Any, now: dt.datetime) -> int:
         audience = Audience.from_json(row.audience)
         c = queries.CONTACT.c
-        replies = {lang: self.render(row, lang) for lang in ("vi", *self.languages)}
+        sender = sender_name(await officers.unit_by_id(conn, row.unit_id))
+        replies = {lang: self.render(row, lang, sender=sender)
+                   for lang in ("vi", *self.languages)}
         insert = queries._insert(conn)(queries.OUTBOX).on_conflict_do_nothing(
             index_elements=["broadcast_id", "contact_id"])
         last = 0
@@ -401,6 +429,10 @@ class Broadcasts:
                 BROADCAST.c.id == row.id, BROADCAST.c.status == BroadcastStatus.SENDING)
                 .values(status=BroadcastStatus.DONE, finished_at=utcnow()))
             await self._log_runs(conn, row)
+            done = dict((await conn.execute(select(o.status, func.count()).where(
+                o.broadcast_id == row.id).group_by(o.status))).all())
+            await notices.tell_author(conn, self.channels, row,
+                                      notices.finished(self.t, row, done))
             finished.append(row.id)
         return finished
 

@@ -1,7 +1,22 @@
-// Live progress of an announcement: polls the progress endpoint every 2 s while it is sent.
+// Announcement pages: a form marked data-once cannot be sent twice (its button is disabled at
+// the first click), and the live progress polls the progress endpoint every 2 s while sending.
 (function () {
-  var script = document.currentScript;
-  var url = script.getAttribute("data-url");
+  "use strict";
+
+  document.querySelectorAll("form[data-once]").forEach(function (form) {
+    form.addEventListener("submit", function () {
+      if (form.getAttribute("data-sent")) { return; }
+      form.setAttribute("data-sent", "1");
+      // after this event: the form is sent first, then its buttons stop taking clicks
+      setTimeout(function () {
+        form.querySelectorAll("button[type=submit]").forEach(function (b) { b.disabled = true; });
+      }, 0);
+    });
+  });
+
+  var live = document.getElementById("live");
+  if (!live || live.getAttribute("data-live") !== "1") { return; }
+  var url = live.getAttribute("data-url");
   function update() {
     var xhr = new XMLHttpRequest();
     xhr.open("GET", url);
@@ -16,8 +31,9 @@
       for (var i = 0; i < cells.length; i++) {
         cells[i].textContent = p.by_status[cells[i].getAttribute("data-status")] || 0;
       }
-      var rate = document.getElementById("rate");
-      if (rate) { rate.textContent = p.rate + " tin/giây" + (p.eta_s ? " · còn khoảng " + Math.ceil(p.eta_s / 60) + " phút" : ""); }
+      var pace = document.getElementById("pace");
+      if (pace) { pace.textContent = p.pace; }
+      if (p.status === "sending" && !bar) { window.location.reload(); return; }
       if (p.status === "sending" || p.status === "approved") { setTimeout(update, 2000); }
       else { window.location.reload(); }
     };
