@@ -158,7 +158,7 @@ async def officer_by_id(conn: AsyncConnection, officer_id: int) -> Row[Any] | No
 
 async def officers(conn: AsyncConnection, unit_id: int | None = None,
                    roles: tuple[str, ...] = ()) -> list[Row[Any]]:
-    stmt = (select(OFFICER, UNIT.c.code.label("unit_code"))
+    stmt = (select(OFFICER, UNIT.c.code.label("unit_code"), UNIT.c.name.label("unit_name"))
             .join(UNIT, UNIT.c.id == OFFICER.c.unit_id).where(OFFICER.c.active.is_(True)))
     if unit_id is not None:
         stmt = stmt.where(OFFICER.c.unit_id == unit_id)

@@ -16,6 +16,7 @@ from urllib.parse import quote, unquote, urlencode
 from aiohttp import BodyPartReader, web
 
 from bot.delivery.runtime import Runtime
+from bot.features.officers import audit_text
 from bot.features.officers import service as officers
 from bot.features.officers import web as auth
 from bot.features.outreach import service as outreach
@@ -30,7 +31,7 @@ from bot.features.outreach.reports.model import (
 )
 from bot.features.outreach.reports.monthly import TZ, MonthError, monthly_counts, parse_month
 from bot.store import queries
-from bot.web.admin import NavEntry, add_page, add_templates, render
+from bot.web.admin import NavEntry, Waiting, add_page, add_templates, render, waiting_for
 from bot.web.keys import RUNTIME
 
 log = logging.getLogger(__name__)
@@ -490,23 +491,62 @@ async def kit_log(request: web.Request) -> web.Response:
 
 # -- the overview: an officer's home page ----------------------------------------------------
 
+# Queue states in words, for the province administrator's health table.
+_QUEUE_WORDS = {("inbox", "new"): "Messages received, waiting to be handled",
+                ("inbox", "failed"): "Messages received that could not be handled",
+                ("outbox", "pending"): "Replies and announcements waiting to be sent",
+                ("outbox", "sending"): "Being sent now",
+                ("outbox", "retry"): "Waiting to be sent again",
+                ("outbox", "failed"): "Could not be sent",
+                ("outbox", "blocked"): "Not delivered: the citizen blocked Loa"}
+
+
 async def admin_page(request: web.Request) -> web.Response:
+    """The officer's home. A commune's (or any unit's) officer sees their own unit: this
+    month's runs by form, the report's status and deadline, what waits for them, and their
+    unit's recent actions in plain words. The province's officers see the province's runs;
+    its administrators also see the queues' health, in words."""
     officer = await auth.require_officer(request)
     services = _services(request)
+    tr, titles = tr_for(request), _topic_labels(request)
     month = dt.datetime.now(TZ).strftime("%Y-%m")
+    province = officer.unit_code == officers.PROVINCE_UNIT
     async with services.db.connect() as conn:
-        counts = await monthly_counts(conn, month)
-        queues = await queries.count_by_status(conn)
+        counts = await monthly_counts(conn, month) if province else None
+        report = await build_report(conn, month, tr, unit_code=officer.unit_code,
+                                    province_name=services.settings.unit,
+                                    deadline_day=services.settings.report_deadline_day,
+                                    topic_labels=titles)
+        health = []
+        if province and officer.can():
+            queues = await queries.count_by_status(conn)
+            health = [(tr(words), queues.get(queue, {}).get(status, 0))
+                      for (queue, status), words in _QUEUE_WORDS.items()]
         # Only the province's administrators see every unit's actions (a commune's
         # administrator sees the commune's own).
-        everything = officer.can() and officer.unit_code == officers.PROVINCE_UNIT
+        everything = officer.can() and province
         audit = await officers.audit_entries(conn, None if everything else officer.unit_id,
                                              limit=20)
+        names = {o.id: o.name for o in await officers.officers(conn)}
         staff = await auth.removable_officers(conn, officer)
-    tr, titles = tr_for(request), _topic_labels(request)
-    return render(request, "admin.html", month=month, counts=counts, queues=queues,
-                  unit=services.settings.unit, telegram="telegram" in services.channels,
-                  audit=audit, staff=staff,
+    status = report.statuses[0] if report.statuses and not report.province else None
+    waiting = []
+    if status is not None and status.status in ("pending", "missing") \
+            and officer.can(*WRITE_ROLES):
+        waiting.append(Waiting(tr("The report of {month} is not submitted yet: due {date}.",
+                                  month=_month_words(month), date=_date(report.deadline)),
+                               f"/admin/reports?month={month}"))
+    waiting += await waiting_for(request, officer)
+    actions = [{"at": forms.vn_time(e.at).strftime("%d/%m/%Y %H:%M"),
+                "who": audit_text.actor_name(e.actor, names, tr),
+                "what": audit_text.sentence(e.action, e.target, names, tr),
+                "target": e.target} for e in audit]
+    return render(request, "admin.html", month=_month_words(month), counts=counts,
+                  report=report, report_state=status, deadline=_date(report.deadline),
+                  province=province, health=health, waiting=waiting,
+                  unit=officer.unit_name, telegram="telegram" in services.channels,
+                  actions=actions, staff=staff,
+                  medium_label=lambda key: forms.channel_label(tr, key),
                   topic_label=lambda key: forms.topic_label(
                       tr, titles, "" if key == "none" else key),
                   language_label=lambda code: forms.language_label(tr, code),
@@ -514,6 +554,15 @@ async def admin_page(request: web.Request) -> web.Response:
                                "announcements delivered; menus, language screens, check steps "
                                "and clarifying questions are interactions only. The monthly "
                                "report says how everything is counted."))
+
+
+def _month_words(month: str) -> str:
+    year, number = month.split("-")
+    return f"{int(number)}/{year}"
+
+
+def _date(day: dt.date) -> str:
+    return day.strftime("%d/%m/%Y")
 
 
 def setup(app: web.Application) -> None:
