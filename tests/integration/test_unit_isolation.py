@@ -35,7 +35,8 @@ A, B = "xa-24175", "xa-24133"
 A_NAME, B_NAME = "Xã Hòa Phú", "Phường Buôn Ma Thuột"
 MARK = "BIMAT-CUA-PHUONG-B"          # in every text unit B writes
 PNG = b"\x89PNG\r\n\x1a\n" + b"B-evidence" * 8
-BROADCAST_ACTIONS = ("test", "submit", "approve", "reject", "stop", "variant", "retract", "xyz")
+BROADCAST_ACTIONS = ("test", "submit", "approve", "reject", "stop", "variant", "retract",
+                     "edit", "delete", "xyz")
 
 
 @dataclass

@@ -417,12 +417,6 @@ async def kit_page(request: web.Request, commune: str | None = None, error: str 
                   notice="" if error else _notice(request, KIT_NOTICES))
 
 
-def _check_language(request: web.Request) -> None:
-    if request.query.get("lang", "vi") != "vi":
-        raise web.HTTPNotFound(text="404: only Vietnamese text exists; no reviewed translation "
-                                    "of this leaflet is available")
-
-
 async def kit_leaflet(request: web.Request) -> web.Response:
     """A commune's A4 leaflet, or its poster (?layout=poster-a4|poster-a3), as PDF: in the
     language asked for when its kit text is approved, else in Vietnamese (Content-Language
