@@ -11,7 +11,7 @@ import docx
 import openpyxl
 import pytest
 from support.officers import login_as
-from support.outreach import tr
+from support.outreach import entries_in, tr
 from support.reportforms import csrf_of, form, months
 
 from bot.core.messages import Inbound, InboundKind
@@ -35,10 +35,6 @@ def checked_groups(html: str) -> list[str]:
     return re.findall(r'name="groups" value="(\w+)" checked', html)
 
 
-async def entries_of(client) -> list:  # type: ignore[no-untyped-def]
-    async with client.server.app[RUNTIME].db.connect() as conn:
-        return await outreach.list_entries(conn)
-
 
 async def test_the_form_records_who_was_reached_and_the_unit_report_shows_it(client, settings):
     last, _ = months()
@@ -54,14 +50,14 @@ async def test_the_form_records_who_was_reached_and_the_unit_report_shows_it(cli
     forged = await client.post("/admin/outreach/new", data=form(csrf, groups=["nobody"]))
     html = await forged.text()
     assert forged.status == 400 and "Không rõ đối tượng: nobody." in html
-    assert await entries_of(client) == []
+    assert await entries_in(client) == []
     for over in ({"groups": ["border", "elderly"]},                       # order of the list
                  {"form": "meeting", "medium": "Họp thôn", "runs": "2", "reached": "90",
                   "groups": ["general"]}):
         saved = await client.post("/admin/outreach/new", data=form(csrf, **over),
                                   allow_redirects=False)
         assert saved.status == 303
-    loudspeaker, meeting = await entries_of(client)
+    loudspeaker, meeting = await entries_in(client)
     assert (loudspeaker.target_groups, meeting.target_groups) == ("elderly,border", "general")
     edit = await (await client.get(f"/admin/outreach/{loudspeaker.id}")).text()
     assert checked_groups(edit) == ["elderly", "border"]

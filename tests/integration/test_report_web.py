@@ -9,12 +9,11 @@ import re
 
 import openpyxl
 from support.officers import login_as
-from support.outreach import tr
+from support.outreach import entries_in, tr
 from support.reportforms import csrf_of, form, months
 
 from bot.features.outreach import service as outreach
 from bot.features.outreach.reports import forms
-from bot.web.keys import RUNTIME
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 
@@ -28,10 +27,6 @@ PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 def field_errors(html: str) -> list[str]:
     return re.findall(r'class="error field-error" id="[^"]+">([^<]+)<', html)
 
-
-async def entries_in(client) -> list:  # type: ignore[no-untyped-def]
-    async with client.server.app[RUNTIME].db.connect() as conn:
-        return await outreach.list_entries(conn)
 
 
 async def test_wrong_input_is_refused_with_clear_messages_and_nothing_lost(client, settings):

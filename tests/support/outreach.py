@@ -156,3 +156,11 @@ def expected_official(data: Dataset, unit_names: set[str] | None = None,
         (unknown if e.reached is None else known).add(e.form)
     return {k: (v[0], None if k in unknown and k not in known else v[1])
             for k, v in out.items()}
+
+
+async def entries_in(client) -> list:  # type: ignore[no-untyped-def]
+    """The offline entries stored, as the app running behind `client` reads them."""
+    from bot.features.outreach import service as outreach
+    from bot.web.keys import RUNTIME
+    async with client.server.app[RUNTIME].db.connect() as conn:
+        return await outreach.list_entries(conn)
