@@ -39,7 +39,8 @@ PLURAL_FORMS = "nplurals=1; plural=0;"
 # Code that shows citizens interface strings in their language (extracted with Babel).
 CITIZEN_SOURCES = ("bot/core", "bot/features/broadcasts/service.py")
 # Strings that are always shown in Vietnamese, never translated.
-VI_ONLY = frozenset({"This is not available in {language} yet; Loa answers in Vietnamese."})
+VI_ONLY = frozenset({"This is not available in {language} yet; Loa answers in Vietnamese.",
+                     "{language}: being translated, Vietnamese for now"})
 HONEST_METHOD = "none"
 DRAFT_NOTE = ("No draft yet: the Loa developers do not speak this language. To be translated "
               "by an ethnic-language desk and approved by a named reviewer.")
