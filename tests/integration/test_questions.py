@@ -9,6 +9,7 @@ import re
 import pytest
 from support.env import sql_connect
 from support.officers import login_as
+from support.waiting import after_notice
 
 from bot.core.messages import Event, Inbound, InboundKind, RunKind
 from bot.features.questions import service as questions
@@ -181,7 +182,7 @@ async def test_attach_is_proposed_then_approved_and_records_who(client, settings
         ("active", f"officer:{approver}")]
     assert rows(settings, "select status from question") == [("attached",)]
     again = await ask(client, UNKNOWN, "teach002", session=OTHER)    # no restart in between
-    assert again["messages"][0]["text"].startswith("Sau khi tắt sóng 2G")
+    assert after_notice(again["messages"][0]["text"]).startswith("Sau khi tắt sóng 2G")
     page = await (await client.get("/admin/questions?done=approved")).text()
     assert "Đã duyệt" in page and "Không còn câu hỏi nào đang chờ." in page
 
@@ -245,7 +246,7 @@ async def test_approved_samples_survive_a_restart_and_pending_ones_are_not_used(
     async with TestClient(TestServer(build_app(settings))) as client:
         reply = await ask(client, UNKNOWN, "restart1")
         held = await ask(client, pending, "restart2")
-    assert reply["messages"][0]["text"].startswith("Sau khi tắt sóng 2G")
+    assert after_notice(reply["messages"][0]["text"]).startswith("Sau khi tắt sóng 2G")
     assert "Cập nhật ngày" in held["messages"][0]["text"]
 
 

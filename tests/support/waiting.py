@@ -46,3 +46,11 @@ async def wait_for(predicate: Callable[[], object], timeout: float = 5.0,
             return
         await asyncio.sleep(every)
     raise AssertionError("condition not met in time")
+
+
+NOTICE = "Loa lưu câu hỏi của bạn"
+
+
+def after_notice(text: str) -> str:
+    """A first reply's text without the privacy notice that comes before it, once."""
+    return text.split("\n\n", 1)[1] if text.startswith(NOTICE) else text
