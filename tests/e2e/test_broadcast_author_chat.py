@@ -97,25 +97,17 @@ async def test_the_author_hears_in_the_chat_and_citizens_read_who_sent_it(settin
 
 
 @pytest.mark.sqlite_only   # the conversation's business: the database adds nothing
-async def test_typing_dung_as_the_announcement_says_stops_them(settings):
-    async with FakeBotApi(token="560:STOP") as api:
-        port = free_port()
-        s = replace(settings, telegram_token=api.token, telegram_api_url=api.base_url,
-                    port=port, public_url=f"http://127.0.0.1:{port}", quiet_hours="",
-                    telegram_webhook_secret="d" * 20)
-        runner, _ = await start_server(build_app(s), port)
-        chat = 800_001
-        try:
-            for n, typed in enumerate(("nhan thong bao", "hoa phu"), 1):
-                api.push_update(text_update(chat, typed))
-                await api.wait_for_calls("sendMessage", n, chat_id=chat)
-            with sql_connect(s) as db:
-                assert db.execute("select subscribed, commune_code from contact").fetchone() \
-                    == (1, "24175")
-            api.push_update(text_update(chat, "DỪNG"))     # as the announcement's last line says
-            stopped = (await api.wait_for_calls("sendMessage", 3, chat_id=chat))[2]
-            assert "Bạn sẽ không nhận thông báo nữa" in stopped.params["text"]
-            with sql_connect(s) as db:
-                assert db.execute("select subscribed from contact").fetchone() == (0,)
-        finally:
-            await runner.cleanup()
+async def test_typing_dung_as_the_announcement_says_stops_them(telegram):
+    api, s = telegram          # a running Loa on the fake Bot API (tests/e2e/conftest.py)
+    chat = 800_001
+    for n, typed in enumerate(("nhan thong bao", "hoa phu"), 1):
+        api.push_update(text_update(chat, typed))
+        await api.wait_for_calls("sendMessage", n, chat_id=chat)
+    with sql_connect(s) as db:
+        assert db.execute("select subscribed, commune_code from contact").fetchone() \
+            == (1, "24175")
+    api.push_update(text_update(chat, "DỪNG"))     # as the announcement's last line says
+    stopped = (await api.wait_for_calls("sendMessage", 3, chat_id=chat))[2]
+    assert "Bạn sẽ không nhận thông báo nữa" in stopped.params["text"]
+    with sql_connect(s) as db:
+        assert db.execute("select subscribed from contact").fetchone() == (0,)

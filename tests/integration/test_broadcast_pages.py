@@ -11,11 +11,9 @@ from dataclasses import replace
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from support.env import sql_connect
-from support.officers import make_officer
+from support.officers import login_link, make_officer
 
 from bot.app import build_app
-from bot.features.officers import service as officers
-from bot.store.db import Database, make_engine
 from bot.store.models import utcnow
 
 A, B = "xa-24175", "xa-24133"
@@ -32,12 +30,7 @@ async def client(settings):
 
 async def log_in(client, settings, officer_id: int) -> None:
     """This browser becomes that officer (a fresh login link, as /quantri gives)."""
-    db = Database(make_engine(settings.database_url))
-    try:
-        async with db.begin() as conn:
-            token = await officers.create_login_link(conn, officer_id)
-    finally:
-        await db.dispose()
+    token = await login_link(settings, officer_id)
     client.session.cookie_jar.clear()
     response = await client.get(f"/admin/login?token={token}", allow_redirects=False)
     assert response.status == 302

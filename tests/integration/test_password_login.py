@@ -12,7 +12,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from argon2 import PasswordHasher
 from support.cli import run_cli
 from support.env import database_env, sql_connect, sql_write
-from support.officers import login_as, make_officer
+from support.officers import login_as, login_link, make_officer
 
 from bot.app import build_app
 from bot.features.officers import passwords
@@ -182,12 +182,7 @@ async def test_a_new_password_logs_out_the_officers_other_browsers(client, setti
     officer_id, token = await make_officer(settings, "xa-24175", "editor")
     assert (await client.get(f"/admin/login?token={token}", allow_redirects=False)).status == 302
     async with TestClient(TestServer(build_app(settings))) as other:
-        db = Database(make_engine(settings.database_url))
-        try:
-            async with db.begin() as conn:
-                second = await officers.create_login_link(conn, officer_id)
-        finally:
-            await db.dispose()
+        second = await login_link(settings, officer_id)
         assert (await other.get(f"/admin/login?token={second}",
                                 allow_redirects=False)).status == 302
         assert (await other.get("/admin", allow_redirects=False)).status == 200

@@ -31,3 +31,13 @@ async def login_as(client, settings: Settings, unit: str, role: str,
     response = await client.get(f"/admin/login?token={token}", allow_redirects=False)
     assert response.status == 302 and response.headers["Location"] == "/admin"
     return officer_id
+
+
+async def login_link(settings: Settings, officer_id: int) -> str:
+    """A fresh one-time login token for an existing officer (as /quantri gives)."""
+    db = Database(make_engine(settings.database_url))
+    try:
+        async with db.begin() as conn:
+            return await officers.create_login_link(conn, officer_id)
+    finally:
+        await db.dispose()
