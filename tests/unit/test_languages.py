@@ -285,3 +285,16 @@ def test_the_note_is_not_repeated_on_every_question_of_the_phone_check(tree):
     second = conversation.step(first.state, typed("1"))
     assert NOTE in text(first) and NOTE not in text(second)
     assert "lang:vi" in choices(second)
+
+
+def test_a_stop_line_that_loses_the_word_dung_is_not_served(tree):
+    """The announcement's last line tells citizens to type DỪNG: a translation without that
+    exact word would tell them to type something that stops nothing (issue 17)."""
+    content, locales = tree
+    msgid = "Type DỪNG to stop receiving these."
+    write_string(locales, "rad", msgid, "RAD-TEST type STOP")
+    _, translator, _ = build(content, locales)
+    assert translator.gettext("rad", msgid) == translator.gettext("vi", msgid)
+    write_string(locales, "rad", msgid, "RAD-TEST type DỪNG")
+    _, translator, _ = build(content, locales)
+    assert translator.gettext("rad", msgid) == "RAD-TEST type DỪNG"

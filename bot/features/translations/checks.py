@@ -83,7 +83,7 @@ def _check_catalog(path: Path, vi_texts: dict[str, str]) -> list[ContentError]:
         if entry.obsolete or not entry.msgstr:
             continue
         where = f"msgid {entry.msgid[:50]!r} (line {entry.linenum})"
-        for problem in text_problems(entry.msgstr, placeholders(entry.msgid)):
+        for problem in text_problems(entry.msgstr, placeholders(entry.msgid), entry.msgid):
             out.append(ContentError(path, where, problem))
         if entry.fuzzy:
             continue

@@ -210,7 +210,7 @@ def import_catalog(service: Translations, lang: str, text: str, translator: str,
             if key not in used or key not in service.vi_texts:
                 problems.append(f"{where}: not an interface string Loa shows citizens")
                 continue
-            found = text_problems(translation, placeholders(key)) if translation else []
+            found = text_problems(translation, placeholders(key), key) if translation else []
             strings[key] = (translation, seen)
         elif ctxt.startswith(_TEXT) and ctxt.count(":") == 2:
             _, unit_id, name = ctxt.split(":")

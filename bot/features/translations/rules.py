@@ -261,10 +261,18 @@ def judge(target_hash: str, source_now: str, prov: Provenance, complete: bool,
 
 # -- checks on translated text -----------------------------------------------------------------
 
-def text_problems(text: str, placeholders: Iterable[str] | None = None) -> list[str]:
+# Words citizens type to Loa that a translation must keep as they are: the announcement's
+# last line tells them to type DỪNG, and only that word stops them (bot/core/subscription.py).
+KEEP_VERBATIM = ("DỪNG",)
+
+
+def text_problems(text: str, placeholders: Iterable[str] | None = None,
+                  source: str = "") -> list[str]:
     """Why a translated text cannot be shipped (empty list: fine). `placeholders`: the
-    {names} of an interface string (None for topic texts, which are not formatted)."""
-    problems = []
+    {names} of an interface string (None for topic texts, which are not formatted); `source`:
+    its msgid, for the words it must keep (KEEP_VERBATIM)."""
+    problems = [f"keep the word {word} exactly as it is: citizens type it to Loa"
+                for word in KEEP_VERBATIM if word in source and word not in text]
     if not unicodedata.is_normalized("NFC", text):
         problems.append("text is not Unicode NFC (save it normalised, e.g. as UTF-8 NFC)")
     allowed = set(placeholders or ())

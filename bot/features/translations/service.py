@@ -161,7 +161,7 @@ class Translations:
     def served_strings(self, lang: str) -> dict[str, str]:
         return {u.key: u.target["text"] for u in self.units.get(lang, [])
                 if u.kind is Kind.STRING and self.verdict(u).served
-                and not text_problems(u.target["text"], placeholders(u.key))}
+                and not text_problems(u.target["text"], placeholders(u.key), u.key)}
 
     def content(self, lang: str) -> ContentSet:
         return language_content(self.vi, lang, self.units.get(lang, []), self.served_clips(lang),
@@ -177,7 +177,7 @@ class Translations:
     def draft_strings(self, lang: str) -> dict[str, str]:
         return {u.key: u.target["text"] for u in self.units.get(lang, [])
                 if u.kind is Kind.STRING and u.target["text"].strip()
-                and not text_problems(u.target["text"], placeholders(u.key))}
+                and not text_problems(u.target["text"], placeholders(u.key), u.key)}
 
     def install(self, conversation: Conversation, translator: GettextTranslator) -> None:
         """Put each language's approved, current texts where citizens get them."""
@@ -207,7 +207,7 @@ def shippable_catalog(po: polib.POFile, vi: Mapping[str, str]) -> polib.POFile:
         prov = provenance_from_po(entry)
         if prov.status == Status.APPROVED and prov.review_record \
                 and prov.source_hash == digest({"text": vi[entry.msgid]}) \
-                and not text_problems(entry.msgstr, placeholders(entry.msgid)):
+                and not text_problems(entry.msgstr, placeholders(entry.msgid), entry.msgid):
             out.append(entry)
     return out
 
