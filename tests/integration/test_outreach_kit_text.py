@@ -170,3 +170,11 @@ def test_the_kit_asks_for_exactly_the_strings_whose_approval_it_checks():
     seen.clear()
     kit_text.loudspeaker_script(CONTENT, "Xã Ea Súp", tr)
     assert seen == set(kit_text.SPOKEN)
+
+
+def test_translators_get_every_printed_kit_string():
+    """The ethnic-language desks can translate and approve the leaflet: its printed strings are
+    in the citizens' strings every language catalog carries (translations update)."""
+    from bot.features.translations.rules import citizen_msgids
+    assert set(kit_text.PRINTED) <= set(citizen_msgids())
+    assert not set(kit_text.SPOKEN) - set(kit_text.PRINTED) & set(citizen_msgids())

@@ -37,7 +37,8 @@ MENU_UNIT = "menu"                 # the help line of menu.yml
 DOMAIN_FILE = "loa.po"             # the one catalog of a minority language
 PLURAL_FORMS = "nplurals=1; plural=0;"
 # Code that shows citizens interface strings in their language (extracted with Babel).
-CITIZEN_SOURCES = ("bot/core", "bot/features/broadcasts/service.py")
+CITIZEN_SOURCES = ("bot/core", "bot/features/broadcasts/service.py",
+                   "bot/features/outreach/reports/kit_text.py")   # the printed kit: N_("…")
 # Strings that are always shown in Vietnamese, never translated.
 VI_ONLY = frozenset({"This is not available in {language} yet; Loa answers in Vietnamese.",
                      "{language}: being translated, Vietnamese for now"})
@@ -334,7 +335,7 @@ def placeholders(msgid: str) -> set[str]:
 def citizen_msgids(root: Path = ROOT) -> tuple[str, ...]:
     """Interface strings citizens see, extracted with Babel from the conversation code."""
     from babel.messages.extract import extract_from_dir, extract_from_file
-    keywords = {"gettext": (2,), "t": (2,)}
+    keywords = {"gettext": (2,), "t": (2,), "N_": (1,)}
     found: dict[str, None] = {}
     for source in CITIZEN_SOURCES:
         path = root / source

@@ -34,35 +34,42 @@ HOTLINES = (("Viettel", "hotline_viettel", None), ("VinaPhone", "hotline_vinapho
             ("MobiFone", "hotline_mobifone", "hotline_mobifone_price"))
 KIT_FACTS = ("date_2g_end", "date_3g_end", *(f for _, n, p in HOTLINES for f in (n, p) if f))
 
+def N_(msgid: str) -> str:
+    """Marks a printed string for the translators' catalogs (Babel extracts N_("…"), see
+    CITIZEN_SOURCES in bot/features/translations/rules.py); the kit translates it when it
+    prints, and prints a language only when all of them are approved."""
+    return msgid
+
+
 # -- strings shared with the earlier leaflet (their Vietnamese is in loa_reports.po, whose
 # check reads literal tr("...") calls: they are also written out where they are used) -------
-TITLE = "End of 2G mobile service: what you need to know"
-FOR_COMMUNE = "For the people of {commune}"
-QR_CAPTION = "Relatives with a smartphone can scan the code to ask Loa for the family:"
-UPDATED = "Updated {date}"
+TITLE = N_("End of 2G mobile service: what you need to know")
+FOR_COMMUNE = N_("For the people of {commune}")
+QR_CAPTION = N_("Relatives with a smartphone can scan the code to ask Loa for the family:")
+UPDATED = N_("Updated {date}")
 OPENING = "Dear people of {commune}, here is an announcement about the end of 2G mobile service."
 REPEAT = "We repeat: {help_line}"
 
 # -- printed (leaflet and poster) --------------------------------------------------------------
-LEAD_ENDED = "Under the State's roadmap, 2G service ended after {date}."
-LEAD_PHONES = "Old phones may no longer be able to make calls."
-STEP1_TITLE = "See whether your phone still makes calls"
-STEP1_TEXT = ("A 4G phone with VoLTE (calls over 4G) works as before. If your phone cannot "
+LEAD_ENDED = N_("Under the State's roadmap, 2G service ended after {date}.")
+LEAD_PHONES = N_("Old phones may no longer be able to make calls.")
+STEP1_TITLE = N_("See whether your phone still makes calls")
+STEP1_TEXT = N_("A 4G phone with VoLTE (calls over 4G) works as before. If your phone cannot "
               "call, or you are not sure, go to step 2. A 3G phone that still calls should be "
               "changed too: 3G is planned to end in {date}.")
-STEP2_TITLE = "Take the phone and the SIM to your carrier's shop"
-STEP2_TEXT = ("The staff check the phone, switch on VoLTE or help you change to a 4G phone with "
+STEP2_TITLE = N_("Take the phone and the SIM to your carrier's shop")
+STEP2_TEXT = N_("The staff check the phone, switch on VoLTE or help you change to a 4G phone with "
               "VoLTE. You keep your phone number and the money in your account. Bring your ID "
               "card (CCCD) in case the SIM has to be changed.")
-STEP3_TITLE = "Call your carrier's hotline to ask"
-FREE = "free of charge"
-SCAM = ("Be careful: if someone calls and asks you to type a code or read out an OTP to "
+STEP3_TITLE = N_("Call your carrier's hotline to ask")
+FREE = N_("free of charge")
+SCAM = N_("Be careful: if someone calls and asks you to type a code or read out an OTP to "
         "\u201cupgrade your SIM\u201d, do not do it. Go to the shop or call the hotline "
         "yourself.")
-POSTER_HEADLINE = "Phone no longer making calls?"
-POSTER_ACTION = ("Take the phone and the SIM to your carrier's shop. You keep your phone "
+POSTER_HEADLINE = N_("Phone no longer making calls?")
+POSTER_ACTION = N_("Take the phone and the SIM to your carrier's shop. You keep your phone "
                  "number.")
-POSTER_HOTLINES = "Or call your carrier's hotline:"
+POSTER_HOTLINES = N_("Or call your carrier's hotline:")
 
 PRINTED = (TITLE, FOR_COMMUNE, QR_CAPTION, UPDATED, LEAD_ENDED, LEAD_PHONES, STEP1_TITLE,
            STEP1_TEXT, STEP2_TITLE, STEP2_TEXT, STEP3_TITLE, FREE, SCAM, POSTER_HEADLINE,
