@@ -92,6 +92,9 @@ async def test_officer_logs_a_run_submits_and_amends(browser, live_server, setti
     await expect(entry.get_by_role("link", name="minh chứng: loa.png")).to_be_visible()
 
     await page.get_by_role("button", name=f"Nộp báo cáo tháng {label}").click()
+    # it asks first, naming what submitting does (the month is locked)
+    await expect(page.locator("#what-happens")).to_contain_text("bị khóa")
+    await page.get_by_role("button", name="Đồng ý, nộp báo cáo").click()
     await expect(page.get_by_role("status")).to_contain_text("Đã nộp báo cáo.")
     await expect(page.locator("#status")).to_contain_text("nộp lúc")
     await expect(page.get_by_role("button", name=f"Nộp báo cáo tháng {label}")).to_have_count(0)

@@ -153,13 +153,20 @@ async def test_submit_locks_the_month_and_corrections_become_amendments(client, 
     assert "submit-form" in page and ("Chưa nộp" in page or "Quá hạn" in page)
     current = await (await client.get(f"/admin/reports?month={this}")).text()
     assert "submit-form" not in current                    # this month is not over
-    done = await client.post("/admin/reports/submit", data={"csrf": csrf, "month": last})
+    # Submitting asks first, saying the month will be locked; the first POST changes nothing
+    ask = await client.post("/admin/reports/submit", data={"csrf": csrf, "month": last})
+    asked = await ask.text()
+    assert ask.status == 200 and 'id="what-happens"' in asked and "bị khóa" in asked
+    assert "submit-form" in await (await client.get(f"/admin/reports?month={last}")).text()
+    done = await client.post("/admin/reports/submit", data={"csrf": csrf, "month": last,
+                                                            "confirm": "yes"})
     page = await done.text()
     assert "Đã nộp báo cáo." in page and "submit-form" not in page
     late = outreach.today_vn() >= forms.deadline(last, settings.report_deadline_day)
     assert ("Nộp muộn" if late else "Đã nộp") in re.search(r'id="status"[^>]*>(.*?)</p>',
                                                           page, re.S)[1]
-    again = await client.post("/admin/reports/submit", data={"csrf": csrf, "month": last})
+    again = await client.post("/admin/reports/submit", data={"csrf": csrf, "month": last,
+                                                             "confirm": "yes"})   # twice
     assert f"Báo cáo tháng {forms.month_label(last)} đã được nộp." in await again.text()
 
     # Locked: a plain correction is refused and asks for the reason; nothing changes.
@@ -174,14 +181,19 @@ async def test_submit_locks_the_month_and_corrections_become_amendments(client, 
     amended = await client.post(f"/admin/outreach/{entry.id}", data=form(
         csrf, runs="6", reason="Biên bản bổ sung 1 buổi"), allow_redirects=False)
     assert amended.status == 303
-    gone = await client.post(f"/admin/outreach/{entry.id}/delete", data={"csrf": csrf})
+    gone = await client.post(f"/admin/outreach/{entry.id}/delete", data={"csrf": csrf,
+                                                                          "confirm": "yes"})
     assert "Muốn thay đổi, hãy ghi lý do điều chỉnh." in await gone.text()
     page = await (await client.get(f"/admin/reports?month={last}")).text()
     assert 'id="amendments"' in page and "Biên bản bổ sung 1 buổi" in page
     assert "số lần điều chỉnh: 1" in page
     assert [(e.id, e.runs) for e in await entries_in(client)] == [(entry.id, 6)]
+    asked = await client.post(f"/admin/outreach/{entry.id}/delete",
+                              data={"csrf": csrf, "reason": "Ghi nhầm đơn vị"})
+    assert "Xóa bản ghi này?" in await asked.text()                 # names the entry first
+    assert [e.id for e in await entries_in(client)] == [entry.id]   # nothing deleted yet
     deleted = await client.post(f"/admin/outreach/{entry.id}/delete",
-                                data={"csrf": csrf, "reason": "Ghi nhầm đơn vị"})
+                                data={"csrf": csrf, "reason": "Ghi nhầm đơn vị", "confirm": "yes"})
     assert "Đã xóa mục ghi nhận." in await deleted.text()
     assert await entries_in(client) == []
 

@@ -293,7 +293,7 @@ async def _exports(w: World) -> None:
 async def _submit(w: World) -> None:
     response = await w.client.post("/admin/reports/submit", data={
         "csrf": await csrf_of(w.client), "month": w.last_month, "unit": B,
-        "unit_id": str(w.b_unit)}, allow_redirects=False)
+        "unit_id": str(w.b_unit), "confirm": "yes"}, allow_redirects=False)
     assert response.status == 303
     assert w.sql("select count(*) from report_submission where unit_id = ?",
                  w.b_unit) == [(0,)]
@@ -335,7 +335,8 @@ async def _outreach_edit(w: World) -> None:
 @probe("POST", "/admin/outreach/{entry_id}/delete")
 async def _outreach_delete(w: World) -> None:
     response = await w.client.post(f"/admin/outreach/{w.b_entry}/delete", data={
-        "csrf": await csrf_of(w.client), "reason": "thử"}, allow_redirects=False)
+        "csrf": await csrf_of(w.client), "reason": "thử", "confirm": "yes"},
+        allow_redirects=False)
     assert response.status == 404
 
 

@@ -347,7 +347,8 @@ async def test_pages_show_only_fixed_notices(client, settings):
     # A refused action still says why (on the page itself, not through the URL).
     _, this = months()
     refused = await client.post("/admin/reports/submit", data={
-        "csrf": await csrf_of(client), "month": this}, allow_redirects=False)
+        "csrf": await csrf_of(client), "month": this, "confirm": "yes"},
+        allow_redirects=False)
     assert refused.status == 409 and 'role="alert"' in await refused.text()
 
 

@@ -186,12 +186,29 @@ async def export(request: web.Request) -> web.Response:
         "Content-Disposition": f'{disposition}; filename="{exports.filename(report, fmt)}"'})
 
 
+def _confirm(request: web.Request, *, title: str, what: str, action: str, button: str,
+             back: str, hidden: list[tuple[str, str]], danger: bool = False) -> web.Response:
+    """The step before an action that cannot simply be undone: it says what will happen and
+    asks again (the first POST changes nothing; the confirmation's button acts once)."""
+    return render(request, "outreach_confirm.html", title=title, what=what, action=action,
+                  button=button, back=back, hidden=hidden, danger=danger)
+
+
 async def submit(request: web.Request) -> web.Response:
     officer = await auth.require_officer(request, *WRITE_ROLES)
     form = await request.post()
     auth.check_csrf(officer, form)
     month, error = _month(request, str(form.get("month", "")))
     tr = tr_for(request)
+    if not error and form.get("confirm") != "yes":
+        words = forms.month_label(month)
+        return _confirm(
+            request, title=tr("Submit the report for {month}?", month=words),
+            what=tr("The report of {unit} for {month} goes to the province. After that, this "
+                    "month's entries are locked: any change needs a reason and is recorded as "
+                    "an amendment.", unit=officer.unit_name, month=words),
+            action="/admin/reports/submit", button=tr("Yes, submit the report"),
+            back=f"/admin/reports?month={month}", hidden=[("month", month)])
     try:
         if error:
             raise outreach.OutreachError({"_": error})
@@ -356,6 +373,17 @@ async def entry_delete(request: web.Request) -> web.Response:
     form = await request.post()
     auth.check_csrf(officer, form)
     tr = tr_for(request)
+    if form.get("confirm") != "yes":
+        reason = str(form.get("reason", ""))[:1000]
+        return _confirm(
+            request, title=tr("Delete this entry?"),
+            what=tr("The entry of {date} ({form}, {runs} run(s)) is deleted from the report of "
+                    "{month}.", date=entry.day.strftime("%d/%m/%Y"),
+                    form=forms.form_label(tr, entry.form, entry.form_other), runs=entry.runs,
+                    month=forms.month_label(entry.month)),
+            action=f"/admin/outreach/{entry.id}/delete", button=tr("Yes, delete the entry"),
+            back=f"/admin/reports?month={entry.month}", hidden=[("reason", reason)],
+            danger=True)
     try:
         async with _services(request).db.begin() as conn:
             await outreach.delete_entry(conn, _actor(officer), entry.id, tr,

@@ -11,6 +11,15 @@
     });
   }
 
+  // A confirmation form acts once: its button stops taking clicks after the first.
+  document.querySelectorAll("form[data-once]").forEach(function (form) {
+    form.addEventListener("submit", function () {
+      setTimeout(function () {
+        form.querySelectorAll("button[type=submit]").forEach(function (b) { b.disabled = true; });
+      }, 0);
+    });
+  });
+
   // Buttons that print the page (loudspeaker script).
   document.querySelectorAll("[data-action=print]").forEach(function (button) {
     button.addEventListener("click", function () { window.print(); });
