@@ -12,11 +12,9 @@ from aiohttp.test_utils import TestClient, TestServer
 from support.cli import CliResult, run_cli
 from support.env import database_env, free_port, sql_connect, start_server
 from support.fakebotapi import FakeBotApi, command_update
-from support.officers import login_as, make_officer
+from support.officers import login_as, login_link, make_officer
 
 from bot.app import build_app
-from bot.features.officers import service as officers
-from bot.store.db import Database, make_engine
 
 
 async def cli(settings, *args: str) -> CliResult:
@@ -36,15 +34,6 @@ def active(settings, officer_id: int) -> bool:
     return bool(sql(settings, "select active from officer where id = ?", officer_id)[0][0])
 
 
-async def new_link(settings, officer_id: int) -> str:
-    db = Database(make_engine(settings.database_url))
-    try:
-        async with db.begin() as conn:
-            return await officers.create_login_link(conn, officer_id)
-    finally:
-        await db.dispose()
-
-
 async def csrf_of(client, path: str = "/admin") -> str:
     return re.search(r'name="csrf" value="([^"]+)"', await (await client.get(path)).text())[1]
 
@@ -52,7 +41,7 @@ async def csrf_of(client, path: str = "/admin") -> str:
 async def test_cli_removes_an_officer_and_their_sessions_end_at_once(client, settings):
     editor = await login_as(client, settings, "xa-24175", "editor")
     assert (await client.get("/admin", allow_redirects=False)).status == 200
-    link = await new_link(settings, editor)
+    link = await login_link(settings, editor)
     done = await cli(settings, "remove", "--officer", str(editor))
     assert done.returncode == 0, done.stderr
     assert f"officer {editor}" in done.stdout and "removed" in done.stdout
