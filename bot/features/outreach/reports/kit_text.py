@@ -55,20 +55,20 @@ LEAD_ENDED = N_("Under the State's roadmap, 2G service ended after {date}.")
 LEAD_PHONES = N_("Old phones may no longer be able to make calls.")
 STEP1_TITLE = N_("See whether your phone still makes calls")
 STEP1_TEXT = N_("A 4G phone with VoLTE (calls over 4G) works as before. If your phone cannot "
-              "call, or you are not sure, go to step 2. A 3G phone that still calls should be "
-              "changed too: 3G is planned to end in {date}.")
+                "call, or you are not sure, go to step 2. A 3G phone that still calls should "
+                "be changed too: 3G is planned to end in {date}.")
 STEP2_TITLE = N_("Take the phone and the SIM to your carrier's shop")
-STEP2_TEXT = N_("The staff check the phone, switch on VoLTE or help you change to a 4G phone with "
-              "VoLTE. You keep your phone number and the money in your account. Bring your ID "
-              "card (CCCD) in case the SIM has to be changed.")
+STEP2_TEXT = N_("The staff check the phone, switch on VoLTE or help you change to a 4G phone "
+                "with VoLTE. You keep your phone number and the money in your account. Bring "
+                "your ID card (CCCD) in case the SIM has to be changed.")
 STEP3_TITLE = N_("Call your carrier's hotline to ask")
 FREE = N_("free of charge")
 SCAM = N_("Be careful: if someone calls and asks you to type a code or read out an OTP to "
-        "\u201cupgrade your SIM\u201d, do not do it. Go to the shop or call the hotline "
-        "yourself.")
+          "\u201cupgrade your SIM\u201d, do not do it. Go to the shop or call the hotline "
+          "yourself.")
 POSTER_HEADLINE = N_("Phone no longer making calls?")
 POSTER_ACTION = N_("Take the phone and the SIM to your carrier's shop. You keep your phone "
-                 "number.")
+                   "number.")
 POSTER_HOTLINES = N_("Or call your carrier's hotline:")
 
 PRINTED = (TITLE, FOR_COMMUNE, QR_CAPTION, UPDATED, LEAD_ENDED, LEAD_PHONES, STEP1_TITLE,

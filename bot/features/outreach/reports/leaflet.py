@@ -120,7 +120,8 @@ class Sheet:
             self.pdf.ln(after * self.scale)
 
     def band(self, text: str, base: float, fill: tuple[int, int, int],
-             color: tuple[int, int, int], bold: bool = True, pad: float = 3.0) -> None:
+             color: tuple[int, int, int] = INK, bold: bool = True, pad: float = 3.0,
+             align: str = "C", gap: float = 2.5) -> None:
         """Text on a coloured band the width of the text column (inside the margins)."""
         pad *= self.scale
         height = self.height(text, base, bold, self.width - 2 * pad) + 2 * pad
@@ -129,9 +130,9 @@ class Sheet:
         self.pdf.set_fill_color(*fill)
         self.pdf.rect(MARGIN, top, self.width, height, style="F")
         self.pdf.set_y(top + pad)
-        self.text(text, base, bold=bold, align="C", color=color, x=MARGIN + pad,
+        self.text(text, base, bold=bold, align=align, color=color, x=MARGIN + pad,
                   width=self.width - 2 * pad)
-        self.pdf.set_y(top + height + 2.5 * self.scale)
+        self.pdf.set_y(top + height + gap * self.scale)
 
     def step(self, number: int, title: str, text: str, base_title: float,
              base_text: float) -> None:
@@ -191,17 +192,6 @@ class Sheet:
         self.pdf.rect(MARGIN + 0.5, top, self.width - 1, y + pad - top)
         self.pdf.set_y(y + pad + 3 * self.scale)
 
-    def warning(self, text: str, base: float) -> None:
-        pad = 2.5 * self.scale
-        height = self.height(text, base, True, self.width - 2 * pad) + 2 * pad
-        self.room(height)
-        top = self.pdf.get_y()
-        self.pdf.set_fill_color(*WARN_FILL)
-        self.pdf.rect(MARGIN, top, self.width, height, style="F")
-        self.pdf.set_y(top + pad)
-        self.text(text, base, bold=True, x=MARGIN + pad, width=self.width - 2 * pad)
-        self.pdf.set_y(top + height + 3 * self.scale)
-
     def qr(self, url: str, caption: str, side: float, base_caption: float,
            base_url: float) -> None:
         """The QR code to the web chat, the caption and the address written out beside it."""
@@ -240,7 +230,7 @@ def draw_leaflet(sheet: Sheet, kit: KitText, url: str) -> None:
     sheet.step(2, second.title, second.text, 21, 18)
     sheet.step(3, third.title, third.text, 21, 18)
     sheet.hotlines(kit.hotlines, 21, 32, 18)
-    sheet.warning(kit.scam, 17)
+    sheet.band(kit.scam, 17, WARN_FILL, pad=2.5, align="L", gap=3.0)   # the warning
     sheet.qr(url, kit.qr_caption, 40, 17, 16)
     sheet.text(kit.updated, 14, align="R", color=GREY)
 
