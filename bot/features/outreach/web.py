@@ -556,14 +556,14 @@ async def admin_page(request: web.Request) -> web.Response:
     if status is not None and status.status in ("pending", "missing") \
             and officer.can(*WRITE_ROLES):
         waiting.append(Waiting(tr("The report of {month} is not submitted yet: due {date}.",
-                                  month=_month_words(month), date=_date(report.deadline)),
+                                  month=forms.month_label(month), date=_date(report.deadline)),
                                f"/admin/reports?month={month}"))
     waiting += await waiting_for(request, officer)
     actions = [{"at": forms.vn_time(e.at).strftime("%d/%m/%Y %H:%M"),
                 "who": audit_text.actor_name(e.actor, names, tr),
                 "what": audit_text.sentence(e.action, e.target, names, tr),
                 "target": e.target} for e in audit]
-    return render(request, "admin.html", month=_month_words(month), counts=counts,
+    return render(request, "admin.html", month=forms.month_label(month), counts=counts,
                   report=report, report_state=status, deadline=_date(report.deadline),
                   province=province, health=health, waiting=waiting,
                   unit=officer.unit_name, telegram="telegram" in services.channels,
@@ -576,11 +576,6 @@ async def admin_page(request: web.Request) -> web.Response:
                                "announcements delivered; menus, language screens, check steps "
                                "and clarifying questions are interactions only. The monthly "
                                "report says how everything is counted."))
-
-
-def _month_words(month: str) -> str:
-    year, number = month.split("-")
-    return f"{int(number)}/{year}"
 
 
 def _date(day: dt.date) -> str:
