@@ -4,6 +4,7 @@ search or an export needs); this is how an officer reads them."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 # action code -> sentence (msgid; the officers' catalog has the Vietnamese)
 _ACTIONS = {
@@ -35,44 +36,42 @@ _ACTIONS = {
     "translation.clip_upload": "uploaded a voice clip",
     "translation.import": "imported translations",
 }
+Tr = Callable[..., str]   # msgid, **fields -> Vietnamese
 _TARGET = re.compile(r"^(?P<kind>[a-z_]+):(?P<id>.+)$")
 
 
-def actor_name(actor: str, names: dict[int, str], tr: object) -> str:
+def actor_name(actor: str, names: dict[int, str], tr: Tr) -> str:
     """"officer:12" -> the officer's name; anything else (the operator's CLI) in words."""
     found = _TARGET.match(actor or "")
     if found and found["kind"] == "officer" and found["id"].isdigit():
-        return names.get(int(found["id"]), _t(tr, "a removed officer"))
-    return _t(tr, "the operator")
+        return names.get(int(found["id"]), tr("a removed officer"))
+    return tr("the operator")
 
 
-def sentence(action: str, target: str, names: dict[int, str], tr: object) -> str:
+def sentence(action: str, target: str, names: dict[int, str], tr: Tr) -> str:
     """What happened, in words; an action this list does not know is still said plainly."""
     msgid = _ACTIONS.get(action)
     if msgid is None:
-        return _t(tr, "did an administrative action")
-    return _t(tr, msgid, target=_target(target, names, tr)) if "{target}" in msgid \
-        else _t(tr, msgid)
+        return tr("did an administrative action")
+    return tr(msgid, target=_target(target, names, tr)) if "{target}" in msgid \
+        else tr(msgid)
 
 
-def _target(target: str, names: dict[int, str], tr: object) -> str:
+def _target(target: str, names: dict[int, str], tr: Tr) -> str:
     found = _TARGET.match(target or "")
     if found is None:
-        return _t(tr, "an item")
+        return tr("an item")
     kind, ident = found["kind"], found["id"]
     if kind == "officer" and ident.isdigit():
-        return names.get(int(ident), _t(tr, "a removed officer"))
+        return names.get(int(ident), tr("a removed officer"))
     if kind == "broadcast":
-        return _t(tr, "announcement no. {n}", n=ident)
+        return tr("announcement no. {n}", n=ident)
     if kind in ("entry", "outreach"):
-        return _t(tr, "outreach entry no. {n}", n=ident)
+        return tr("outreach entry no. {n}", n=ident)
     if kind == "report":
         month = re.match(r"^(\d{4})-(\d{2})", ident)
         if month:
-            return _t(tr, "the report of {month}", month=f"{int(month[2])}/{month[1]}")
-        return _t(tr, "a monthly report")
-    return _t(tr, "an item")
+            return tr("the report of {month}", month=f"{int(month[2])}/{month[1]}")
+        return tr("a monthly report")
+    return tr("an item")
 
-
-def _t(tr: object, msgid: str, **fields: object) -> str:
-    return tr(msgid, **fields)  # type: ignore[operator, no-any-return]
