@@ -32,7 +32,8 @@ class RunRollup(SQLModel, table=True):
 
     dim "total" rows carry runs and people per (unit, form, medium); "topic", "language",
     "commune" and "kind" rows carry runs per value. People: distinct citizens for runs with a
-    contact (via run_reach), the `reached` count otherwise (broadcasts).
+    contact (via run_reach; chat contacts only once Loa answered them, runs.counts_people),
+    the `reached` count otherwise (broadcasts).
     """
 
     __tablename__ = "run_rollup"

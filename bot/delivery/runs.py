@@ -45,8 +45,10 @@ WEB, CHATBOT = "web", "chatbot_qa"
 # turns that are communication runs. Menus, language screens, check steps, "Bạn muốn hỏi
 # về…?" (kind unmatched) and small talk are interactions only.
 COUNTED_KINDS = ("answer", "verdict")
-WEB_PEOPLE_KINDS = COUNTED_KINDS
-_PEOPLE_SQL = f"(medium <> '{WEB}' OR form <> '{CHATBOT}' OR kind IN {WEB_PEOPLE_KINDS!r})"
+# A chat contact is a person reached ("số người tiếp cận") only once Loa told them something,
+# on every medium alike (issue 17; the web chat alone until then): `counts_people`.
+PEOPLE_KINDS = COUNTED_KINDS
+_PEOPLE_SQL = f"(form <> '{CHATBOT}' OR kind IN {PEOPLE_KINDS!r})"   # counts_people, over `run`
 COUNTED_SQL = f"(form <> '{CHATBOT}' OR kind IN {COUNTED_KINDS!r})"   # counts_run, over `run`
 
 # Target groups ("đối tượng") the province's order names. Offline entries name their own
@@ -175,10 +177,12 @@ def counted_inserts(runs: str) -> list[str]:
 
 
 def counts_people(row: dict[str, Any]) -> bool:
-    """A web chat session is a person reached only once Loa answered it something: opening
-    the chat, the menu or a greeting costs a script nothing and tells nobody anything."""
-    return row.get("medium") != WEB or row.get("form") != CHATBOT \
-        or row.get("kind") in WEB_PEOPLE_KINDS
+    """Whether a run adds to the people reached. A chatbot contact (Telegram, Zalo or a web
+    chat session alike) is a person reached only once Loa answered them a topic or gave the
+    phone check's verdict: a menu, a language screen, a check step or a greeting tells nobody
+    anything about the end of 2G. An announcement row always counts (its `reached`: the
+    messages delivered); offline entries are no `run` row and keep the officer's number."""
+    return row.get("form") != CHATBOT or row.get("kind") in PEOPLE_KINDS
 
 
 def _month_sql(dialect: str) -> str:

@@ -89,10 +89,11 @@ async def _same_as_recount(url: str) -> None:
         assert counts.by_kind == dict(Counter(r.kind for r in rows))
         assert counts.by_group == dict(Counter(g for r in runs for g in run_groups(
             {"topic": r.topic, "language": r.language})))
-        # a web chat session is a person only once Loa answered it (not for a menu alone)
-        counted = [r for r in rows if not (r.medium == "web" and r.form == "chatbot_qa"
-                                           and r.kind not in ("answer", "verdict"))]
+        # a chat contact is a person only once Loa answered it (not for a menu alone), on
+        # every medium (issue 17)
+        counted = [r for r in rows if r.form != "chatbot_qa" or r.kind in ("answer", "verdict")]
         assert len(counted) < len(rows)
+        assert {r.medium for r in rows if r not in counted} == {"telegram", "web", "zalo"}
         assert counts.contacts == len({r.contact_pseudonym for r in counted
                                        if r.contact_pseudonym})
         assert people == sum(r.reached for r in counted if not r.contact_pseudonym) + len(

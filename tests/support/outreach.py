@@ -139,9 +139,8 @@ def expected_official(data: Dataset, unit_names: set[str] | None = None,
         # step or a clarification: those are the chatbot's interactions)
         out[r["form"]][0] += r["form"] != "chatbot_qa" or r["kind"] in ("answer", "verdict")
         known.add(r["form"])
-        if r["medium"] == "web" and r["form"] == "chatbot_qa" \
-                and r["kind"] not in ("answer", "verdict"):
-            pass    # a web chat session is a person only once Loa answered it
+        if r["form"] == "chatbot_qa" and r["kind"] not in ("answer", "verdict"):
+            pass    # a chat contact is a person only once Loa answered it (any medium)
         elif r["contact_pseudonym"]:
             reach[r["form"]].add((r["unit"], r["medium"], r["contact_pseudonym"]))
         else:

@@ -96,7 +96,9 @@ class LoginThrottle(SQLModel, table=True):
 
 class AuditEntry(SQLModel, table=True):
     __tablename__ = "audit_log"
-    __table_args__ = (Index("ix_audit_at", "at"),)
+    # ix_audit_target (migration 0017): the history of one thing ("broadcast:12"), e.g. who
+    # changed an announcement last (features/broadcasts/workflow.py).
+    __table_args__ = (Index("ix_audit_at", "at"), Index("ix_audit_target", "target"))
     id: int | None = Field(default=None, primary_key=True)
     at: dt.datetime = Field(default_factory=utcnow)
     actor: str = Field(max_length=80)           # "officer:12" or "operator"

@@ -289,7 +289,8 @@ def _official(accs: dict[str, _Acc], tr: Tr) -> tuple[OfficialRow, ...]:
             media_text = "; ".join(f"{m} ({n:,})".replace(",", ".") for m, n in counted)
         notes = list(dict.fromkeys(acc.notes))
         if form == forms.FORM_CHATBOT:
-            notes.insert(0, tr("People: different citizens who used the chatbot."))
+            notes.insert(0, tr("People: different citizens Loa answered (a topic or the phone "
+                               "check's result), on every channel."))
             notes.insert(1, tr("Chatbot interactions (every chat turn, answers included): {n}",
                                n=_fmt(acc.interactions or 0)))
         elif form == forms.FORM_BROADCAST:
@@ -323,8 +324,12 @@ def counting_rule(tr: Tr) -> tuple[str, ...]:
                "seafarers when it was a seafarer's question, and for the general public "
                "otherwise. A run can count for several groups, so the groups can add up to "
                "more than the runs."),
-            tr("People reached: \"not known\" where an entry gave no number; totals add the "
-               "numbers given and say how many entries gave none."))
+            tr("People reached: for the chatbot, different citizens Loa answered (a topic or "
+               "the phone check's result), on Telegram, Zalo and the web chat alike; a citizen "
+               "who only opened the menu or chose a language is not counted. For "
+               "announcements, messages delivered; for offline outreach, the number the "
+               "officer gave, \"not known\" where an entry gave none; totals add the numbers "
+               "given and say how many entries gave none."))
 
 
 async def build_report(conn: AsyncConnection, month: str, tr: Tr, *, unit_code: str | None = None,
