@@ -7,8 +7,9 @@ inbox worker is woken. A repeated delivery is stored once and needs no work; a d
 cannot store it gets a 503, so the platform delivers it again.
 
 Events that arrive while a store transaction runs are stored together in the next one (group
-commit, `Arrivals`): under load one transaction, and one wake of the worker, serves many
-requests, each still answered only after its event is stored.
+commit, `Arrivals`): under load one transaction serves many requests, each still answered only
+after its event is stored. Where this process handles events, the same transaction handles
+them (as polled events are), so the platform's 200 also means the replies are queued.
 """
 from __future__ import annotations
 
@@ -50,11 +51,15 @@ def answer(data: dict[str, object], status: int = 200) -> web.Response:
 
 class Arrivals:
     """Stores one process's webhook events in the order they arrive; those that arrive while
-    a transaction stores earlier ones wait and go together in the next (one insert per
-    channel). Each caller learns its event's id (None: stored before) or the error."""
+    a transaction stores earlier ones wait and go together in the next (one transaction per
+    channel). Where this process handles events, that transaction handles them too (as polled
+    events are: `Inbox.store_and_handle`), so an update costs one transaction instead of two;
+    if that fails, they are stored alone and the worker is woken. Each caller learns the id
+    to wake the worker with (None: stored before, or handled already) or the error."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, inbox: Inbox) -> None:
         self.db = db
+        self.inbox = inbox
         self._waiting: list[tuple[str, str, str, asyncio.Future[int | None]]] = []
         self._storing: asyncio.Task[None] | None = None
 
@@ -71,33 +76,39 @@ class Arrivals:
     async def _store_waiting(self) -> None:
         while self._waiting:
             group, self._waiting = self._waiting, []
-            try:
-                found: dict[tuple[str, str], int] = {}
-                async with self.db.store() as conn:
-                    for channel in dict.fromkeys(c for c, _, _, _ in group):   # arrival order
-                        items = [(e, p) for c, e, p, _ in group if c == channel]
-                        for row in await queries.store_inbox_rows(conn, channel, items):
-                            found[(channel, row.external_id)] = row.id
-            except Exception as exc:   # every waiting request answers 503
-                for *_, future in group:
-                    if not future.done():
-                        future.set_exception(exc)
-                continue
-            claimed: set[tuple[str, str]] = set()
-            for channel, external, _, future in group:
-                first = (channel, external) not in claimed   # the same event twice: one id
-                claimed.add((channel, external))
+            for channel in dict.fromkeys(c for c, _, _, _ in group):   # arrival order
+                await self._store_channel(channel, [g for g in group if g[0] == channel])
+
+    async def _store_channel(self, channel: str,
+                             group: list[tuple[str, str, str, asyncio.Future[int | None]]]
+                             ) -> None:
+        items = list({e: p for _, e, p, _ in group}.items())   # the same event twice: once
+        found: dict[str, int] = {}
+        try:
+            if await self.inbox.store_and_handle(channel, items) is None:
+                async with self.db.store() as conn:   # stored alone: the worker handles them
+                    found = {row.external_id: row.id for row in
+                             await queries.store_inbox_rows(conn, channel, items)}
+        except Exception as exc:   # every waiting request answers 503
+            for *_, future in group:
                 if not future.done():
-                    future.set_result(found.get((channel, external)) if first else None)
+                    future.set_exception(exc)
+            return
+        claimed: set[str] = set()
+        for _, external, _, future in group:
+            first = external not in claimed   # the same event twice: one id
+            claimed.add(external)
+            if not future.done():
+                future.set_result(found.get(external) if first else None)
 
 
-_ARRIVALS: weakref.WeakKeyDictionary[Database, Arrivals] = weakref.WeakKeyDictionary()
+_ARRIVALS: weakref.WeakKeyDictionary[Inbox, Arrivals] = weakref.WeakKeyDictionary()
 
 
-def arrivals(db: Database) -> Arrivals:
-    found = _ARRIVALS.get(db)
-    if found is None:
-        found = _ARRIVALS[db] = Arrivals(db)
+def arrivals(db: Database, inbox: Inbox) -> Arrivals:
+    found = _ARRIVALS.get(inbox)
+    if found is None or found.db is not db:
+        found = _ARRIVALS[inbox] = Arrivals(db, inbox)
     return found
 
 
@@ -108,7 +119,7 @@ async def store_event(db: Database, inbox: Inbox, channel: str, external: str, b
     try:
         payload = body.decode("utf-8")
         if also is None:
-            inbox_id = await arrivals(db).store(channel, external, payload)
+            inbox_id = await arrivals(db, inbox).store(channel, external, payload)
         else:
             async with db.store() as conn:
                 inbox_id = await queries.insert_inbox(conn, channel, external, payload)
