@@ -13,6 +13,7 @@ declined as off-topic, and the rest. Out of scope: declined, wrongly answered, o
 """
 from __future__ import annotations
 
+import functools
 import json
 import statistics
 import time
@@ -62,22 +63,40 @@ def family(topic: str | None) -> str | None:
 
 
 def load_labelled(path: Path) -> list[Labelled]:
+    try:
+        return list(_parse_labelled(path.read_text(encoding="utf-8")))
+    except _BadLine as exc:
+        raise LabelledSetError(path, exc.line, exc.reason) from None
+
+
+class _BadLine(ValueError):
+    def __init__(self, line: int, reason: str) -> None:
+        super().__init__(line, reason)
+        self.line, self.reason = line, reason
+
+
+@functools.lru_cache(maxsize=8)
+def _parse_labelled(raw: str) -> tuple[Labelled, ...]:
+    """The items of a labelled set's text. Kept by the text itself (reading it is cheap, its
+    thousands of json.loads are not): every app built reads content/training-vi.jsonl, and
+    an edited or copied file is simply another text. Immutable (frozen items in a tuple);
+    load_labelled hands each caller a list of its own."""
     items = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in enumerate(raw.splitlines(), start=1):
         if not line.strip():
             continue
         try:
             data = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise LabelledSetError(path, number, f"not JSON ({exc.msg})") from None
+            raise _BadLine(number, f"not JSON ({exc.msg})") from None
         text, topic = (data.get("text"), data.get("topic")) if isinstance(data, dict) \
             else (None, None)
         if not isinstance(text, str) or not text.strip() or not (
                 topic is None or isinstance(topic, str)):
-            raise LabelledSetError(path, number, 'needs "text" and "topic" (or null)')
+            raise _BadLine(number, 'needs "text" and "topic" (or null)')
         items.append(Labelled(text, None if topic in (None, "", "none") else topic,
                               str(data.get("set") or "")))
-    return items
+    return tuple(items)
 
 
 def names_phone(text: str) -> bool:

@@ -36,17 +36,19 @@ officer teaches Loa; bench/matching.py measures speed and memory.
 """
 from __future__ import annotations
 
+import functools
 import math
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from types import MappingProxyType
 
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import Levenshtein
 
 from bot.core import classifier as clf
-from bot.core.content import ContentSet
+from bot.core.content import ContentSet, Topic
 from bot.core.evaluation import Decision
 from bot.core.smalltalk import OFF_TOPIC
 from bot.core.text import PLACE_WORDS, fold, is_syllable, keyboard_variants, normalize_query
@@ -131,6 +133,56 @@ def features(tokens: Sequence[str], weights: Sequence[float] | None = None) -> d
     return out
 
 
+@dataclass(frozen=True, slots=True)
+class _Index:
+    """The inverted index of a list of (label, text) documents: read-only (mappings behind
+    MappingProxyType, tuples, a frozenset), so matchers of different apps can share it."""
+
+    labels: tuple[str, ...]                                   # of each document
+    idf: Mapping[str, float]
+    unknown_idf: float
+    postings: Mapping[str, tuple[tuple[int, float], ...]]    # term -> (document, weight)
+    labels_of: Mapping[str, tuple[str, ...]]                  # term -> labels using it
+    words: Mapping[str, int]                                  # word -> documents with it
+    vocab: tuple[str, ...]                                    # the words, numbers left out
+    pairs: frozenset[str]                                     # the word pairs
+
+
+@functools.lru_cache(maxsize=8)
+def _index(texts: tuple[tuple[str, str], ...]) -> _Index:
+    """A pure function of the documents, kept in the process: every app built (and every
+    `Matcher`) indexes the same few thousand samples, and normalising them took most of the
+    time of a build. Keyed by the texts themselves, so changed content or taught questions
+    give another index."""
+    tokens = [normalize_query(text) for _, text in texts]   # once per text: start-up
+    docs = [(label, features(words)) for (label, _), words in zip(texts, tokens, strict=True)]
+    docs = [(label, f) for label, f in docs if f]
+    df: Counter[str] = Counter()
+    for _, feats in docs:
+        df.update(feats)
+    n = len(docs)
+    idf = {t: math.log(1 + (n - c + 0.5) / (c + 0.5)) for t, c in df.items()}
+    lengths = [len(f) for _, f in docs]
+    avg = sum(lengths) / max(1, n)
+    postings: dict[str, list[tuple[int, float]]] = defaultdict(list)
+    labels_of: dict[str, set[str]] = defaultdict(set)
+    for index, (label, feats) in enumerate(docs):
+        norm = K1 * (1 - B + B * lengths[index] / avg)
+        for term in feats:   # tf is 1 in these short texts
+            postings[term].append((index, idf[term] * (K1 + 1) / (1 + norm)))
+            labels_of[term].add(label)
+    words: Counter[str] = Counter()
+    for text_words in tokens:
+        words.update(set(text_words))
+    return _Index(
+        labels=tuple(label for label, _ in docs), idf=MappingProxyType(idf),
+        unknown_idf=UNKNOWN_WEIGHT * max(idf.values(), default=1.0),
+        postings=MappingProxyType({t: tuple(p) for t, p in postings.items()}),
+        labels_of=MappingProxyType({t: tuple(ls) for t, ls in labels_of.items()}),
+        words=MappingProxyType(words), vocab=tuple(w for w in words if not w.isdigit()),
+        pairs=frozenset(t for t in df if " " in t))
+
+
 class Bm25:
     """Scores a citizen's free text against every topic's samples (and other subjects)."""
 
@@ -144,32 +196,12 @@ class Bm25:
         texts += [(OUT_OF_SCOPE, line) for line in OFF_TOPIC]
         texts += [(ex.topic if ex.topic in content.topics else OUT_OF_SCOPE, ex.text)
                   for ex in self.learned if ex.topic is None or ex.topic in content.topics]
-        tokens = [normalize_query(text) for _, text in texts]   # once per text: start-up
-        docs = [(label, features(words)) for (label, _), words in zip(texts, tokens, strict=True)]
-        docs = [(label, f) for label, f in docs if f]
-        self._labels = [label for label, _ in docs]
-        df: Counter[str] = Counter()
-        for _, feats in docs:
-            df.update(feats)
-        n = len(docs)
-        self._idf = {t: math.log(1 + (n - c + 0.5) / (c + 0.5)) for t, c in df.items()}
-        self._unknown_idf = UNKNOWN_WEIGHT * max(self._idf.values(), default=1.0)
-        lengths = [len(f) for _, f in docs]
-        avg = sum(lengths) / max(1, n)
-        self._postings: dict[str, list[tuple[int, float]]] = defaultdict(list)
-        labels_of: dict[str, set[str]] = defaultdict(set)
-        for index, (label, feats) in enumerate(docs):
-            norm = K1 * (1 - B + B * lengths[index] / avg)
-            for term in feats:   # tf is 1 in these short texts
-                self._postings[term].append((index, self._idf[term] * (K1 + 1) / (1 + norm)))
-                labels_of[term].add(label)
-        self._labels_of = {term: tuple(labels) for term, labels in labels_of.items()}
-        words: Counter[str] = Counter()
-        for text_words in tokens:
-            words.update(set(text_words))
-        self._words = words
-        self._vocab = [w for w in words if not w.isdigit()]
-        self._pairs = {t for t in df if " " in t}
+        index = _index(tuple(texts))
+        self._labels, self._idf, self._postings, self._labels_of = index.labels, index.idf, \
+            index.postings, index.labels_of
+        self._unknown_idf = index.unknown_idf
+        self._words, self._vocab, self._pairs = index.words, index.vocab, index.pairs
+        # Typo corrections found so far: this matcher's own (the index is shared, read-only).
         self._corrections: dict[tuple[str, str, str], str | None] = {}
 
     # -- typo tolerance ----------------------------------------------------------------------
@@ -418,12 +450,19 @@ class Matcher:
 def training_examples(content: ContentSet) -> list[clf.Labelled]:
     """What the classifier learns from: titles, samples and keywords of every topic (under
     its top-level topic), the written training questions and the other subjects."""
+    return examples_of(tuple(content.topics.values()), content.training)
+
+
+def examples_of(topics: Sequence[Topic], training: Iterable[tuple[str, str | None]]
+                ) -> list[clf.Labelled]:
+    """`training_examples` of a content set with these topics and training questions."""
+    ids = {topic.id for topic in topics}
     out: list[clf.Labelled] = []
-    for topic in content.topics.values():
+    for topic in topics:
         label = clf.family(topic.id) or topic.id
         out += [clf.Labelled(t, label) for t in (topic.title, *topic.samples, *topic.keywords)]
     out += [clf.Labelled(text, clf.family(topic) if topic else OUT_OF_SCOPE)
-            for text, topic in content.training
-            if topic is None or clf.family(topic) in content.topics]
+            for text, topic in training
+            if topic is None or clf.family(topic) in ids]
     out += [clf.Labelled(line, OUT_OF_SCOPE) for line in OFF_TOPIC]
     return out

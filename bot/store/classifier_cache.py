@@ -9,22 +9,31 @@ retrained and rewritten; a cache folder that cannot be written only costs the tr
 """
 from __future__ import annotations
 
+import contextlib
+import functools
 import logging
 import os
 import tempfile
 from pathlib import Path
 
-from bot.core.classifier import Classifier, fingerprint
-from bot.core.content import ContentSet
-from bot.core.matching import training_examples
+import numpy as np
+
+from bot.core.classifier import Classifier, Labelled, fingerprint
+from bot.core.content import ContentSet, Topic, stamps
+from bot.core.matching import examples_of
 
 log = logging.getLogger(__name__)
 KEEP = 4          # classifier files kept (older content versions are removed)
 
 
 def cached_classifier(content: ContentSet, cache_dir: Path) -> Classifier:
-    examples = training_examples(content)
-    path = cache_dir / f"classifier-{fingerprint(examples)[:40]}.npz"
+    topics, training = tuple(content.topics.values()), tuple(content.training)
+    examples, name = _examples(topics, training)
+    path = cache_dir / name
+    key = stamps(path)
+    if key is not None and len(key[0]) > 1:      # the file is there and not just written
+        with contextlib.suppress(Exception):      # unreadable: the reasons are logged below
+            return _loaded(key, topics, training)
     try:
         arrays = Classifier.load(path)
         return Classifier(examples, arrays=arrays)
@@ -49,3 +58,28 @@ def cached_classifier(content: ContentSet, cache_dir: Path) -> Classifier:
     except OSError as exc:
         log.warning("classifier cache not written to %s (%s)", cache_dir, exc.__class__.__name__)
     return classifier
+
+
+# Every app built in a process loads the classifier of the same content. What it is trained on
+# (`matching.training_examples`) and the classifier loaded from one unchanged file are kept in the
+# process: the key holds the inputs themselves (frozen topics, the training tuple) and the
+# file's stamp, so other content or a rewritten file loads anew. Sharing a Classifier between
+# apps is safe: nothing changes it after it is built (queries only read its vocabularies and
+# arrays, and the arrays kept here are made read-only).
+
+@functools.lru_cache(maxsize=4)
+def _examples(topics: tuple[Topic, ...], training: tuple[tuple[str, str | None], ...]
+              ) -> tuple[tuple[Labelled, ...], str]:
+    """The classifier's examples for these topics and training questions, and its file name."""
+    examples = examples_of(topics, training)
+    return tuple(examples), f"classifier-{fingerprint(examples)[:40]}.npz"
+
+
+@functools.lru_cache(maxsize=4)
+def _loaded(key: tuple[tuple[object, ...], ...], topics: tuple[Topic, ...],
+            training: tuple[tuple[str, str | None], ...]) -> Classifier:
+    arrays = Classifier.load(Path(str(key[0][0])))
+    for value in arrays.values():
+        if isinstance(value, np.ndarray):
+            value.flags.writeable = False
+    return Classifier(_examples(topics, training)[0], arrays=arrays)

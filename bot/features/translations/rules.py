@@ -17,15 +17,17 @@ import hashlib
 import re
 import string
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
+from types import MappingProxyType
+from typing import TypeVar
 
 import polib
 import yaml
 
-from bot.core.content import CHECK_ID, ContentError, ContentSet, _split_front_matter
+from bot.core.content import CHECK_ID, ContentError, ContentSet, _split_front_matter, stamps
 from bot.core.i18n import SOURCE_LANG
 from bot.core.text import clean_input
 
@@ -80,9 +82,16 @@ class State(StrEnum):
 
 def digest(fields: Mapping[str, str]) -> str:
     """Hash of a set of texts (NFC), e.g. the Vietnamese a translation translates."""
+    return _digest(tuple(sorted(fields.items())))
+
+
+@functools.lru_cache(maxsize=8192)
+def _digest(items: tuple[tuple[str, str], ...]) -> str:
+    # A pure function of texts, kept: each build and each page of the review reloads
+    # judge every unit of every language again (two hashes each), nearly all unchanged.
     h = hashlib.sha256()
-    for key in sorted(fields):
-        h.update(key.encode() + b"\x1f" + unicodedata.normalize("NFC", fields[key]).encode()
+    for key, text in items:
+        h.update(key.encode() + b"\x1f" + unicodedata.normalize("NFC", text).encode()
                  + b"\x1e")
     return h.hexdigest()[:16]
 
@@ -352,12 +361,17 @@ def citizen_msgids(root: Path = ROOT) -> tuple[str, ...]:
 
 def vi_strings(locales: Path) -> dict[str, str]:
     """msgid -> Vietnamese text, from every Vietnamese catalog."""
+    paths = tuple(sorted((locales / SOURCE_LANG / "LC_MESSAGES").glob("*.po")))
+    return dict(_read_kept(_vi_pairs, paths))
+
+
+def _vi_pairs(*paths: Path) -> tuple[tuple[str, str], ...]:
     out: dict[str, str] = {}
-    for po_path in sorted((locales / SOURCE_LANG / "LC_MESSAGES").glob("*.po")):
+    for po_path in paths:
         for entry in polib.pofile(str(po_path)):
             if entry.msgstr and not entry.fuzzy and not entry.obsolete:
                 out.setdefault(entry.msgid, entry.msgstr)
-    return out
+    return tuple(out.items())
 
 
 def text_sources(vi: ContentSet) -> dict[str, dict[str, str]]:
@@ -387,13 +401,15 @@ def load_strings(locales: Path, lang: str, vi: Mapping[str, str]) -> list[Unit]:
     path = catalog_path(locales, lang)
     if not path.is_file():
         return []
-    units = []
-    for entry in polib.pofile(str(path)):
-        if entry.obsolete or entry.msgid not in vi or entry.msgid in VI_ONLY:
-            continue
-        units.append(Unit(lang, Kind.STRING, entry.msgid, {"text": vi[entry.msgid]},
-                          {"text": entry.msgstr}, provenance_from_po(entry), path))
-    return units
+    return [Unit(lang, Kind.STRING, msgid, {"text": vi[msgid]}, {"text": msgstr}, prov, path)
+            for msgid, msgstr, prov in _read_kept(_catalog_entries, (path,))
+            if msgid in vi and msgid not in VI_ONLY]
+
+
+def _catalog_entries(path: Path) -> tuple[tuple[str, str, Provenance], ...]:
+    """(msgid, msgstr, provenance) of each entry in use of a minority catalog."""
+    return tuple((entry.msgid, entry.msgstr, provenance_from_po(entry))
+                 for entry in polib.pofile(str(path)) if not entry.obsolete)
 
 
 def read_text_file(path: Path) -> tuple[dict[str, object], str]:
@@ -440,17 +456,44 @@ def load_texts(content_dir: Path, lang: str, sources: Mapping[str, dict[str, str
     for unit_id, source in sources.items():
         path = content_dir / lang / f"{unit_id}.md"
         try:
-            meta, body = read_text_file(path)
-            fields = unit_fields(path, meta, body)
-            clip = clip_from_meta(path, lang, unit_id, meta)
+            fields, prov, clip = _read_kept(_text_unit, (path,), lang, unit_id)
         except (FileNotFoundError, ContentError):
             continue
         units.append(Unit(lang, Kind.TEXT, unit_id, source,
-                          {k: fields.get(k, "") for k in source},
-                          provenance_from_meta(meta), path))
+                          {k: fields.get(k, "") for k in source}, prov, path))
         if clip is not None:
             clips.append(clip)
     return units, clips
+
+
+def _text_unit(path: Path, lang: str, unit_id: str
+               ) -> tuple[MappingProxyType[str, str], Provenance, Clip | None]:
+    """The fields (read-only), provenance and shipped clip of one translation file."""
+    meta, body = read_text_file(path)
+    return (MappingProxyType(unit_fields(path, meta, body)), provenance_from_meta(meta),
+            clip_from_meta(path, lang, unit_id, meta))
+
+
+# -- keeping what was read ---------------------------------------------------------------------
+# Each app built, and each translations page (it reloads the files), read the same catalogs
+# and translation files again: polib took most of a build's time. What a reader makes of
+# unchanged files is kept in the process, by the files' stamps (bot/core/content.py `stamps`:
+# path, time, size, inode), so an edited or replaced file, or another folder, is read anew.
+# Readers return only immutable values (tuples, frozen dataclasses, read-only mappings); the
+# Units, dicts and catalogs callers may change are built fresh from them on every call.
+
+_Read = TypeVar("_Read")
+
+
+def _read_kept(read: Callable[..., _Read], paths: tuple[Path, ...], *args: str) -> _Read:
+    key = stamps(*paths)
+    return read(*paths, *args) if key is None else _kept(read, key, paths, args)
+
+
+@functools.lru_cache(maxsize=512)
+def _kept(read: Callable[..., _Read], key: tuple[tuple[object, ...], ...],
+          paths: tuple[Path, ...], args: tuple[str, ...]) -> _Read:
+    return read(*paths, *args)     # an error (a missing or broken file) is raised, not kept
 
 
 def normalise_translation(text: str) -> str:
