@@ -236,6 +236,11 @@ class ReplySender:
         self._bulk_wake = asyncio.Event()
         self._paused_until = 0.0           # clock time before which nothing is sent
         self._handed: list[Any] = []        # replies handed over in memory, already claimed
+        # Whether the reply lane must look in the outbox table: at start, when woken (replies
+        # stored for a claim, another process's notice, recovered messages), after a claim
+        # that found some, and every idle second (retries come due). Not after sending what
+        # the handler handed over: that round put nothing in the table for this lane.
+        self._look = True
         self._recording: set[asyncio.Future[None]] = set()   # replies' outcomes being recorded
         self.sent = 0
         self.flood_waits = 0
@@ -276,7 +281,11 @@ class ReplySender:
                 self.pace.debit(float(count))
 
     def wake(self, lane: str = "reply") -> None:
-        (self._bulk_wake if lane == "bulk" else self._wake).set()
+        if lane == "bulk":
+            self._bulk_wake.set()
+        else:
+            self._look = True
+            self._wake.set()
 
     def take(self, rows: list[Any]) -> None:
         """Replies just committed by the handler in state 'sending': send without a claim."""
@@ -339,7 +348,7 @@ class ReplySender:
             try:
                 await asyncio.wait_for(wake.wait(), timeout=self._idle_wait())
             except TimeoutError:
-                pass
+                self._look = True   # (reply lane) retries and anything missed come due
 
     def _idle_wait(self) -> float:
         pause = self._paused_until - self.clock.monotonic()
@@ -352,8 +361,9 @@ class ReplySender:
             rows, self._handed = self._handed, []
             await self._send_rows(rows, priority=True)
             return True
-        if self._paused_until > self.clock.monotonic():
+        if self._paused_until > self.clock.monotonic() or not self._look:
             return False
+        self._look = False
         async with self.db.connect() as conn:   # a read first: an idle lane takes no lock
             if not await queries.has_due(conn, self.channel.name, "reply"):
                 return False
@@ -363,6 +373,7 @@ class ReplySender:
             held(rows)
         if not rows:
             return False
+        self._look = True   # there may be more than one claim's worth
         await self._send_rows(rows, priority=True)
         return True
 
@@ -497,9 +508,7 @@ class ReplySender:
         while True:   # the database may be restarting: a sent message left 'sending' would wait
             try:      # for a restart of Loa, an unsent one would never be tried again
                 async with self.db.begin() as conn:
-                    await queries.update_many(conn, queries.OUTBOX, changes)
-                    await queries.forget_erased_addresses(
-                        conn, [c["id"] for c in changes if c.get("status") == OutboxStatus.SENT])
+                    await queries.record_outcomes(conn, changes)
                     if stopped:
                         await queries.stop_contacts(conn, stopped)
                 break
