@@ -61,6 +61,7 @@ class Conversation:
         if SOURCE_LANG not in contents:
             raise ValueError("Vietnamese content is required")
         self.contents = contents
+        self._folded_labels: dict[int, tuple[ContentSet, dict[str, str], frozenset[str]]] = {}
         self.t = translator
         self._configured = languages
         self.languages = self._offered()
@@ -216,7 +217,7 @@ class Conversation:
         "máy" or "điện thoại" in a short message ("kiem tra may", "ktra dt giúp bà")."""
         folded = _NUMBER_PREFIX.sub("", folded)
         for content in (self._content(lang), self.contents[SOURCE_LANG]):
-            if folded in (fold(content.check.menu_label), fold(content.check.title)):
+            if folded in self._labels(content)[1]:
                 return True
         words = folded.split()
         if len(words) > 8:
@@ -228,10 +229,26 @@ class Conversation:
         """A topic whose button label was typed as it reads ("Đổi máy có mất số không")."""
         folded = _NUMBER_PREFIX.sub("", folded)
         for content in (self._content(lang), self.contents[SOURCE_LANG]):
-            for topic_id, topic in content.topics.items():
-                if folded == fold(topic.menu_label):
-                    return topic_id
+            found = self._labels(content)[0].get(folded)
+            if found is not None:
+                return found
         return None
+
+    def _labels(self, content: ContentSet) -> tuple[dict[str, str], frozenset[str]]:
+        """A content set's button labels folded once (not on every message): topic ids by
+        folded menu label (the first topic of a label wins, as in menu order), and the phone
+        check's folded label and title. Kept per content set object: a reloaded or newly
+        approved set is a new object and gets its own."""
+        kept = self._folded_labels.get(id(content))
+        if kept is None or kept[0] is not content:
+            topics: dict[str, str] = {}
+            for topic_id, topic in content.topics.items():
+                topics.setdefault(fold(topic.menu_label), topic_id)
+            check = frozenset((fold(content.check.menu_label), fold(content.check.title)))
+            if len(self._folded_labels) > 64:   # sets replaced by reloads: forget them
+                self._folded_labels.clear()
+            kept = self._folded_labels[id(content)] = (content, topics, check)
+        return kept[1], kept[2]
 
     def _answer_mid_check(self, state: ConversationState, lang: str, topic: Topic,
                           score: float | None) -> Turn:
