@@ -507,7 +507,11 @@ class ReplySender:
         delay = 0.5
         while True:   # the database may be restarting: a sent message left 'sending' would wait
             try:      # for a restart of Loa, an unsent one would never be tried again
-                async with self.db.begin() as conn:
+                # all sent, as usual: one statement, no transaction around it (PostgreSQL)
+                single = bool(changes) and not stopped \
+                    and len({tuple(sorted(c)) for c in changes}) == 1 \
+                    and changes[0].get("status") == OutboxStatus.SENT
+                async with self.db.one_statement() if single else self.db.begin() as conn:
                     await queries.record_outcomes(conn, changes)
                     if stopped:
                         await queries.stop_contacts(conn, stopped)
