@@ -186,19 +186,6 @@ class Database:
             yield await stack.enter_async_context(self.engine.begin())
 
     @contextlib.asynccontextmanager
-    async def one_statement(self) -> AsyncIterator[AsyncConnection]:
-        """For work that is one statement (a single execute or executemany, atomic by itself):
-        on PostgreSQL without BEGIN and COMMIT, two round trips fewer (asyncpg runs an
-        executemany as one implicit transaction); on SQLite a write transaction as `begin`
-        (there an executemany outside a transaction would commit row by row)."""
-        if self._lock is not None:
-            async with self.begin() as conn:
-                yield conn
-            return
-        async with self.engine.connect() as conn:
-            yield await conn.execution_options(isolation_level="AUTOCOMMIT")
-
-    @contextlib.asynccontextmanager
     async def store(self) -> AsyncIterator[AsyncConnection]:
         """A write transaction storing an incoming event. This process runs them one at a time
         in the order they began, so inbox ids follow arrival order and the worker (which goes
