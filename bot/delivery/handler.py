@@ -289,17 +289,17 @@ class Handler:
             await queries.update_many(conn, queries.INBOX, inbox_updates)
             outbox = [dict(o, contact_id=t.contact.id) for t in turns for o in t.outbox]
             # Replies for a channel whose sender runs in this process go to it directly,
-            # already marked as being sent; the rest wait in the outbox for a claim.
-            direct = [dict(o, status=OutboxStatus.SENDING, claimed_by=self.claimed_by,
-                           claimed_at=now)
-                      for o in outbox
-                      if o["channel"] in self.direct]
-            await queries.insert_outbox(conn, [o for o in outbox
+            # already marked as being sent, with the Reply itself (REPLY: not a column); the
+            # rest wait in the outbox for a claim.
+            direct = [o for o in outbox if o["channel"] in self.direct]
+            await queries.insert_outbox(conn, [_columns(o) for o in outbox
                                                if o["channel"] not in self.direct])
             received = {row.id: row.received_at for row in rows}   # for the reply latency
-            handed = [Outgoing.of(row, received.get(o["inbox_id"])) for row, o in
-                      zip(await queries.insert_outbox_returning(conn, direct), direct,
-                          strict=True)]
+            inserted = await queries.insert_outbox_returning(conn, [
+                dict(_columns(o), status=OutboxStatus.SENDING, claimed_by=self.claimed_by,
+                     claimed_at=now) for o in direct])
+            handed = [Outgoing.of(row, received.get(o["inbox_id"]), o[REPLY])
+                      for row, o in zip(inserted, direct, strict=True)]
             hold(handed)   # before the commit: never taken for an orphan
             await add_runs(conn, [r for t in turns for r in t.runs],   # runs + rollups
                            self.run_observers)
@@ -446,9 +446,10 @@ class Handler:
 
     def _outbox_row(self, inbox_id: int, channel: str, env: Envelope, reply: Reply,
                     index: int, now: dt.datetime) -> dict[str, Any]:
-        return {"inbox_id": inbox_id, "channel": channel, "address": env.address,
-                "lane": "reply", "payload": reply_to_json(reply, env.ack_id if index == 0
-                                                          else None),
+        ack_id = env.ack_id if index == 0 else None
+        return {REPLY: (reply, ack_id),
+                "inbox_id": inbox_id, "channel": channel, "address": env.address,
+                "lane": "reply", "payload": reply_to_json(reply, ack_id),
                 "status": OutboxStatus.PENDING, "attempts": 0, "not_before": now,
                 "last_error": None, "ambiguous": False, "created_at": now, "sent_at": None}
 
@@ -524,6 +525,14 @@ class Handler:
                 or not 0 <= at - window["since"] < self.flood_window_s:
             window = {"since": at, "n": 0}
         return {"since": window["since"], "n": window["n"] + 1}
+
+
+REPLY = "reply"   # an outbox row's Reply and ack id, kept beside its columns for the sender
+
+
+def _columns(row: dict[str, Any]) -> dict[str, Any]:
+    """An outbox row's columns (without REPLY)."""
+    return {k: v for k, v in row.items() if k != REPLY}
 
 
 def _lock_id(key: str) -> int:

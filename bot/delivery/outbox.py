@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from bot.core.messages import Reply
 from bot.delivery.channel import (
     Blocked,
     Channel,
@@ -136,11 +137,13 @@ class Outgoing:
     attempts: int
     broadcast_id: int | None
     received_at: dt.datetime | None = None
+    reply: tuple[Reply, str | None] | None = None   # the payload as the handler built it
 
     @classmethod
-    def of(cls, row: Any, received_at: dt.datetime | None) -> Outgoing:
+    def of(cls, row: Any, received_at: dt.datetime | None,
+           reply: tuple[Reply, str | None] | None = None) -> Outgoing:
         return cls(row.id, row.contact_id, row.channel, row.address, row.payload, row.attempts,
-                   row.broadcast_id, received_at)
+                   row.broadcast_id, received_at, reply)
 
 
 class InFlight:
@@ -430,7 +433,9 @@ class ReplySender:
                         outcomes[message.id] = RetryLater(
                             self._paused_until - self.clock.monotonic(), "flood wait")
                         continue
-                    reply, ack_id = reply_from_json(message.payload)
+                    # handed over in memory: the reply itself, not parsed back from its JSON
+                    reply, ack_id = getattr(message, "reply", None) \
+                        or reply_from_json(message.payload)
                     attempted.add(message.id)
                     result = await self.channel.send(message.address, reply, ack_id,
                                                      bulk=not priority)
@@ -507,11 +512,7 @@ class ReplySender:
         delay = 0.5
         while True:   # the database may be restarting: a sent message left 'sending' would wait
             try:      # for a restart of Loa, an unsent one would never be tried again
-                # all sent, as usual: one statement, no transaction around it (PostgreSQL)
-                single = bool(changes) and not stopped \
-                    and len({tuple(sorted(c)) for c in changes}) == 1 \
-                    and changes[0].get("status") == OutboxStatus.SENT
-                async with self.db.one_statement() if single else self.db.begin() as conn:
+                async with self.db.begin() as conn:
                     await queries.record_outcomes(conn, changes)
                     if stopped:
                         await queries.stop_contacts(conn, stopped)
