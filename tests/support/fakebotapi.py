@@ -36,6 +36,7 @@ editing or deleting an unknown message succeeds; there is no getFile / file down
 
 Besides the Bot API, ``/_fake/*`` control endpoints help when the fake runs in another process
 (benchmarks, manual tries): ``POST /_fake/updates`` (one update or a list; answers the update ids),
+``GET /_fake/sent[?chat_id=N]`` (the messages the bot sent: method, chat, text, button labels),
 ``GET /_fake/stats`` and ``POST /_fake/reset``.
 
 Run standalone: ``python tests/support/fakebotapi.py --port 8081 --token 123:ABC``.
@@ -758,6 +759,18 @@ class FakeBotApi:
                 "webhook_deliveries": len(self.webhook_deliveries),
             }
             return _response(200, {"ok": True, "result": stats})
+        if action == "sent":   # what the bot sent, for trying Loa by hand (?chat_id=N)
+            chat = request.query.get("chat_id")
+            sent = [{"method": c.method, "chat_id": c.params.get("chat_id"),
+                     "text": c.params.get("text"),
+                     "buttons": [[b.get("text") for b in row] for row in
+                                 (c.params.get("reply_markup") or {}).get("inline_keyboard", [])
+                                 if isinstance(row, list)]
+                     if isinstance(c.params.get("reply_markup"), dict) else []}
+                    for c in self.calls
+                    if c.status == 200 and c.method in SEND_METHODS | {"editMessageText"}
+                    and (chat is None or str(c.params.get("chat_id")) == chat)]
+            return _response(200, {"ok": True, "result": sent})
         if action == "reset" and request.method == "POST":
             self.reset()
             return _response(200, {"ok": True, "result": True})
@@ -1493,6 +1506,7 @@ async def _serve(port: int, token: str) -> None:
     async with FakeBotApi(token=token, port=port) as api:
         print(f"Fake Telegram Bot API listening; base_url={api.base_url}  token={api.token}")
         print(f"Push updates: curl -d @tests/data/telegram/text.json {api.url}/_fake/updates")
+        print(f"Read replies: curl {api.url}/_fake/sent")
         print("Ctrl-C to stop.", flush=True)
         await asyncio.Event().wait()
 

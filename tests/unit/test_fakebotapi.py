@@ -303,6 +303,17 @@ async def test_control_endpoints_for_other_processes(api: FakeBotApi, bot: Bot) 
         async with session.get(f"{api.url}/_fake/stats") as resp:
             stats = (await resp.json())["result"]
         assert stats["call_counts"]["getUpdates"] == 1 and stats["pending_updates"] == 2
+        # someone trying Loa by hand reads what it answered, per chat, with its buttons
+        await bot.send_message(42, "Chọn một số:", reply_markup=InlineKeyboardMarkup(
+            [[InlineKeyboardButton("1. Khi nào tắt sóng 2G?", callback_data="topic:timeline")]]))
+        await bot.send_message(43, "tin khác")
+        async with session.get(f"{api.url}/_fake/sent", params={"chat_id": "42"}) as resp:
+            sent = (await resp.json())["result"]
+        assert sent == [{"method": "sendMessage", "chat_id": 42, "text": "Chọn một số:",
+                         "buttons": [["1. Khi nào tắt sóng 2G?"]]}]
+        async with session.get(f"{api.url}/_fake/sent") as resp:
+            assert [m["text"] for m in (await resp.json())["result"]] == ["Chọn một số:",
+                                                                          "tin khác"]
 
 
 def test_payloads_parse_as_ptb_updates() -> None:
