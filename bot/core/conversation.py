@@ -4,6 +4,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import replace
+from typing import NamedTuple
 
 from bot.core.answers import yes_no
 from bot.core.classifier import Classifier
@@ -39,10 +40,38 @@ _CHECK_VERBS = {"kiem tra", "ktra", "kt", "check", "test", "xem thu", "thu"}
 _PHONE_WORDS = {"may", "dien thoai", "dt", "dthoai", "dien thoi", "dte", "may dien thoai"}
 _GREETINGS = {"xin chao", "chao", "hello", "hi", "alo", "chao ban", "chao loa", "chao em",
               "chao anh", "chao chi", "bat dau", "start", "loa oi", "hey"}
-
+# The conversation's own chat commands; a channel may deliver them typed as text ("/lang rad").
+COMMANDS = ("start", "menu", "help", "lang", "stop")
+# Typed ways to ask for the language screen, folded, besides the button's own label.
+_LANGUAGE_SCREEN = ("ngon ngu", "doi ngon ngu", "chon ngon ngu", "thay doi ngon ngu",
+                    "ngon ngu khac", "language", "languages")
+# Languages' names as people type them (folded: "tiếng ê đê", "J'rai", "Gia Rai"), besides
+# the autonyms and the names of bot/core/i18n.py; compared without spaces ("e de" = "ede").
+_LANGUAGE_WORDS: dict[str, tuple[str, ...]] = {
+    "vi": ("viet", "viet nam"), "rad": ("e de", "rhade"), "jra": ("j rai", "gia rai"),
+    "cmo": ("m nong", "bu nong"), "mng": ("m nong dong",), "hro": ("h roi", "cham h roi"),
+    "bdq": ("ba na",)}
+# Words before a language's name that do not change it: "đổi sang tiếng Ê Đê" is "Ê Đê".
+_LANGUAGE_LEAD = re.compile(r"^(?:(?:doi sang|chuyen sang|chon|dung|noi|tieng) )+")
+# Buttons that would promise announcements, left out where none can be delivered (the web).
+_SUBSCRIBE_BUTTONS = frozenset({"sub", "sub:none"})
 
 def format_date(day: dt.date) -> str:
     return f"{day.day:02d}/{day.month:02d}/{day.year}"
+
+
+def _squash(folded: str) -> str:
+    """A folded language name without spaces: "e de", "ede" and "Êđê" are one name."""
+    return folded.replace(" ", "")
+
+
+class _Labels(NamedTuple):
+    """A content set's typed labels, folded once (Conversation._labels)."""
+
+    content: ContentSet
+    topics: dict[str, str]         # folded menu label -> topic id
+    check: frozenset[str]          # the phone check's folded label and title
+    languages: dict[str, str]      # squashed language word -> "langs" or "lang:<code>"
 
 
 class Conversation:
@@ -61,7 +90,7 @@ class Conversation:
         if SOURCE_LANG not in contents:
             raise ValueError("Vietnamese content is required")
         self.contents = contents
-        self._folded_labels: dict[int, tuple[ContentSet, dict[str, str], frozenset[str]]] = {}
+        self._folded_labels: dict[int, _Labels] = {}
         self.t = translator
         self._configured = languages
         self.languages = self._offered()
@@ -69,6 +98,13 @@ class Conversation:
         self.subscriptions = Subscriptions(communes, translator)
         self.commands = commands
         self.core_topics = CORE_TOPICS if core_topics is None else core_topics
+
+    @property
+    def command_names(self) -> frozenset[str]:
+        """The chat commands /help lists (the conversation's and the features' citizen
+        commands): what a channel that gets commands as typed text (the web chat) must pass
+        on as commands, so that they work there as on Telegram."""
+        return frozenset((*COMMANDS, *(name for name, _ in self.commands)))
 
     # -- helpers -----------------------------------------------------------------------------
     def _content(self, lang: str) -> ContentSet:
@@ -89,8 +125,9 @@ class Conversation:
         for number, item in enumerate(content.menu, start=1):
             label = f"{number}. {content.menu_label(item)}"
             rows.append((Button(label, CHECK_ID if item == CHECK_ID else f"topic:{item}"),))
-        if len(self.languages) > 1:
-            rows.append((Button(self.t.gettext(lang, "🌐 Language"), "langs"),))
+        if len(self.languages) > 1:   # numbered after the topics: typing it works too (Zalo)
+            label = self.t.gettext(lang, "🌐 Language")
+            rows.append((Button(f"{len(content.menu) + 1}. {label}", "langs"),))
         return Reply("\n".join(lines), tuple(rows))
 
     def language_picker(self, lang: str, intro: str = "") -> Reply:
@@ -217,7 +254,7 @@ class Conversation:
         "máy" or "điện thoại" in a short message ("kiem tra may", "ktra dt giúp bà")."""
         folded = _NUMBER_PREFIX.sub("", folded)
         for content in (self._content(lang), self.contents[SOURCE_LANG]):
-            if folded in self._labels(content)[1]:
+            if folded in self._labels(content).check:
                 return True
         words = folded.split()
         if len(words) > 8:
@@ -229,26 +266,72 @@ class Conversation:
         """A topic whose button label was typed as it reads ("Đổi máy có mất số không")."""
         folded = _NUMBER_PREFIX.sub("", folded)
         for content in (self._content(lang), self.contents[SOURCE_LANG]):
-            found = self._labels(content)[0].get(folded)
+            found = self._labels(content).topics.get(folded)
             if found is not None:
                 return found
         return None
 
-    def _labels(self, content: ContentSet) -> tuple[dict[str, str], frozenset[str]]:
+    def _typed_language(self, lang: str, folded: str) -> str | None:
+        """The language button's label typed as it reads ("🌐 Ngôn ngữ", "ngon ngu", "đổi
+        ngôn ngữ"): "langs"; a language's name ("tiếng ê đê", "Ê Đê", "J'rai", "tiếng Việt"):
+        "lang:<code>", which picks it when offered and otherwise says it is being translated.
+        """
+        folded = _NUMBER_PREFIX.sub("", folded)
+        if not folded or len(folded) > 40:
+            return None
+        keys = (_squash(folded), _squash(_LANGUAGE_LEAD.sub("", folded)))
+        for content in (self._content(lang), self.contents[SOURCE_LANG]):
+            words = self._labels(content).languages
+            found = next((words[key] for key in keys if key in words), None)
+            if found is not None:
+                return self._configured_mnong(found)
+        return None
+
+    def _named_language(self, lang: str, args: str) -> str:
+        """The choice "/lang <args>" stands for: a language by its code ("/lang rad") or its
+        name ("/lang ê đê"); the language list when neither."""
+        code = args.strip().lower()
+        if code in LANGUAGE_NAMES:
+            return f"lang:{code}"
+        return self._typed_language(lang, fold(args)) or "langs"
+
+    def _configured_mnong(self, choice: str) -> str:
+        """ "M'nông" is the M'nông the station broadcasts (BOT_MNONG_TAG): cmo or mng."""
+        if choice == "lang:cmo" and "cmo" not in self.languages and "mng" in self.languages:
+            return "lang:mng"
+        return choice
+
+    def _labels(self, content: ContentSet) -> _Labels:
         """A content set's button labels folded once (not on every message): topic ids by
-        folded menu label (the first topic of a label wins, as in menu order), and the phone
-        check's folded label and title. Kept per content set object: a reloaded or newly
-        approved set is a new object and gets its own."""
+        folded menu label (the first topic of a label wins, as in menu order), the phone
+        check's folded label and title, and the language button's label and the languages'
+        names. Kept per content set object: a reloaded or newly approved set (with its
+        language's approved strings) is a new object and gets its own."""
         kept = self._folded_labels.get(id(content))
-        if kept is None or kept[0] is not content:
+        if kept is None or kept.content is not content:
             topics: dict[str, str] = {}
             for topic_id, topic in content.topics.items():
                 topics.setdefault(fold(topic.menu_label), topic_id)
             check = frozenset((fold(content.check.menu_label), fold(content.check.title)))
             if len(self._folded_labels) > 64:   # sets replaced by reloads: forget them
                 self._folded_labels.clear()
-            kept = self._folded_labels[id(content)] = (content, topics, check)
-        return kept[1], kept[2]
+            kept = self._folded_labels[id(content)] = _Labels(
+                content, topics, check, self._language_words(content.lang))
+        return kept
+
+    def _language_words(self, lang: str) -> dict[str, str]:
+        """Squashed typed forms of the language button and of every language's name."""
+        screen = (self.t.gettext(lang, "🌐 Language"), "🌐 Language", *_LANGUAGE_SCREEN)
+        words = {_squash(fold(label)): "langs" for label in screen}
+        for code, name in LANGUAGE_NAMES.items():
+            names = (AUTONYMS[code], name, self.t.gettext(SOURCE_LANG, name),
+                     *_LANGUAGE_WORDS.get(code, ()))
+            for typed in names:
+                folded = fold(typed)
+                for key in (_squash(folded), _squash(_LANGUAGE_LEAD.sub("", folded))):
+                    if key:
+                        words.setdefault(key, f"lang:{code}")
+        return words
 
     def _answer_mid_check(self, state: ConversationState, lang: str, topic: Topic,
                           score: float | None) -> Turn:
@@ -335,22 +418,25 @@ class Conversation:
         return Turn(replies, turn.state, events)
 
     def _without_announcements(self, state: ConversationState, inbound: Inbound) -> Turn:
-        """The turn as usual, minus every promise of announcements: no "🔔" button; asking for
-        them says plainly that this channel gets none. Choosing a commune still works (it is
-        where the citizen lives, which answers may depend on), without subscribing."""
+        """The turn as usual, minus every promise of announcements: no "🔔" or "general news"
+        button, no subscription; asking for them says plainly that this channel gets none and
+        where news is told instead. A commune chosen from an older button is noted (it is where
+        the citizen lives), without subscribing."""
         turn = self.step(state, inbound)
         lang = turn.state.lang if turn.state.lang in self.ready else SOURCE_LANG
         t = self.t.gettext
-        honest = t(lang, "Loa cannot send announcements through this web page. You can ask "
-                   "Loa here any time.")
+        honest = t(lang, "Loa does not send announcements through this web page. News about "
+                   "the end of 2G is read on the loudspeakers of your commune or ward; to know "
+                   "more, ask the People's Committee of your commune or ward. You can ask Loa "
+                   "here any time.")
         replies = tuple(replace(r, buttons=tuple(
-            row for row in (tuple(b for b in row if b.choice != "sub") for row in r.buttons)
+            row for row in (tuple(b for b in row if b.choice not in _SUBSCRIBE_BUTTONS)
+                            for row in r.buttons)
             if row)) for r in turn.replies)
         new_state = turn.state
         if turn.state.flow == SUBSCRIBE_FLOW and state.flow != SUBSCRIBE_FLOW:   # asked
-            ask = t(lang, "If you like, tell Loa your commune or ward: type its name, for "
-                    "example: Hòa Phú.")
-            replies = (replace(replies[0], text=f"{honest}\n{ask}"), *replies[1:])
+            replies = (Reply(honest, ((self._menu_button(lang),),)),)
+            new_state = replace(turn.state, flow=None)
         elif turn.state.subscribed and not state.subscribed:     # a commune was chosen
             place = self.subscriptions.names.get(turn.state.commune or "", "")
             noted = t(lang, "Noted: {place}.", place=place) if place else ""
@@ -372,6 +458,8 @@ class Conversation:
                 # through a picker before being helped.
                 return Turn((self.menu(lang, greeting),), cleared, (Event(RunKind.MENU),))
             if command == "lang":
+                if inbound.args.strip():   # "/lang rad", "/lang ê đê": that language
+                    return self._choice(state, lang, self._named_language(lang, inbound.args))
                 return Turn((self.language_picker(lang),), state, (Event(RunKind.MENU),))
             if command == "help":
                 return Turn((self.help(lang),), state, (Event(RunKind.MENU),))
@@ -403,13 +491,14 @@ class Conversation:
         if kind == "lang" and rest in self.ready:
             new_state = replace(state, lang=rest)
             return Turn((self.menu(rest),), new_state, (Event(RunKind.MENU),))
-        if kind == "lang" and rest in self.languages:   # still being translated: said once
+        if kind == "lang" and (rest in self.languages or rest in LANGUAGE_NAMES):
+            # still being translated (or not yet offered here): said once, then Vietnamese
             name = self.t.gettext(SOURCE_LANG, LANGUAGE_NAMES.get(rest, rest))
             note = self.t.gettext(SOURCE_LANG, "{language}: being translated, Vietnamese for "
                                   "now", language=name)
             return Turn((self.menu(SOURCE_LANG, note),), replace(state, lang=SOURCE_LANG),
                         (Event(RunKind.MENU),))
-        if kind == "langs":
+        if kind in ("langs", "lang"):   # or a language Loa does not know: the list
             return Turn((self.language_picker(lang),), state, (Event(RunKind.MENU),))
         if kind == "help":
             return Turn((self.help(lang),), state, (Event(RunKind.MENU),))
@@ -434,6 +523,12 @@ class Conversation:
         return self._to_menu(state, lang)
 
     def _text(self, state: ConversationState, lang: str, text: str) -> Turn:
+        stripped = text.strip()
+        if stripped.startswith("/") and len(stripped) > 1:   # a command passed as text
+            head, _, args = stripped[1:].partition(" ")
+            if head.lower() in COMMANDS:
+                command = Inbound(InboundKind.COMMAND, text=head.lower(), args=args.strip())
+                return self._step(state, command)
         folded = fold(text)
         content = self._content(lang)
         if folded in START_WORDS and state.flow != SUBSCRIBE_FLOW:
@@ -446,10 +541,13 @@ class Conversation:
             option = self._check_option_from_text(lang, state, folded)
             if option is not None:
                 return self._check_step(state, lang, option)
-        if folded in _MENU_WORDS or text.strip() == "/menu":
+        if folded in _MENU_WORDS:
             return self._to_menu(state, lang)
         if folded in _HELP_WORDS:
             return Turn((self.help(lang),), state, (Event(RunKind.MENU),))
+        language = self._typed_language(lang, folded)
+        if language is not None:
+            return self._choice(state, lang, language)
         if self._wants_check(lang, folded):
             return self._choice(state, lang, CHECK_ID)
         checking = state.flow == CHECK_ID and state.step < len(content.check.questions)
@@ -465,8 +563,11 @@ class Conversation:
             if 1 <= number <= len(content.menu):
                 item = content.menu[number - 1]
                 return self._choice(state, lang, CHECK_ID if item == CHECK_ID else f"topic:{item}")
+            last = len(content.menu) + (1 if len(self.languages) > 1 else 0)
+            if number == last > len(content.menu):   # the language button's number
+                return self._choice(state, lang, "langs")
             intro = self.t.gettext(lang, "There is no item {number}. Please choose from 1 to "
-                                   "{last}.", number=folded[:6], last=len(content.menu))
+                                   "{last}.", number=folded[:6], last=last)
             return Turn((self.menu(lang, intro),), state, (Event(RunKind.MENU),))
         return self._free_text(state, lang, text, folded)
 

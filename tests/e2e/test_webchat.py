@@ -107,3 +107,43 @@ async def test_health_admin_and_metrics(client, settings):
     metrics = await (await client.get("/metrics")).text()
     assert 'loa_queue_rows{channel="web",queue="outbox",status="sent"} 1.0' in metrics
     assert 'loa_queue_rows{channel="web",queue="inbox",status="done"} 1.0' in metrics
+
+
+@pytest.fixture
+async def languages_client(settings):
+    """The web chat of a Loa that offers Ê Đê and J'rai (both still being translated)."""
+    from dataclasses import replace
+
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from bot.app import build_app
+    async with TestClient(TestServer(build_app(replace(settings, languages=("vi", "rad", "jra"))
+                                               ))) as c:
+        yield c
+
+
+async def test_commands_listed_by_help_work_typed_in_the_web_chat(languages_client, settings):
+    """/help tells people to type /lang: it opens the language screen as on Telegram, "/lang
+    rad" says Ê Đê is being translated, and no command is kept as an unanswered question
+    (review finding F2)."""
+    client = languages_client
+
+    async def say(message_id: str, text: str) -> str:
+        response = await post(client, message_id, text=text)
+        assert response.status == 200
+        return "\n".join(m["text"] for m in (await response.json())["messages"])
+
+    assert "/lang (ngôn ngữ)" in await say("cmd00001", "/help")
+    picker = await say("cmd00002", "/lang")
+    assert picker.endswith("Chọn ngôn ngữ:") and "Loa chưa hiểu" not in picker
+    assert "Tiếng Ê Đê: đang dịch, tạm dùng tiếng Việt" in picker
+    ede = await say("cmd00003", "/lang rad")
+    assert "Tiếng Ê Đê: đang dịch, tạm dùng tiếng Việt" in ede and "Loa chỉ trả lời" not in ede
+    assert "Chọn ngôn ngữ:" in await say("cmd00004", "🌐 Ngôn ngữ")
+    assert "Tiếng J'rai: đang dịch" in await say("cmd00005", "tiếng j'rai")
+    assert "Xóa mọi thông tin Loa lưu về bạn" in await say("cmd00006", "/xoadulieu")
+    assert "Chọn ngôn ngữ:" in await say("cmd00007", "/LANG")
+    with sql_connect(settings) as db:
+        assert db.execute("select count(*) from question").fetchone()[0] == 0
+        kinds = {row[0] for row in db.execute("select kind from run")}
+    assert "unmatched" not in kinds

@@ -223,3 +223,27 @@ async def test_operator_commands_against_the_fake(settings, api):
     assert code == 0 and api.webhook_url == ""
     for secret in (api.token, SECRET):
         assert secret not in out
+
+
+async def test_language_line_and_general_news_by_a_short_word(settings, api):
+    """With Ê Đê configured the numbered menu ends with the language line, whose number opens
+    the languages; "no commune" is chosen by typing the short words shown (finding F18)."""
+    runner, _ = await start_loa(replace(settings, languages=("vi", "rad")), api, webhook=False)
+    try:
+        api.push_update(bot_update(CHAT, "/start"))
+        (menu,) = await api.wait_for_calls("sendMessage", 1, chat_id=CHAT)
+        assert "\n17. 🌐 Ngôn ngữ" in menu.params["text"], menu.params["text"]
+        api.push_update(bot_update(CHAT, "17"))
+        _, picker = await api.wait_for_calls("sendMessage", 2, chat_id=CHAT)
+        assert "Tiếng Ê Đê: đang dịch, tạm dùng tiếng Việt" in picker.params["text"]
+        assert "Chọn ngôn ngữ:" in picker.params["text"]
+        api.push_update(bot_update(CHAT, "🔔 Nhận thông báo"))
+        *_, asked = await api.wait_for_calls("sendMessage", 3, chat_id=CHAT)
+        assert 'Không chọn xã (nhận tin chung): gõ "tin chung"' in asked.params["text"]
+        api.push_update(bot_update(CHAT, "tin chung"))
+        *_, done = await api.wait_for_calls("sendMessage", 4, chat_id=CHAT)
+        assert "thông báo chung" in done.params["text"], done.params["text"]
+        await wait_for(lambda: rows(settings, "select subscribed, commune_code from contact")
+                       in ([(1, None)], [(True, None)]))
+    finally:
+        await runner.cleanup()

@@ -200,3 +200,47 @@ def test_topics_offered_when_loa_is_unsure_become_numbered_lines():
         assert f"{number}. {button.label}" in text
         typed = CONV.step(turn.state, Inbound(InboundKind.TEXT, text=str(number)))
         assert typed.events[0].topic == button.choice.split(":", 1)[1]
+
+
+# -- the language line and long options (review finding F18) -----------------------------
+
+def test_the_menu_has_a_numbered_language_line_when_languages_are_configured(tmp_path):
+    """Languages are installed after the Zalo shortcuts are checked at start-up (the
+    translations feature starts later): the menu still shows "17. 🌐 Ngôn ngữ", and typing
+    17 does what the button does."""
+    from support.translations import copy_tree
+
+    from bot.core.content import load_content
+    from bot.core.conversation import Conversation
+    from bot.features.translations.service import Translations
+    content, locales = copy_tree(tmp_path)
+    translator = GettextTranslator(locales, ("vi", "rad", "jra"))
+    vi = load_content(content, "vi")
+    conv = Conversation({"vi": vi}, translator, ("vi", "rad", "jra"))
+    renderer = ReplyRenderer(build_shortcuts(conv), lambda m: translator.gettext("vi", m))
+    Translations(content, locales, ["rad", "jra"], vi).install(conv, translator)
+    start = conv.step(ConversationState(), Inbound(InboundKind.COMMAND, text="start"))
+    (text,) = renderer.render(start.replies[0])
+    number = len(vi.menu) + 1
+    assert f"\n{number}. 🌐 Ngôn ngữ" in text and text.count("Ngôn ngữ") == 1
+    pressed = conv.step(start.state, Inbound(InboundKind.CHOICE, choice="langs"))
+    typed = conv.step(start.state, text_inbound(str(number)))
+    assert _key(typed) == _key(pressed) and "Chọn ngôn ngữ:" in pressed.replies[0].text
+    for button in (b for row in pressed.replies[0].buttons for b in row):   # the languages
+        line = renderer.button_line(button, set())
+        assert line is not None, button
+        command = renderer.typed_for(button.choice, button.label)
+        assert _key(conv.step(start.state, text_inbound(command))) == \
+            _key(conv.step(start.state, Inbound(InboundKind.CHOICE, choice=button.choice)))
+
+
+def test_no_commune_is_chosen_by_a_short_word_not_the_whole_label():
+    asked = CONV.step(ConversationState(), Inbound(InboundKind.TEXT, text="nhận thông báo"))
+    (text,) = RENDERER.render(asked.replies[0])
+    assert '• Không chọn xã (nhận tin chung): gõ "tin chung"' in text, text
+    pressed = CONV.step(asked.state, Inbound(InboundKind.CHOICE, choice="sub:none"))
+    typed = CONV.step(asked.state, text_inbound("tin chung"))
+    assert _key(typed) == _key(pressed) and pressed.state.subscribed
+    missed = CONV.step(asked.state, text_inbound("xyzw"))         # "which commune?" again
+    (again,) = RENDERER.render(missed.replies[0])
+    assert 'gõ "tin chung"' in again

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from bot.core.messages import Inbound, InboundKind, Reply
@@ -10,6 +11,7 @@ from bot.delivery.channel import Envelope, Failed, ParseError, SendResult, read_
 
 NAME = "web"
 MAX_TEXT = 2000
+MAX_ARGS = 200           # what follows a typed command, as Telegram's and Zalo's adapters keep
 _ID = re.compile(r"^[A-Za-z0-9_-]+$")
 _COMMANDS = {"start", "menu", "help", "lang"}
 
@@ -40,8 +42,21 @@ def storable(text: str) -> bool:
     return "\x00" not in text
 
 
-def validate(body: bytes, messages: dict[str, str]) -> WebMessage:
-    """Check a POST /api/chat body; raises BadRequest with a user-facing message."""
+def typed_command(text: str, commands: Collection[str]) -> tuple[str, str] | None:
+    """("lang", "rad") for "/lang rad" typed in the chat, when `lang` is one of `commands`
+    (those /help lists): they work typed on the web as on Telegram and Zalo."""
+    text = text.strip()
+    if not text.startswith("/") or len(text) < 2 or text[1].isspace():
+        return None
+    head, _, args = text[1:].partition(" ")
+    name = head.lower()
+    return (name, args.strip()[:MAX_ARGS]) if name in commands else None
+
+
+def validate(body: bytes, messages: dict[str, str],
+             commands: Collection[str] = ()) -> WebMessage:
+    """Check a POST /api/chat body; raises BadRequest with a user-facing message. Typed text
+    that is one of `commands` ("/lang rad") is stored as that command."""
     try:
         data = read_json(body)
     except ValueError:
@@ -61,7 +76,12 @@ def validate(body: bytes, messages: dict[str, str]) -> WebMessage:
             raise BadRequest(413, messages["too_long"])
         if not text.strip():
             raise BadRequest(400, messages["empty"])
-        body_out = {"text": text}
+        command_typed = typed_command(text, commands)
+        if command_typed is None:
+            body_out = {"text": text}
+        else:
+            name, args = command_typed
+            body_out = {"command": name, **({"args": args} if args else {})}
     elif isinstance(choice, str) and 0 < len(choice) <= 64:
         body_out = {"choice": choice}
     elif isinstance(command, str) and command in _COMMANDS:
@@ -92,7 +112,8 @@ class WebChannel:
         elif "choice" in data:
             inbound = Inbound(InboundKind.CHOICE, choice=str(data["choice"]))
         else:
-            inbound = Inbound(InboundKind.COMMAND, text=str(data.get("command", "start")))
+            inbound = Inbound(InboundKind.COMMAND, text=str(data.get("command", "start")),
+                              args=str(data.get("args", ""))[:MAX_ARGS])
         return [Envelope(session, session, inbound)]
 
     async def send(self, address: str, reply: Reply, ack_id: str | None = None, *,

@@ -81,7 +81,7 @@ async def chat(request: web.Request) -> web.Response:
     except web.HTTPRequestEntityTooLarge:
         return _json({"error": errors_["too_long"]}, status=413)
     try:
-        message = validate(body, errors_)
+        message = validate(body, errors_, services.conversation.command_names)
     except BadRequest as exc:
         return _json({"error": exc.message}, status=exc.status)
     started = time.monotonic()

@@ -155,7 +155,7 @@ def build_shortcuts(conversation: Conversation, lang: str = "vi",
     """
     content = conversation.contents.get(lang) or conversation.contents["vi"]
     fixed: dict[str, list[str]] = {"menu": ["0", "/menu"], "help": ["/help"],
-                                   "langs": ["/lang"]}
+                                   "langs": [str(len(content.menu) + 1), "/lang"]}
     for number, item in enumerate(content.menu, start=1):
         fixed[CHECK_ID if item == CHECK_ID else f"topic:{item}"] = [str(number)]
     seen = _explore(conversation, lang, depth)
@@ -207,6 +207,12 @@ def _candidates(choice: str, label: str, content: ContentSet) -> list[str]:
         out.append(f"/lang {code}")
     words = label.split()
     bare = " ".join(w for w in words if any(ch.isalnum() for ch in w))
+    plain = [w.strip("()[],.:;!?\"'“”") for w in bare.split()]   # words without brackets
+    if kind != "topic" and len(plain) > 3:
+        # A long option ("Không chọn xã (nhận tin chung)"): a short phrase of it that does
+        # the same ("tin chung") is easier to type than the whole label. Topics keep theirs.
+        out += sorted((" ".join(plain[a:b]) for a in range(len(plain))
+                       for b in range(a + 2, len(plain) + 1) if b - a < len(plain)), key=len)
     out += [label, bare]
     out += sorted((" ".join(words[a:b]) for a in range(len(words))
                    for b in range(a + 2, len(words))), key=len)
@@ -232,19 +238,25 @@ class ReplyRenderer:
         self.t = gettext
         self.media_url = media_url.rstrip("/")
 
-    def typed_for(self, choice: str) -> str | None:
+    def typed_for(self, choice: str, label: str = "") -> str | None:
         if choice in self.shortcuts:
             return self.shortcuts[choice]
         kind, _, code = choice.partition(":")
         if kind == "lang" and _LANG_CODE.match(code):
             return f"/lang {code}"
+        if choice == "langs":
+            # The language button appears once minority languages are installed, after the
+            # shortcuts were checked; the core reads its menu number (the number after the
+            # topics, "17. 🌐 Ngôn ngữ") and /lang as the button.
+            numbered = _NUMBERED.match(label)
+            return numbered.group(1) if numbered else "/lang"
         return None
 
     def button_line(self, button: Button, shown: set[str]) -> str | None:
         numbered = _NUMBERED.match(button.label)
         if numbered and button.label.strip() in shown:
             return None               # menu items and check options are already in the text
-        typed = self.typed_for(button.choice)
+        typed = self.typed_for(button.choice, button.label)
         if typed is None:
             return None               # nothing typed can do it: better no line than a false one
         if typed.isdigit():

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.core.i18n import Translator
@@ -68,6 +68,25 @@ class ForgetCommand:
                         contacts: Sequence[tuple[str, str]]) -> set[tuple[str, str]] | None:
         return None   # no dialogs: free text it takes is known from the text alone
 
+    async def _kept(self, chat: Chat) -> list[str]:
+        """What Loa really keeps about this contact, named in the confirmation: the language
+        and commune only once chosen, announcements only when subscribed (never on the web
+        chat, which takes no subscription), and always the questions."""
+        t, lang = self.t.gettext, chat.lang
+        c = queries.CONTACT.c
+        contact = (await chat.conn.execute(
+            select(c.lang, c.commune_code, c.subscribed).where(
+                c.channel == chat.channel, c.pseudonym == chat.pseudonym))).first()
+        kept = []
+        if contact is not None and contact.lang:
+            kept.append(t(lang, "your language"))
+        if contact is not None and contact.commune_code:
+            kept.append(t(lang, "your commune or ward"))
+        if contact is not None and contact.subscribed:
+            kept.append(t(lang, "your subscription to announcements"))
+        kept.append(t(lang, "your questions"))
+        return kept
+
     async def handle(self, chat: Chat) -> list[Reply] | None:
         inbound = chat.env.inbound
         if inbound is None:
@@ -76,9 +95,9 @@ class ForgetCommand:
         asked = (inbound.kind is InboundKind.COMMAND and inbound.text in COMMANDS) or \
             (inbound.kind is InboundKind.TEXT and fold(inbound.text) in WORDS)
         if asked:
-            return [Reply(t(lang, "Erase everything Loa keeps about you (your language, commune, "
-                            "announcements, questions)? Anonymous counts for the province's "
-                            "report stay."),
+            kept = ", ".join(await self._kept(chat))
+            return [Reply(t(lang, "Erase everything Loa keeps about you ({kept})? Anonymous "
+                            "counts for the province's report stay.", kept=kept),
                           ((Button(t(lang, "Yes, erase"), "forget:yes"),
                             Button(t(lang, "No"), "forget:no")),))]
         if inbound.kind is not InboundKind.CHOICE or not inbound.choice.startswith("forget:"):
