@@ -117,7 +117,13 @@ async def test_log_outreach_by_chat_in_a_few_taps(telegram):
     assert ("Xã Hòa Phú", "og:communes:24175") in buttons(ask)
     error, _ = await officer.send("Atlantis", 2)
     assert "Không tìm thấy xã, phường: Atlantis." in error["text"]
-    (ask,) = await officer.send("hoa phu, Ea Súp")
+    # A commune logs only its own outreach (issue 17): another commune is refused, clearly.
+    error, again = await officer.send("hoa phu, Ea Súp", 2)
+    assert error["text"] == ("Đơn vị của bạn chỉ ghi nhận hoạt động cho Xã Hòa Phú, không ghi "
+                             "cho Xã Ea Súp được. Hoạt động ở xã, phường khác do chính xã, "
+                             "phường đó ghi nhận.")
+    assert again["text"] == "Bước 6/9 – Xã, phường nào? Bấm một nút bên dưới."
+    (ask,) = await officer.send("hoa phu")
     assert ask["text"].startswith("Bước 7/9 – Ngôn ngữ sử dụng?")
     (ask,) = await officer.press("og:languages:rad")
     assert "Đã chọn: Tiếng Ê Đê" in ask["text"]
@@ -137,14 +143,13 @@ async def test_log_outreach_by_chat_in_a_few_taps(telegram):
     assert ask["text"].startswith("Bước 9/9 – Ghi chú?")
     (confirm,) = await officer.send("Phát 2 buổi sáng và chiều")
     assert "Phương tiện: Hệ thống loa truyền thanh xã" in confirm["text"]
-    assert "Xã, phường: Xã Hòa Phú, Xã Ea Súp" in confirm["text"]
+    assert "Xã, phường: Xã Hòa Phú\n" in confirm["text"]
     assert "Đối tượng: Người cao tuổi, Chung" in confirm["text"]
     assert [label for label, _ in buttons(confirm)] == ["Lưu", "Làm lại", "Hủy"]
     (done,) = await officer.press("og:save")
     assert done["text"].startswith("Đã ghi nhận (mục #1).")
-    ea_sup = forms.find_commune("Ea Súp")
     assert entries(settings) == [(yesterday.isoformat(), "loudspeaker",
-                                  "Hệ thống loa truyền thanh xã", 4, None, f"24175,{ea_sup}",
+                                  "Hệ thống loa truyền thanh xã", 4, None, "24175",
                                   "rad,vi", "Phát 2 buổi sáng và chiều", "chat",
                                   "elderly,general")]
     (stale,) = await officer.press("og:save")               # the button pressed twice
@@ -178,9 +183,10 @@ async def test_report_by_chat_sends_the_xlsx_then_submits_and_locks(telegram):
         "Tổng cộng: 3 lượt, 210 người được tiếp cận"]
     assert buttons(summary) == [(f"Nộp báo cáo tháng {label}", f"og:submit:{last}")]
     (document,) = await api.wait_for_calls("sendDocument", 1, chat_id=4102)
-    name = f"bao-cao-truyen-thong-2g-{last}-xa-24175.xlsx"
+    name = f"bao-cao-truyen-thong-2g-{last}-xa-hoa-phu.xlsx"        # the name, not the code
     assert document.params["document"].filename == name and document.params["document"].size
-    sheet = openpyxl.load_workbook(Path(settings.data_dir) / "reports" / name)["Tổng hợp"]
+    sheet = openpyxl.load_workbook(Path(settings.data_dir) / "reports" / "xa-24175" / name)[
+        "Tổng hợp"]
     assert [c.value for c in sheet[4]][:5] == [1, "Hội nghị / họp dân", 3, "Họp thôn", 210]
 
     (refused,) = await viewer.send("/ghinhan")
@@ -213,7 +219,8 @@ async def test_report_by_chat_sends_the_xlsx_then_submits_and_locks(telegram):
                                           lines[1])
     assert "1. Hội nghị / họp dân: 3 lượt, 210 người" in lines
     (document,) = await api.wait_for_calls("sendDocument", 1, chat_id=4104)
-    assert document.params["document"].filename == f"bao-cao-truyen-thong-2g-{last}-tinh.xlsx"
+    assert document.params["document"].filename == \
+        f"bao-cao-truyen-thong-2g-{last}-tinh-dak-lak.xlsx"
 
 
 async def test_citizens_typing_officer_commands_get_the_conversation(telegram):

@@ -57,8 +57,10 @@ async def test_officer_logs_a_run_submits_and_amends(browser, live_server, setti
     await page.get_by_label("Phương tiện truyền thông").fill("Loa truyền thanh xã")
     await page.get_by_label("Số lượt thực hiện").fill("-1")
     await page.get_by_label("Số người tiếp cận (nếu biết)").fill("450")
-    await page.get_by_label("Xã, phường (không chọn = không gắn với xã nào)").select_option(
-        ["24175", forms.find_commune("Ea Súp")])
+    # A commune officer is offered their own commune alone, already ticked (issue 17).
+    own = page.get_by_role("checkbox", name="Xã Hòa Phú")
+    await expect(own).to_be_checked()
+    await expect(page.locator("#communes input")).to_have_count(1)
     await page.get_by_label("Tiếng Ê Đê").check()
     await page.get_by_label("Ghi chú").fill("Phát 2 buổi")
     await page.get_by_label("Ảnh hoặc tệp minh chứng").set_input_files(png(tmp_path / "loa.png"))
@@ -72,9 +74,7 @@ async def test_officer_logs_a_run_submits_and_amends(browser, live_server, setti
     await expect(page.get_by_label("Số lượt thực hiện")).to_have_attribute("aria-invalid", "true")
     await expect(page.get_by_label("Tiếng Ê Đê")).to_be_checked()
     await expect(page.get_by_label("Ghi chú")).to_have_value("Phát 2 buổi")
-    selected = await page.get_by_label("Xã, phường (không chọn = không gắn với xã nào)").evaluate(
-        "el => [...el.selectedOptions].map(o => o.text)")
-    assert selected == ["Xã Hòa Phú", "Xã Ea Súp"]
+    await expect(page.get_by_role("checkbox", name="Xã Hòa Phú")).to_be_checked()
     await expect(page.locator("#kept-evidence")).to_have_text("Giữ lại từ lần gửi trước: loa.png")
     await shot(page, "report-form-error")
     await page.get_by_label("Số lượt thực hiện").fill("3")
@@ -87,7 +87,7 @@ async def test_officer_logs_a_run_submits_and_amends(browser, live_server, setti
                                                   "Loa truyền thanh xã", "450", "Phát 2 buổi"])
     entry = page.locator("#entries tr[data-entry]")
     await expect(entry).to_have_count(1)
-    await expect(entry).to_contain_text("Xã Hòa Phú, Xã Ea Súp")
+    await expect(entry).to_contain_text("Xã Hòa Phú")
     await expect(entry).to_contain_text("Tiếng Việt, Tiếng Ê Đê")
     await expect(entry.get_by_role("link", name="minh chứng: loa.png")).to_be_visible()
 

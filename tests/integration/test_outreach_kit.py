@@ -244,9 +244,16 @@ async def test_kit_prints_per_commune_falls_back_to_vietnamese_and_logs_in_one_c
         assert options.count("<option") == 1            # no language with approved kit text
         assert "Mở áp phích khổ A3 (PDF)" in page and " disabled" not in page
 
-        pdf = await client.get("/admin/leaflets/leaflet.pdf?commune=Ea Súp&lang=vi")
+        pdf = await client.get("/admin/leaflets/leaflet.pdf?commune=Hòa Phú&lang=vi")
         assert pdf.status == 200 and pdf.content_type == "application/pdf"
-        assert "Dành cho bà con Xã Ea Súp" in text_of(await pdf.read())
+        assert "Dành cho bà con Xã Hòa Phú" in text_of(await pdf.read())
+        # The file is named after the commune, never its code (issue 17).
+        assert pdf.headers["Content-Disposition"] == \
+            'inline; filename="to-roi-2g-xa-hoa-phu-vi.pdf"'
+        # Another commune's kit is that commune's to print (issue 17: a commune's reach).
+        other = await client.get("/admin/leaflets/leaflet.pdf?commune=Ea Súp&lang=vi")
+        assert other.status == 403 and "Tài liệu của Xã Ea Súp do chính xã, phường đó in." in \
+            await other.text()
         # A language without approved kit text is printed in Vietnamese, and says so.
         fallback = await client.get("/admin/leaflets/leaflet.pdf?commune=24175&lang=rad")
         assert fallback.status == 200 and fallback.headers["Content-Language"] == "vi"
@@ -255,6 +262,8 @@ async def test_kit_prints_per_commune_falls_back_to_vietnamese_and_logs_in_one_c
             fallback.headers["Content-Disposition"]
         poster = await client.get("/admin/leaflets/leaflet.pdf?commune=24175&layout=poster-a3")
         assert poster.status == 200 and size_is(pages(await poster.read())[0], A3)
+        assert poster.headers["Content-Disposition"] == \
+            'inline; filename="ap-phich-2g-xa-hoa-phu-a3-vi.pdf"'
         for bad in ("?commune=Atlantis", "?commune=24175&layout=poster-a0&lang=%00"):
             response = await client.get("/admin/leaflets/leaflet.pdf" + bad)
             assert response.status in (200, 400), bad          # never a 500
@@ -334,9 +343,10 @@ async def test_no_qr_code_to_a_non_public_address_reaches_paper(client, settings
     await login_as(client, settings, "xa-24175", "editor")
     page = await (await client.get("/admin/leaflets")).text()
     assert 'id="address-problem"' in page and "Chưa in được tờ rơi và áp phích." in page
-    assert f"BOT_PUBLIC_URL đang là “{settings.public_url}”" in page
-    assert "Địa chỉ công khai phải bắt đầu bằng https://." in page
-    assert "người quản trị máy chủ của Loa" in page
+    # a commune officer reads it in plain words (review of issue 17, F17): no variable names
+    assert ("Máy chủ chưa có địa chỉ công khai https, nên chưa in được mã QR; hãy báo quản "
+            "trị viên tỉnh.") in page
+    assert "BOT_PUBLIC_URL" not in page and settings.public_url not in page
     assert page.count(" disabled") == 3                 # the three print buttons
     for layout in ("leaflet", "poster-a4", "poster-a3"):
         refused = await client.get(f"/admin/leaflets/leaflet.pdf?commune=24175&layout={layout}")

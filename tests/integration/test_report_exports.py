@@ -86,7 +86,7 @@ def _check_numbers(data, province, ward, sở) -> None:  # type: ignore[no-untyp
     assert {(u.code, u.runs) for u in province.units} == {
         ("tinh", 5), ("xa-24175", 9), ("xa-24133", 4)}
     # An entry counts in every commune and language it lists; runs without one are "none".
-    assert [(x.key, x.runs) for x in province.by_commune] == [("24175", 11), ("24133", 6),
+    assert [(x.key, x.runs) for x in province.by_commune] == [("24175", 11), ("24133", 5),
                                                               ("", 2)]
     assert [(x.key, x.runs) for x in province.by_language] == [("vi", 18), ("rad", 6)]
     # Topics by their titles; the two announcements have none; the menu tap is no run.
@@ -221,18 +221,21 @@ async def test_xlsx_has_one_sheet_per_table_with_vietnamese_headers(settings):
         (3, "Phường Buôn Ma Thuột", 0, 0, 0, 0, 0, 1, 3),
         (None, "Toàn tỉnh (tổng các đơn vị)", 0, 0, 0, 0, 0, 6, 12)]
 
+    # Units by name: the unit code ("Mã đơn vị") is for machines and only the CSV has it.
     status = wb["Tình hình nộp báo cáo"]
-    assert [c.value for c in status[3]] == ["STT", "Mã đơn vị", "Đơn vị", "Trạng thái",
+    assert [c.value for c in status[3]] == ["STT", "Đơn vị", "Trạng thái",
                                             "Thời điểm nộp", "Số lần điều chỉnh",
                                             "Số lượt thực hiện", "Số người tiếp cận",
                                             "Số lần ghi không rõ số người tiếp cận"]
-    by_code = {r[1]: r for r in status.iter_rows(min_row=4, values_only=True)}
-    assert len(by_code) == 103
-    assert by_code["xa-24175"][3:] == ("Đã nộp", "10/11/2026 10:00", 0, 9, 440, 1)
-    assert by_code["xa-24133"][3] == "Quá hạn, chưa nộp"
+    by_name = {r[1]: r for r in status.iter_rows(min_row=4, values_only=True)}
+    assert len(by_name) == 103
+    assert by_name["Xã Hòa Phú"][2:] == ("Đã nộp", "10/11/2026 10:00", 0, 9, 440, 1)
+    assert by_name["Phường Buôn Ma Thuột"][2] == "Quá hạn, chưa nộp"
+    assert not any(str(v).startswith("xa-") for row in status.iter_rows(values_only=True)
+                   for v in row)
 
     communes = list(wb["Theo xã, phường"].iter_rows(min_row=4, values_only=True))
-    assert communes == [(1, "Xã Hòa Phú", 11), (2, "Phường Buôn Ma Thuột", 6),
+    assert communes == [(1, "Xã Hòa Phú", 11), (2, "Phường Buôn Ma Thuột", 5),
                         (3, "Không ghi xã, phường", 2)]
     assert list(wb["Theo ngôn ngữ"].iter_rows(min_row=4, values_only=True)) == [
         (1, "Tiếng Việt", 18), (2, "Tiếng Ê Đê", 6)]
@@ -252,7 +255,7 @@ async def test_xlsx_has_one_sheet_per_table_with_vietnamese_headers(settings):
 async def test_docx_is_an_administrative_report_ready_to_sign(settings):
     data, province, _, _ = await _province_and_units(settings.database_url)
     document = docx.Document(io.BytesIO(to_docx(province, tr)))
-    heading, body, groups, statuses, annex, annex_groups, signature = document.tables
+    heading, body, groups, statuses, annex, signature = document.tables
     left, right = (cell.text for cell in heading.rows[0].cells)
     assert PROVINCE_NAME.upper() in left and "Số: …/BC-…" in left
     assert "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM" in right and "Độc lập - Tự do - Hạnh phúc" in right
@@ -273,18 +276,26 @@ async def test_docx_is_an_administrative_report_ready_to_sign(settings):
     assert any(p.startswith("Cách tính: lượt truyền thông") for p in paragraphs)
     assert "Lượt tương tác với chatbot (mọi lượt trò chuyện, kể cả câu trả lời): 5" in paragraphs
     assert "2. Số lượt theo đối tượng" in paragraphs
+    # Issue 17: runs by target group per unit, as the XLSX sheet "Theo đối tượng" and the
+    # page have them, then the province's sum (not only the province's total).
     assert [[c.text for c in row.cells] for row in groups.rows] == [
-        ["Đối tượng", "Số lượt thực hiện"], ["Người cao tuổi", "0"],
-        ["Đồng bào dân tộc thiểu số", "0"], ["Ngư dân và người đi biển", "0"],
-        ["Vùng sâu, vùng xa", "0"], ["Xã biên giới", "0"], ["Chung", "6"],
-        ["Không ghi đối tượng", "12"]]
-    assert [[c.text for c in row.cells] for row in annex_groups.rows][1:] == [
-        [PROVINCE_NAME, "Chung", "5"], ["Xã Hòa Phú", "Không ghi đối tượng", "9"],
-        ["Phường Buôn Ma Thuột", "Chung", "1"], ["Phường Buôn Ma Thuột", "Không ghi đối tượng",
-                                                 "3"]]
+        ["STT", "Đơn vị", "Người cao tuổi", "Đồng bào dân tộc thiểu số",
+         "Ngư dân và người đi biển", "Vùng sâu, vùng xa", "Xã biên giới", "Chung",
+         "Không ghi đối tượng"],
+        ["1", PROVINCE_NAME, "0", "0", "0", "0", "0", "5", "0"],
+        ["2", "Xã Hòa Phú", "0", "0", "0", "0", "0", "0", "9"],
+        ["3", "Phường Buôn Ma Thuột", "0", "0", "0", "0", "0", "1", "3"],
+        ["", "Toàn tỉnh (tổng các đơn vị)", "0", "0", "0", "0", "0", "6", "12"]]
+    assert all(run.bold for cell in groups.rows[-1].cells for p in cell.paragraphs
+               for run in p.runs if run.text)
     status_rows = [[c.text for c in row.cells] for row in statuses.rows]
     assert status_rows[0] == ["STT", "Đơn vị", "Trạng thái", "Số lượt thực hiện",
                               "Số người tiếp cận"] and len(status_rows) == 104
+    # Hòa Phú's loudspeaker entry gave no number: 440 is not all its people, and it says so.
+    by_name = {r[1]: r for r in status_rows[1:]}
+    assert by_name["Xã Hòa Phú"][3:] == ["9", "440 (1 lần ghi không rõ)"]
+    assert by_name["Phường Buôn Ma Thuột"][3:] == ["4", "2.100"]
+    assert by_name["Xã Ea Súp"][3:] == ["0", "0"]
     assert [r[0] for r in [[c.text for c in row.cells] for row in annex.rows]][1:] == [
         PROVINCE_NAME, PROVINCE_NAME, "Xã Hòa Phú", "Xã Hòa Phú", "Xã Hòa Phú",
         "Phường Buôn Ma Thuột", "Phường Buôn Ma Thuột"]
@@ -318,6 +329,17 @@ def _runs_of_colour(image: Image.Image, colour: tuple[int, int, int],
             groups.append([a])
     thick = 40 if vertical else 12
     return [max(spans[a] for a in g) for g in groups if len(g) >= thick]
+
+
+async def test_file_names_carry_the_unit_name_never_its_code(settings):
+    _, province, ward, sở = await _province_and_units(settings.database_url)
+    assert exports.filename(ward, "xlsx") == \
+        "bao-cao-truyen-thong-2g-2026-10-phuong-buon-ma-thuot.xlsx"
+    assert exports.filename(province, "docx") == "bao-cao-truyen-thong-2g-2026-10-tinh-dak-lak.docx"
+    assert exports.filename(sở, "csv") == (
+        "bao-cao-truyen-thong-2g-2026-10-so-khoa-hoc-va-cong-nghe-tinh-dak-lak.csv")
+    assert exports.slug("Xã Ea H'Leo") == "xa-ea-h-leo" and exports.slug("Đài PT-TH") == "dai-pt-th"
+    assert len(exports.slug("Ủy ban nhân dân " * 10)) <= 60
 
 
 async def test_chart_png_shows_twelve_months_and_the_target_groups(settings):

@@ -221,6 +221,8 @@ async def test_report_page_shows_the_official_table_and_exports(client, settings
                       ("png", "image/png"), ("csv", "text/csv")):
         response = await client.get(f"/admin/reports/export.{fmt}?month={last}")
         assert response.status == 200 and kind in response.headers["Content-Type"]
-        assert f"{last}-xa-24175.{fmt}" in response.headers["Content-Disposition"]
+        # The unit's name in the file name, never its code (issue 17)
+        assert response.headers["Content-Disposition"].endswith(
+            f'filename="bao-cao-truyen-thong-2g-{last}-xa-hoa-phu.{fmt}"')
     assert (await client.get("/admin/reports/export.csv?month=2099-01")).status == 400
     assert tr("Monthly report") == "Báo cáo tháng" and "Báo cáo tháng</a>" in page

@@ -349,21 +349,23 @@ async def _evidence(w: World) -> None:
 @probe("GET", "/admin/leaflets")
 async def _kit(w: World) -> None:
     response = await w.client.get(f"/admin/leaflets?commune={B[3:]}")
-    assert response.status == 200                  # public material for any commune
-    assert_hidden(w, await text_of(response))
+    assert response.status == 200                  # the kit page, with A's commune only
+    html = await text_of(response)
+    assert_hidden(w, html)
+    assert f'value="{B[3:]}"' not in html
 
 
 @probe("GET", "/admin/leaflets/leaflet.pdf")
 async def _leaflet(w: World) -> None:
     response = await w.client.get(f"/admin/leaflets/leaflet.pdf?commune={B[3:]}")
-    # 409: this test app has no public https address, so no QR is printed (issue 17)
-    assert response.status in (200, 409) and MARK.encode() not in await response.read()
+    # 403: another commune's kit is that commune's to print (issue 17)
+    assert response.status == 403 and MARK.encode() not in await response.read()
 
 
 @probe("GET", "/admin/leaflets/script")
 async def _script(w: World) -> None:
     response = await w.client.get(f"/admin/leaflets/script?commune={B[3:]}")
-    assert response.status == 200
+    assert response.status == 403                  # another commune's kit (issue 17)
     assert_hidden(w, await text_of(response))
 
 
@@ -373,7 +375,8 @@ async def _kit_log(w: World) -> None:
     response = await w.client.post("/admin/leaflets/log", data={
         "csrf": await csrf_of(w.client), "kind": "loudspeaker", "commune": B[3:],
         "unit": B}, allow_redirects=False)
-    assert response.status == 303                  # logged as A's own run
+    # Refused: A logs outreach only for its own commune (issue 17), and never as B's.
+    assert response.status == 409
     assert w.sql("select count(*) from outreach_entry where unit_id = ?", w.b_unit) == before
 
 
@@ -483,6 +486,21 @@ async def _officer_remove(w: World) -> None:
                                    data={"csrf": await csrf_of(w.client)},
                                    allow_redirects=False)
     assert response.status in (403, 404)            # b_state checks B's officer is active
+
+
+@probe("GET", "/admin/officers/{officer_id}/name")
+async def _officer_name_page(w: World) -> None:
+    response = await w.client.get(f"/admin/officers/{w.b_officer}/name")
+    assert response.status == 404                   # B's officers are not A's to rename
+    assert_hidden(w, await text_of(response))
+
+
+@probe("POST", "/admin/officers/{officer_id}/name")
+async def _officer_rename(w: World) -> None:
+    response = await w.client.post(f"/admin/officers/{w.b_officer}/name", data={
+        "csrf": await csrf_of(w.client), "name": "Tên do xã A đặt"}, allow_redirects=False)
+    assert response.status == 404
+    assert w.sql("select count(*) from officer where name = 'Tên do xã A đặt'") == [(0,)]
 
 
 @probe("POST", "/admin/logout")

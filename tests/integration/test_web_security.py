@@ -356,7 +356,8 @@ async def test_pages_show_only_fixed_notices(client, settings):
 
 async def test_leaflet_page_script_runs_under_the_policy(browser, live_server, settings):
     from support.browser import open_as
-    page = await open_as(browser, live_server, settings, "xa-24175", "editor")
+    # a province officer: the commune list to choose from (a commune's officers see their own)
+    page = await open_as(browser, live_server, settings, "tinh", "editor")
     refused: list[str] = []
     page.on("console", lambda m: refused.append(m.text)
             if "Content Security Policy" in m.text else None)

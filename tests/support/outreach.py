@@ -104,8 +104,9 @@ async def seed(db: Database) -> Dataset:
                                          ("24175",), ("vi", "rad"), "Phát sáng và chiều")),
         ("xa-24175", outreach.EntryInput(dt.date(2026, 10, 12), "meeting", "Họp thôn", 2, 140,
                                          ("24175",), ("vi",), None)),
+        # A commune logs outreach only for itself (issue 17); the province for any commune.
         ("xa-24175", outreach.EntryInput(dt.date(2026, 10, 20), "other", "Xe loa lưu động", 1,
-                                         300, ("24175", "24133"), ("vi",), None,
+                                         300, ("24175",), ("vi",), None,
                                          form_other="Diễu hành xe loa")),
         ("xa-24133", outreach.EntryInput(dt.date(2026, 10, 15), "leaflet", "Tờ rơi", 3, 900,
                                          ("24133",), ("vi",), "Phát tại chợ")),

@@ -54,6 +54,11 @@ class DialogContext:
     own_commune: str | None         # the unit's commune, offered as a button
     tr: Tr
 
+    @property
+    def reach(self) -> tuple[str, ...] | None:
+        """The communes the unit may log outreach for (None: every commune)."""
+        return outreach.reach_of(self.own_commune)
+
 
 # -- the dialog, pure ----------------------------------------------------------------------------
 
@@ -97,6 +102,9 @@ def prompt(state: dict[str, Any], ctx: DialogContext) -> Reply:
         if ctx.own_commune:
             row.append(_b(forms.commune_name(ctx.own_commune), f"communes:{ctx.own_commune}"))
         row.append(_b(tr("Not tied to a commune"), "communes:none"))
+        if ctx.reach is not None:         # a commune logs only its own: nothing to type
+            return Reply(head + tr("Commune or ward? Tap a button."),
+                         (tuple(row), _cancel_row(tr)))
         return Reply(head + tr("Commune or ward? Type names separated by commas (e.g. Hòa Phú, "
                                "Ea Súp), or tap a button."), (tuple(row), _cancel_row(tr)))
     if step == "languages":
@@ -216,6 +224,7 @@ def dialog_step(state: dict[str, Any], inbound: Inbound, ctx: DialogContext
                 communes: tuple[str, ...] = ()
             else:
                 communes = outreach.parse_communes([value or text or ""], tr)
+                outreach.check_reach(communes, ctx.reach, tr)
             state.update(communes=list(communes), step="languages")
         elif step == "languages":
             chosen = list(state.get("languages") or [])
@@ -437,8 +446,9 @@ class OutreachChat:
                     outreach.Actor(officer.id, officer.unit_id, officer.role).can_write:
                 buttons = ((_b(tr("Submit the report for {month}",
                                   month=forms.month_label(month)), f"submit:{month}"),),)
+        # A folder per unit: file names carry the unit's name, two units never share a file.
         folder = self.data_dir / "reports"
-        path = folder / filename(report, "xlsx")
+        path = folder / unit.code / filename(report, "xlsx")
         body = await asyncio.to_thread(to_xlsx, report, tr)
         await asyncio.to_thread(_write, folder, path, body)
         return [Reply("\n".join(lines), buttons, document=str(path))]
@@ -472,10 +482,10 @@ def _people(n: int | None, tr: Tr) -> str:
 
 
 def _write(folder: Path, path: Path, body: bytes) -> None:
-    """Write a report file for sending; remove ones older than two days."""
-    folder.mkdir(parents=True, exist_ok=True)
+    """Write a report file for sending; remove ones older than two days (of every unit)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     cutoff = time.time() - REPORT_FILES_KEPT_S
-    for old in folder.glob("*.xlsx"):
+    for old in folder.glob("**/*.xlsx"):
         if old.stat().st_mtime < cutoff:
             old.unlink(missing_ok=True)
     path.write_bytes(body)

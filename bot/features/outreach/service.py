@@ -218,6 +218,31 @@ def parse_communes(items: Iterable[str], tr: Tr) -> tuple[str, ...]:
     return tuple(codes)
 
 
+def reach_of(commune_code: str | None) -> tuple[str, ...] | None:
+    """The communes a unit may log outreach for: a commune or ward only itself (its unit row
+    carries its commune code); the province and the other units (radio, newspaper, carriers)
+    every commune (None)."""
+    return (commune_code,) if commune_code else None
+
+
+async def unit_reach(conn: AsyncConnection, unit_id: int) -> tuple[str, ...] | None:
+    unit = await officers.unit_by_id(conn, unit_id)
+    return reach_of(unit.commune_code if unit is not None else None)
+
+
+def check_reach(communes: Iterable[str], reach: tuple[str, ...] | None, tr: Tr) -> None:
+    """Refuses communes outside the unit's reach, whatever a form or a chat sent."""
+    if reach is None:
+        return
+    others = [c for c in communes if c not in reach]
+    if others:
+        raise OutreachError({"communes": tr(
+            "Your unit logs outreach only for {own}, not for {others}. Outreach in another "
+            "commune or ward is logged by that commune or ward.",
+            own=", ".join(forms.commune_name(c) for c in reach),
+            others=", ".join(forms.commune_name(c) for c in others))})
+
+
 def parse_languages(items: Iterable[str], tr: Tr) -> tuple[str, ...]:
     codes = [c.strip() for item in items for c in item.split(",") if c.strip()]
     unknown = [c for c in codes if c not in forms.LANGUAGE_CODES]
@@ -422,6 +447,7 @@ async def create_entry(conn: AsyncConnection, actor: Actor, entry: EntryInput, t
                        source: str = "form", evidence: tuple[str, str] | None = None,
                        reason: str | None = None) -> int:
     _require_writer(actor, tr)
+    check_reach(entry.communes, await unit_reach(conn, actor.unit_id), tr)
     locked = await _check_open(conn, actor.unit_id, {entry.month}, reason, tr)
     now = utcnow()
     entry_id = (await conn.execute(ENTRY.insert().values(
@@ -452,6 +478,7 @@ async def update_entry(conn: AsyncConnection, actor: Actor, entry_id: int, entry
                        tr: Tr, *, evidence: tuple[str, str] | None = None,
                        reason: str | None = None) -> None:
     row = await _own_entry(conn, actor, entry_id, tr)
+    check_reach(entry.communes, await unit_reach(conn, actor.unit_id), tr)
     locked = await _check_open(conn, actor.unit_id, {row.month, entry.month}, reason, tr)
     values: dict[str, Any] = {**entry.values(), "updated_at": utcnow()}
     if evidence is not None:

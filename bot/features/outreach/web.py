@@ -8,12 +8,13 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote, urlencode
 
 from aiohttp import BodyPartReader, web
+from sqlalchemy import select
 
 from bot.delivery.runtime import Runtime
 from bot.features.officers import audit_text
@@ -28,8 +29,9 @@ from bot.features.outreach.reports.model import (
     build_report,
     counting_rule,
     status_label,
+    status_of,
 )
-from bot.features.outreach.reports.monthly import TZ, MonthError, monthly_counts, parse_month
+from bot.features.outreach.reports.monthly import MonthError, monthly_counts, parse_month
 from bot.store import queries
 from bot.web.admin import NavEntry, Waiting, add_page, add_templates, render, waiting_for
 from bot.web.keys import RUNTIME
@@ -279,13 +281,26 @@ def _form_values(row: Any | None, default_commune: str | None) -> dict[str, Any]
             "groups": [c for c in row.target_groups.split(",") if c]}
 
 
+def _reachable(reach: tuple[str, ...] | None, also: Sequence[str] = ()) -> dict[str, str]:
+    """The communes a unit may pick (code -> name): every one for the province and the
+    province-wide units, a commune's own for a commune officer. `also` keeps what a stored
+    entry or a refused form already holds visible, so nothing disappears without a word (the
+    service refuses it with a clear message)."""
+    if reach is None:
+        return forms.communes()
+    codes = [*reach, *(c for c in also if c not in reach and c in forms.communes())]
+    return {code: forms.commune_name(code) for code in codes}
+
+
 async def _render_form(request: web.Request, officer: auth.OfficerInfo, values: dict[str, Any],
                        entry: Any | None, errors: dict[str, str], locked: bool,
                        evidence_token: str = "", evidence_name: str = "",
                        status: int = 200) -> web.Response:
+    reach = outreach.reach_of(await _unit_commune(request, officer))
     return render(request, "outreach_form.html", status=status, values=values, entry=entry,
                   errors=errors, locked=locked or "reason" in errors, forms=forms,
-                  communes=forms.communes(), today=outreach.today_vn().isoformat(),
+                  communes=_reachable(reach, values.get("communes") or []),
+                  own_only=reach is not None, today=outreach.today_vn().isoformat(),
                   evidence_token=evidence_token, evidence_name=evidence_name,
                   suggestions=sorted({s for v in forms.MEDIUM_SUGGESTIONS.values() for s in v}),
                   groups=[(c, forms.group_label(tr_for(request), c)) for c in forms.GROUP_CODES])
@@ -423,6 +438,18 @@ def _commune(request: web.Request, default: str | None) -> tuple[str, str]:
     return code, forms.commune_name(code)
 
 
+def _out_of_reach(request: web.Request, own: str | None, code: str) -> str | None:
+    """Why a commune officer may not print another commune's kit (None: they may). The
+    province and the province-wide units print for every commune."""
+    reach = outreach.reach_of(own)
+    if reach is None or code in reach:
+        return None
+    tr = tr_for(request)
+    return tr("Your unit prints the kit only for {own}. The kit of {other} is printed by that "
+              "commune or ward.", own=", ".join(forms.commune_name(c) for c in reach),
+              other=forms.commune_name(code))
+
+
 async def kit_page(request: web.Request, commune: str | None = None, error: str | None = None,
                    status: int = 200) -> web.Response:
     """The kit: a language is offered only where its kit text is approved, and the page says
@@ -433,9 +460,10 @@ async def kit_page(request: web.Request, commune: str | None = None, error: str 
     services, tr = _services(request), tr_for(request)
     approved = kit_text.approved_languages(services.conversation.contents,
                                            services.translator.gettext)
-    return render(request, "leaflet.html", status=status, communes=forms.communes(),
-                  selected=commune or forms.find_commune(request.query.get("commune", ""))
-                  or default or "",
+    choices = _reachable(outreach.reach_of(default))     # a commune officer: their own only
+    selected = commune or forms.find_commune(request.query.get("commune", "")) or default or ""
+    return render(request, "leaflet.html", status=status, communes=choices,
+                  selected=selected if selected in choices else default or "",
                   languages=[(c, forms.language_label(tr, c)) for c in forms.LANGUAGE_CODES
                              if c != "vi" and c not in approved],
                   kit_languages=[(c, forms.language_label(tr, c)) for c in approved],
@@ -451,7 +479,10 @@ async def kit_leaflet(request: web.Request) -> web.Response:
     says which). While BOT_PUBLIC_URL is not a public https:// address, the kit page (409)
     says so instead: a QR code to localhost must never reach paper."""
     officer = await auth.require_officer(request, *VIEW_ROLES)
-    code, name = _commune(request, await _unit_commune(request, officer))
+    own = await _unit_commune(request, officer)
+    code, name = _commune(request, own)
+    if (refused := _out_of_reach(request, own, code)) is not None:
+        return await kit_page(request, own, refused, status=403)
     from bot.features.outreach.reports import kit_address, kit_text
     from bot.features.outreach.reports.leaflet import leaflet_pdf, poster_pdf
     services = _services(request)
@@ -466,13 +497,14 @@ async def kit_leaflet(request: web.Request) -> web.Response:
     def tr(msgid: str, **values: object) -> str:
         return translator.gettext(lang, msgid, **values)
 
+    place = exports.slug(name) or code       # the commune's name in ASCII: xa-hoa-phu
     if layout in ("poster-a4", "poster-a3"):
         size = layout[-2:].upper()
         body = await asyncio.to_thread(poster_pdf, contents[lang], name, url, tr, size)
-        filename = f"ap-phich-2g-{code}-{size.lower()}-{lang}.pdf"
+        filename = f"ap-phich-2g-{place}-{size.lower()}-{lang}.pdf"
     else:
         body = await asyncio.to_thread(leaflet_pdf, contents[lang], name, url, tr)
-        filename = f"to-roi-2g-{code}-{lang}.pdf"
+        filename = f"to-roi-2g-{place}-{lang}.pdf"
     return web.Response(body=body, content_type="application/pdf", headers={
         "Content-Disposition": f'inline; filename="{filename}"', "Content-Language": lang})
 
@@ -481,7 +513,10 @@ async def kit_script(request: web.Request) -> web.Response:
     """A commune's loudspeaker script and its reading time. Vietnamese whatever language was
     chosen: its numbers and dates are Vietnamese words, and the page says so."""
     officer = await auth.require_officer(request, *VIEW_ROLES)
-    code, name = _commune(request, await _unit_commune(request, officer))
+    own = await _unit_commune(request, officer)
+    code, name = _commune(request, own)
+    if (refused := _out_of_reach(request, own, code)) is not None:
+        return await kit_page(request, own, refused, status=403)
     from bot.features.outreach.reports.kit_speech import reading
     from bot.features.outreach.reports.leaflet import loudspeaker_script
     paragraphs = loudspeaker_script(_services(request).conversation.contents["vi"], name,
@@ -523,22 +558,47 @@ _QUEUE_WORDS = {("inbox", "new"): "Messages received, waiting to be handled",
                 ("outbox", "blocked"): "Not delivered: the citizen blocked Loa"}
 
 
+def _due_report(tr: Callable[..., str], month: str, sub: Any, today: dt.date,
+                deadline_day: int, unit_code: str) -> dict[str, Any]:
+    """The report an officer must hand in now: last month's (this month's cannot be
+    submitted before the 1st of next month), its status in words, its deadline and the page
+    it is submitted on (for the province's officers, their own unit's, not the sum)."""
+    code = status_of(sub, month, today, deadline_day)
+    due = _date(forms.deadline(month, deadline_day))
+    if sub is None:
+        text = f"{status_label(tr, code)} · {tr('due {date}', date=due)}"
+    else:
+        at = _date(forms.vn_time(sub.submitted_at).date())
+        text = (tr("Submitted late, on {date} (due {deadline})", date=at, deadline=due)
+                if code == "late" else tr("Submitted on {date}", date=at))
+    query = {"month": month, **({"unit": unit_code} if unit_code == officers.PROVINCE_UNIT
+                                else {})}
+    return {"month": month, "label": forms.month_label(month), "status": code, "text": text,
+            "deadline": due, "link": f"/admin/reports?{urlencode(query)}"}
+
+
 async def admin_page(request: web.Request) -> web.Response:
     """The officer's home. A commune's (or any unit's) officer sees their own unit: this
-    month's runs by form, the report's status and deadline, what waits for them, and their
-    unit's recent actions in plain words. The province's officers see the province's runs;
-    its administrators also see the queues' health, in words."""
+    month's runs by form, the report that is due (last month's: its status and deadline,
+    first among what waits for them), and their unit's recent actions in plain words. The
+    province's officers see the province's runs; its administrators also see the queues'
+    health, in words."""
     officer = await auth.require_officer(request)
     services = _services(request)
     tr, titles = tr_for(request), _topic_labels(request)
-    month = dt.datetime.now(TZ).strftime("%Y-%m")
+    today = outreach.today_vn()
+    month = forms.month_of(today)                 # this month's runs so far
+    due_month = forms.shift_month(month, -1)      # the report to hand in now
+    deadline_day = services.settings.report_deadline_day
     province = officer.unit_code == officers.PROVINCE_UNIT
     async with services.db.connect() as conn:
+        due = _due_report(tr, due_month, await outreach.submission(conn, officer.unit_id,
+                                                                   due_month),
+                          today, deadline_day, officer.unit_code)
         counts = await monthly_counts(conn, month) if province else None
         report = await build_report(conn, month, tr, unit_code=officer.unit_code,
-                                    province_name=services.settings.unit,
-                                    deadline_day=services.settings.report_deadline_day,
-                                    topic_labels=titles)
+                                    province_name=services.settings.unit, today=today,
+                                    deadline_day=deadline_day, topic_labels=titles)
         health = []
         if province and officer.can():
             queues = await queries.count_by_status(conn)
@@ -550,22 +610,26 @@ async def admin_page(request: web.Request) -> web.Response:
         audit = await officers.audit_entries(conn, None if everything else officer.unit_id,
                                              limit=20)
         names = {o.id: o.name for o in await officers.officers(conn)}
+        logged = (await conn.execute(select(outreach.ENTRY).where(   # deleted ones too
+            outreach.ENTRY.c.id.in_(audit_text.entry_ids(audit))))).all()
+        entries = {e.id: audit_text.entry_name(e.day, forms.form_label(tr, e.form, e.form_other),
+                                               tr) for e in logged}
         staff = await auth.removable_officers(conn, officer)
-    status = report.statuses[0] if report.statuses and not report.province else None
     waiting = []
-    if status is not None and status.status in ("pending", "missing") \
-            and officer.can(*WRITE_ROLES):
-        waiting.append(Waiting(tr("The report of {month} is not submitted yet: due {date}.",
-                                  month=forms.month_label(month), date=_date(report.deadline)),
-                               f"/admin/reports?month={month}"))
+    if due["status"] in ("pending", "missing") and officer.can(*WRITE_ROLES):
+        words = (tr("The report of {month} is not submitted yet: due {date}.",
+                    month=due["label"], date=due["deadline"]) if due["status"] == "pending"
+                 else tr("The report of {month} is overdue: it was due {date}. Submit it as "
+                         "soon as you can.", month=due["label"], date=due["deadline"]))
+        waiting.append(Waiting(words, due["link"]))
     waiting += await waiting_for(request, officer)
     actions = [{"at": forms.vn_time(e.at).strftime("%d/%m/%Y %H:%M"),
                 "who": audit_text.actor_name(e.actor, names, tr),
-                "what": audit_text.sentence(e.action, e.target, names, tr),
+                "what": audit_text.sentence(e.action, e.target, names, tr, actor=e.actor,
+                                            entries=entries),
                 "target": e.target} for e in audit]
     return render(request, "admin.html", month=forms.month_label(month), counts=counts,
-                  report=report, report_state=status, deadline=_date(report.deadline),
-                  province=province, health=health, waiting=waiting,
+                  report=report, due=due, province=province, health=health, waiting=waiting,
                   unit=officer.unit_name, telegram="telegram" in services.channels,
                   actions=actions, staff=staff,
                   medium_label=lambda key: forms.channel_label(tr, key),

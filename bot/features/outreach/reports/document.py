@@ -22,6 +22,7 @@ from bot.features.outreach.reports.exports import (
     INTERACTIONS,
     group_rows,
     official_headers,
+    people_text,
     people_value,
     unknown_note,
 )
@@ -57,7 +58,7 @@ def _no_borders(table: Table) -> None:
 
 
 def _grid(doc: Any, headers: Sequence[str], rows: Sequence[Sequence[Any]],
-          widths: Sequence[float], bold_last: bool = False) -> Table:
+          widths: Sequence[float], bold_last: bool = False, size: float = 12) -> Table:
     table = doc.add_table(rows=1, cols=len(headers))
     table.style = "Table Grid"
     table.alignment = WD_TABLE_ALIGNMENT.CENTER
@@ -65,7 +66,7 @@ def _grid(doc: Any, headers: Sequence[str], rows: Sequence[Sequence[Any]],
         cell.text = ""
         run = cell.paragraphs[0].add_run(text)
         run.bold = True
-        run.font.size = Pt(12)
+        run.font.size = Pt(size)
         cell.paragraphs[0].alignment = WD_ALIGN_PARAGRAPH.CENTER
     for index, values in enumerate(rows):
         cells = table.add_row().cells
@@ -73,7 +74,7 @@ def _grid(doc: Any, headers: Sequence[str], rows: Sequence[Sequence[Any]],
             cells[col].text = ""
             run = cells[col].paragraphs[0].add_run(_fmt(value) if isinstance(value, int)
                                                    else str(value))
-            run.font.size = Pt(12)
+            run.font.size = Pt(size)
             run.bold = bold_last and index == len(rows) - 1
             if isinstance(value, int):
                 cells[col].paragraphs[0].alignment = WD_ALIGN_PARAGRAPH.RIGHT
@@ -134,10 +135,18 @@ def to_docx(report: MonthReport, tr: Tr) -> bytes:
 
     _para(doc, "", space_after=6)
     _para(doc, tr("2. Runs by target group"), bold=True, space_after=6)
-    headers, _, total = group_rows(report, tr)
-    _grid(doc, [tr("Target group"), tr("Number of runs")],
-          [[label, runs] for label, runs in zip(headers[2:], total[2:], strict=True)],
-          [10.0, 4.0])
+    headers, unit_rows, total = group_rows(report, tr)
+    if report.province:
+        # As the XLSX sheet and the page: a row per unit, a column per group, the province's
+        # sum last. 16 cm of A4 between the margins: the unit's name and narrow group columns.
+        groups = len(headers) - 2
+        width = (16.0 - 0.9 - 3.6) / max(groups, 1)
+        _grid(doc, headers, [*unit_rows, total], [0.9, 3.6, *([width] * groups)],
+              bold_last=True, size=10)
+    else:
+        _grid(doc, [tr("Target group"), tr("Number of runs")],
+              [[label, runs] for label, runs in zip(headers[2:], total[2:], strict=True)],
+              [10.0, 4.0])
 
     number = 3
     if report.province:
@@ -148,7 +157,9 @@ def to_docx(report: MonthReport, tr: Tr) -> bytes:
                       submitted=counts["submitted"], late=counts["late"],
                       pending=counts["pending"], missing=counts["missing"]),
               bold=True, space_after=6)
-        status_rows = [[i, s.name, s.label, s.runs, people_value(s.people, tr)]
+        # People reached: "không rõ" or "440 (1 lần ghi không rõ)", never a bare number
+        # when some entries gave none (this table has no column for them).
+        status_rows = [[i, s.name, s.label, s.runs, people_text(s.people, s.unknown_people, tr)]
                        for i, s in enumerate(report.statuses, 1)]
         _grid(doc, [tr("No."), tr("Unit"), tr("Status"), tr("Number of runs"),
                     tr("People reached")], status_rows, [1.2, 6.0, 3.4, 2.6, 2.8])
@@ -164,16 +175,11 @@ def to_docx(report: MonthReport, tr: Tr) -> bytes:
     if report.province and report.units:
         _para(doc, "", space_after=6)
         _para(doc, tr("Annex: details by unit"), bold=True, space_after=6)
-        detail = [[s.name, r.label, r.runs, r.media, people_value(r.people, tr)]
+        detail = [[s.name, r.label, r.runs, r.media,
+                   people_text(r.people, r.unknown_people, tr)]
                   for s in report.units for r in s.rows]
         _grid(doc, [tr("Unit"), tr("Form of outreach"), tr("Number of runs"), tr("Media used"),
                     tr("People reached")], detail, [4.0, 4.0, 2.0, 3.8, 2.2])
-        _para(doc, "", space_after=6)
-        _para(doc, tr("Annex: runs by target group and unit"), bold=True, space_after=6)
-        groups = [[s.name, forms.group_label(tr, code), runs] for s in report.units
-                  for code in report.group_codes if (runs := s.groups.get(code, 0))]
-        _grid(doc, [tr("Unit"), tr("Target group"), tr("Number of runs")], groups,
-              [6.0, 6.0, 4.0])
 
     # Signature block, left blank for the officer.
     _para(doc, "", space_after=12)

@@ -13,6 +13,7 @@ if TYPE_CHECKING:   # openpyxl (with lxml, Pillow, numpy: ~30 MB) loads with the
     from openpyxl import Workbook
     from openpyxl.worksheet.worksheet import Worksheet
 
+from bot.core.text import fold
 from bot.features.outreach.reports import forms
 from bot.features.outreach.reports.model import Line, MonthReport, OfficialRow, counting_rule
 
@@ -40,12 +41,38 @@ def people_value(people: int | None, tr: Tr) -> int | str:
     return tr("not known") if people is None else people
 
 
+def people_text(people: int | None, unknown: int, tr: Tr) -> int | str:
+    """People reached in one cell, for a table without a column of entries that gave none:
+    "không rõ" when none gave a number, "440 (1 lần ghi không rõ)" when some did not; a bare
+    number only when every entry gave one."""
+    if people is None or not unknown:
+        return people_value(people, tr)
+    return f"{people:,}".replace(",", ".") + " (" + tr("{n} entries not known", n=unknown) + ")"
+
+
 def unknown_note(n: int, tr: Tr) -> str:
     return tr("People reached not known for {n} entries.", n=n) if n else ""
 
 
+# The whole province's report in a file name (a unit's carries the unit's name).
+PROVINCE_SLUG = "tinh-dak-lak"
+
+
+def slug(name: str, limit: int = 60) -> str:
+    """A name in plain ASCII for a file name: "Xã Hòa Phú" -> "xa-hoa-phu" (whole words, at
+    most `limit` characters)."""
+    out = ""
+    for word in fold(name).split():
+        if len(out) + len(word) + 1 > limit:
+            break
+        out = f"{out}-{word}" if out else word
+    return out
+
+
 def filename(report: MonthReport, ext: str) -> str:
-    scope = "tinh" if report.province else report.unit_code
+    """bao-cao-truyen-thong-2g-2026-11-xa-hoa-phu.xlsx: the unit's name, never its code (the
+    code only when its name has no letter or digit at all)."""
+    scope = PROVINCE_SLUG if report.province else slug(report.unit_name) or report.unit_code
     return f"bao-cao-truyen-thong-2g-{report.month}-{scope}.{ext}"
 
 
@@ -246,16 +273,17 @@ def to_xlsx(report: MonthReport, tr: Tr) -> bytes:
     groups = _sheet(wb, tr("By target group"), heading, headers,
                     [6, 36, *([16] * (len(headers) - 2))], rows, total)
     _notes(groups, 4 + len(rows) + 2, counting_rule(tr)[1:2], len(headers))
-    status_rows = [[i, s.code, s.name, s.label,
+    # Units by name: the unit code is for machines, and only the CSV carries it.
+    status_rows = [[i, s.name, s.label,
                     forms.vn_time(s.submitted_at).strftime("%d/%m/%Y %H:%M")
                     if s.submitted_at else "", s.amendments, s.runs,
                     people_value(s.people, tr), s.unknown_people]
                    for i, s in enumerate(report.statuses, 1)]
     _sheet(wb, tr("Submission status"), heading,
-           [tr("No."), tr("Unit code"), tr("Unit"), tr("Status"), tr("Submitted at"),
+           [tr("No."), tr("Unit"), tr("Status"), tr("Submitted at"),
             tr("Amendments"), tr("Number of runs"), tr("People reached"),
             tr("Entries without a number of people")],
-           [6, 14, 36, 20, 18, 14, 14, 16, 18], status_rows)
+           [6, 36, 20, 18, 14, 14, 16, 18], status_rows)
     _lines(wb, tr("By commune"), heading, tr("Commune or ward"), report.by_commune, tr)
     _lines(wb, tr("By language"), heading, tr("Language"), report.by_language, tr)
     _lines(wb, tr("Language answered in"), heading, tr("Language"), report.by_served_language,
