@@ -157,7 +157,7 @@ async def test_second_officer_approval_then_delivery_to_the_audience_only(loa):
         assert status == 200 and "Xem trước" in page, page[:300]
         broadcast_id = int(re.search(r"Thông báo số (\d+)", page)[1])
         assert re.search(r'id="audience-total">30<', page)           # preview counts
-        assert "Telegram: 30 tin, 25 tin mỗi giây, mất khoảng 1 phút (miễn phí)." in page
+        assert "Telegram: 30 tin, 25 tin mỗi giây, mất chưa đến 1 phút (miễn phí)." in page
         status, page = await editor.post(f"/admin/broadcasts/{broadcast_id}/approve", {})
         assert status == 409 or "Duyệt và gửi" not in page           # no self-approval
         status, _ = await editor.post(f"/admin/broadcasts/{broadcast_id}/submit", {})
@@ -232,8 +232,9 @@ async def test_paid_broadcasts_are_opt_in_show_their_cost_and_spare_replies(sett
             _, page = await editor.post("/admin/broadcasts", [
                 ("kind", "message"), ("text", "Điểm đổi máy 4G mở cửa cả Chủ nhật."),
                 ("communes", "24175")])
-            assert ("Telegram đang bật gửi trả phí: 40 tin, tối đa 300 tin mỗi giây, khoảng "
-                    "1 phút, tốn 4,0 Telegram Stars (0,1 Star mỗi tin, trừ vào số dư của bot)."
+            assert ("Telegram đang bật gửi trả phí: 40 tin, tối đa 300 tin mỗi giây, chưa "
+                    "đến 1 phút, tốn 4,0 Telegram Stars (0,1 Star mỗi tin, trừ vào số dư của "
+                    "Loa trên Telegram)."
                     ) in page
             broadcast_id = int(re.search(r"Thông báo số (\d+)", page)[1])
             await editor.post(f"/admin/broadcasts/{broadcast_id}/submit", {})
@@ -288,6 +289,12 @@ async def test_stop_and_retract(loa):
                                          {"confirm": token})
         assert status == 409 and "đã cũ" in page
         assert len([c for c in api.calls if c.method == "deleteMessage"]) == states["sent"]
+        # Then the page says what became of it and offers no second retraction (review F12).
+        page = await (await editor.http.get(f"{url}/admin/broadcasts/{broadcast_id}")).text()
+        state = re.search(r'<span id="status">([^<]*)</span>', page)[1]
+        assert re.fullmatch(rf"đã thu hồi: đã xóa {states['sent']} tin lúc \d\d:\d\d "
+                            r"\d\d/\d\d/\d{4}", state), state
+        assert 'value="retract"' not in page
     finally:
         for s in sessions:
             await s.close()

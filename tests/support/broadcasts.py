@@ -28,3 +28,26 @@ def _seed_contacts(settings, n: int, first_chat: int, commune: str | None,
             "('telegram', ?, ?, 'vi', '{}', 'active', ?, ?, ?, ?)",
             [(f"p{chat}", str(chat), commune, now, now, subscribed) for chat in chats])
     return chats
+
+
+class DeletingChannel:
+    """Telegram as a retraction sees it, without a Bot API: every sent message it is asked to
+    delete is deleted (deleteMessage), and it remembers which."""
+
+    name = "telegram"
+
+    def __init__(self) -> None:
+        self.deleted: list[tuple[str, str]] = []
+
+    async def delete(self, address: str, message_id: str):  # noqa: ANN201
+        from bot.delivery.channel import Sent
+        self.deleted.append((address, message_id))
+        return Sent()
+
+
+def can_delete(app) -> DeletingChannel:  # noqa: ANN001
+    """Give an app built without Telegram a channel that deletes sent announcements."""
+    from bot.features.broadcasts.pages import PAGES
+    channel = DeletingChannel()
+    app[PAGES].broadcast_runner.channels["telegram"] = channel
+    return channel

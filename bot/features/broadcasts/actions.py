@@ -1,6 +1,7 @@
 """The actions on one announcement (POST /admin/broadcasts/{id}/{action}): test send, submit,
 approve, send back with a reason, stop, approve a translation, edit, and the destructive
-ones, retract and delete, which run only after a confirmation step with a one-time token."""
+ones, withdraw (a waiting one is not to be sent), retract and delete, which run only after a
+confirmation step with a one-time token."""
 from __future__ import annotations
 
 import hashlib
@@ -16,6 +17,7 @@ from bot.features.broadcasts.pages import (
     COMPOSERS,
     SENT,
     BroadcastPages,
+    deletable_channels,
     edit_page,
     form_values,
     load,
@@ -33,7 +35,7 @@ from bot.store import queries
 from bot.store.models import utcnow
 from bot.web.admin import render
 
-CONFIRMED = ("retract", "delete")     # destructive: only after a confirmation step
+CONFIRMED = ("retract", "delete", "withdraw")     # destructive: only after a confirmation
 
 
 def done_notice(t: Any, done: str, query: Any) -> tuple[str, str] | None:
@@ -67,6 +69,8 @@ def done_notice(t: Any, done: str, query: Any) -> tuple[str, str] | None:
                              "respected)."),
         "reject": lambda: t("vi", "Sent back. Its author sees the reason."),
         "stop": lambda: t("vi", "Stopped. {n} recipients will not get it.", n=n),
+        "withdraw": lambda: t("vi", "Withdrawn: it will not be sent to anyone. Its text stays "
+                              "here to read."),
         "edit": lambda: t("vi", "Saved. It is a draft again: submit it for approval."),
         "retract": lambda: t("vi", "Deleted {deleted} message(s); {not_deleted} could not be "
                              "deleted (see the audit log).", deleted=n, not_deleted=m),
@@ -90,19 +94,18 @@ async def _confirm_token(services: BroadcastPages, officer: auth.OfficerInfo, ro
     return hmac.new(officer.csrf.encode(), message, hashlib.sha256).hexdigest()[:32]
 
 
-def _deletable_channels(services: BroadcastPages) -> set[str]:
-    return {name for name, channel in services.broadcast_runner.channels.items()
-            if getattr(channel, "delete", None) is not None}
-
-
 def _refuse(t: Any, officer: auth.OfficerInfo, row: Any, action: str) -> None:
-    """Who may retract or delete, and when (checked before confirming and again after)."""
+    """Who may withdraw, retract or delete, and when (checked before confirming and again
+    after)."""
     if action == "retract":
         if not officer.can(Role.APPROVER, Role.EDITOR):
             raise BroadcastError(t("vi", "Your role cannot retract."))
         if row.status not in SENT:
             raise BroadcastError(t("vi", "Nothing has been sent yet, so there is nothing to "
                                    "retract."))
+    elif action == "withdraw" and row.status != BroadcastStatus.PENDING:
+        raise BroadcastError(t("vi", "Only an announcement waiting for approval can be "
+                               "withdrawn."))
     elif not workflow.may_edit(officer, row):
         raise BroadcastError(t("vi", "Only its author or an approver of its unit can change or "
                                "delete it, before it is approved."))
@@ -119,7 +122,7 @@ async def confirm_page(request: web.Request, services: BroadcastPages, row: Any,
     plan = None
     if action == "retract":
         async with services.db.connect() as conn:
-            plan = await workflow.retract_plan(conn, row.id, _deletable_channels(services))
+            plan = await workflow.retract_plan(conn, row.id, deletable_channels(services))
     return render(request, "broadcast_confirm.html", status=status, row=row, action=action,
                   plan=plan, token=await _confirm_token(services, officer, row, action),
                   label=services.broadcasts.status_label)
@@ -139,6 +142,8 @@ async def act(request: web.Request) -> web.StreamResponse:
             raise web.HTTPFound("/admin/broadcasts") from None   # a second click: done already
         raise
     t = services.translator.gettext
+    if action == "stop" and row.status == BroadcastStatus.PENDING:
+        action = "withdraw"       # nothing is being sent: it is withdrawn, after confirming
     try:
         if action in CONFIRMED:
             _refuse(t, officer, row, action)
@@ -192,8 +197,8 @@ async def _edit(request: web.Request, services: BroadcastPages, officer: auth.Of
             await workflow.edit(services.broadcasts, conn, officer, row, kind, text, variants,
                                 audience, send_at, topic)
     except (BroadcastError, ValueError) as exc:
-        return edit_page(request, services, officer, row, form_values(form),
-                          problem(t, exc), status=400)
+        return await edit_page(request, services, officer, row, form_values(form),
+                               problem(t, exc), status=400)
     raise web.HTTPFound(f"/admin/broadcasts/{row.id}?done=edit")
 
 
@@ -229,9 +234,10 @@ async def _do(services: BroadcastPages, officer: auth.OfficerInfo, row: Any, act
             channel = await workflow.send_back(broadcasts, conn, officer, row.id,
                                                str(form.get("reason", "")))
         woken |= {channel} if channel else set()
-    elif action == "stop":
+    elif action in ("stop", "withdraw"):         # withdraw: nobody to cancel, nothing to count
         async with services.db.begin() as conn:
-            extra = f"&n={await broadcasts.stop(conn, officer.actor, officer, row.id)}"
+            cancelled = await broadcasts.stop(conn, officer.actor, officer, row.id)
+        extra = f"&n={cancelled}" if action == "stop" else ""
         woken |= set(broadcasts.channels)          # the author's notice
     elif action == "variant":
         async with services.db.begin() as conn:

@@ -73,6 +73,8 @@ def duration(t: Translator, seconds: float) -> str:
     if minutes < 60:
         return t.gettext("vi", "about {n} min", n=minutes)
     hours, minutes = divmod(minutes, 60)
+    if not minutes:
+        return t.gettext("vi", "about {h} h", h=hours)
     return t.gettext("vi", "about {h} h {m} min", h=hours, m=minutes)
 
 

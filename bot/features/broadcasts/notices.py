@@ -1,6 +1,7 @@
 """Telling an announcement's author what became of it (approved, sent back with the reason,
-stopped, finished) in their chat: a reply-lane message queued in the same transaction as the
-change, so it is sent once the change is committed and never for a change rolled back."""
+withdrawn, stopped, finished) in their chat: a reply-lane message queued in the same
+transaction as the change, so it is sent once the change is committed and never for a change
+rolled back."""
 from __future__ import annotations
 
 from collections.abc import Collection
@@ -57,6 +58,11 @@ def sent_back(t: Translator, row: Any, by: str, reason: str) -> str:
 def stopped(t: Translator, row: Any, by: str, cancelled: int) -> str:
     return t.gettext("vi", "⏹ Your announcement #{id} was stopped by {name}: {n} recipients "
                      "will not get it.", id=row.id, name=by, n=cancelled)
+
+
+def withdrawn(t: Translator, row: Any, by: str) -> str:
+    return t.gettext("vi", "⏹ Your announcement #{id} was withdrawn by {name} before it was "
+                     "approved: it will not be sent to anyone.", id=row.id, name=by)
 
 
 def finished(t: Translator, row: Any, by_status: dict[str, int]) -> str:

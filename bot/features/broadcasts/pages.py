@@ -16,6 +16,7 @@ from bot.features.broadcasts import labels, workflow
 from bot.features.broadcasts.models import BroadcastKind, BroadcastStatus
 from bot.features.broadcasts.runner import BroadcastRunner
 from bot.features.broadcasts.service import Audience, BroadcastError, Broadcasts, sender_name
+from bot.features.officers import names as officer_names
 from bot.features.officers import service as officers
 from bot.features.officers import web as auth
 from bot.features.officers.models import Role
@@ -157,12 +158,23 @@ async def load(request: web.Request, officer: auth.OfficerInfo) -> tuple[Broadca
     return services, row
 
 
-def edit_page(request: web.Request, services: BroadcastPages, officer: auth.OfficerInfo,
-               row: Any, values: dict[str, Any], error: str | None,
-               status: int = 200) -> web.Response:
+def deletable_channels(services: BroadcastPages) -> set[str]:
+    """The channels whose sent messages a retraction can delete (Telegram)."""
+    return {name for name, channel in services.broadcast_runner.channels.items()
+            if getattr(channel, "delete", None) is not None}
+
+
+async def edit_page(request: web.Request, services: BroadcastPages, officer: auth.OfficerInfo,
+                    row: Any, values: dict[str, Any], error: str | None,
+                    status: int = 200) -> web.Response:
+    """The edit form, under the approver's reason when it was sent back: that is what the
+    officer is changing it for."""
+    async with services.db.connect() as conn:
+        sent_back = await workflow.sent_back_note(
+            conn, row.id, await officer_names.display_names(conn, services.translator))
     return render(request, "broadcast_edit.html", status=status, row=row, values=values,
-                  error=error, label=services.broadcasts.status_label,
-                  **form_context(services, officer))
+                  error=error, label=services.broadcasts.status_label, sent_back=sent_back,
+                  vn_time=labels.vn_time, **form_context(services, officer))
 
 
 async def show_page(request: web.Request, services: BroadcastPages, row: Any,
@@ -170,17 +182,22 @@ async def show_page(request: web.Request, services: BroadcastPages, row: Any,
                 status: int = 200) -> web.Response:
     broadcasts = services.broadcasts
     t = services.translator
+    sent = row.status in SENT
     async with services.db.connect() as conn:
         counts = await broadcasts.audience_counts(conn, row)
         zalo = await broadcasts.zalo_reach(conn, row, services.settings.zalo_oa_allow_paid)
         progress = await broadcasts.progress(conn, row)
-        author = await officers.officer_by_id(conn, row.author_id) if row.author_id else None
-        approver = (await officers.officer_by_id(conn, row.approver_id)
-                    if row.approver_id else None)
+        names = await officer_names.display_names(conn, t)
         unit = await officers.unit_by_id(conn, row.unit_id)
-        sent_back = (await workflow.sent_back_note(conn, row.id)
-                     if row.status == BroadcastStatus.REJECTED else None)
-    sent = row.status in SENT
+        sent_back = (await workflow.sent_back_note(conn, row.id, names)
+                     if row.status in (BroadcastStatus.REJECTED, BroadcastStatus.DRAFT)
+                     else None)
+        retraction = (await workflow.retractions(conn, [row.id])).get(row.id)
+        deletable = (await workflow.deletable_count(conn, row.id, deletable_channels(services))
+                     if row.status in (BroadcastStatus.DONE, BroadcastStatus.STOPPED) else 0)
+    author = (names.get(row.author_id, t.gettext("vi", "a removed officer"))
+              if row.author_id else t.gettext("vi", "operator"))
+    approver = names.get(row.approver_id) if row.approver_id else None
     sender = sender_name(unit)
     variants = json.loads(row.variants or "{}")
     approved = json.loads(row.variants_approved or "{}")
@@ -198,9 +215,14 @@ async def show_page(request: web.Request, services: BroadcastPages, row: Any,
     return render(
         request, "broadcast.html", status=status, row=row, counts=counts, sent=sent,
         previews=previews, progress=progress, author=author, approver=approver, unit=unit,
+        state=workflow.state_label(broadcasts, row, retraction), retraction=retraction,
+        retracted_by=(names.get(retraction.officer_id, "") if retraction is not None
+                      and retraction.officer_id is not None else ""),
+        withdrawn=workflow.withdrawn(row),
+        may_retract=row.status == BroadcastStatus.SENDING or deletable > 0,
         notice=notice, error=error, quiet=services.settings.quiet_hours, zalo=zalo,
         telegram=None if sent else telegram_pace(
-            services.settings, sum(n for (_, ch), n in counts.items() if ch == "telegram")),
+            services.settings, sum(n for (_, ch), n in counts.items() if ch == "telegram"), t),
         start=labels.vn_time(labels.start_time(row, services.settings.quiet_hours)),
         label=broadcasts.status_label, S=BroadcastStatus, sent_back=sent_back,
         is_author=officer.id == row.author_id, may_edit=workflow.may_edit(officer, row),
@@ -215,15 +237,16 @@ async def show_page(request: web.Request, services: BroadcastPages, row: Any,
 STARS_PER_PAID_MESSAGE = 0.1   # Bot API, sendMessage, allow_paid_broadcast (see README)
 
 
-def telegram_pace(settings: Any, recipients: int) -> dict[str, Any] | None:
-    """How long the Telegram part takes at the configured pace, and what it costs when paid
-    broadcasts are on (BOT_TELEGRAM_PAID_RATE): shown before anyone approves."""
+def telegram_pace(settings: Any, recipients: int, t: Any) -> dict[str, Any] | None:
+    """How long the Telegram part takes at the configured pace ("chưa đến 1 phút" for a few
+    messages, "khoảng 27 phút"), and what it costs when paid broadcasts are on
+    (BOT_TELEGRAM_PAID_RATE): shown before anyone approves."""
     if not recipients or not settings.telegram_token:
         return None
     paid = settings.telegram_paid_rate > 0
     rate = settings.telegram_paid_rate if paid else settings.telegram_rate
     return {"n": recipients, "rate": rate, "paid": paid,
-            "minutes": max(1, round(recipients / rate / 60)),
+            "time": labels.duration(t, recipients / rate),
             # Vietnamese digits: 1.234,5
             "stars": f"{recipients * STARS_PER_PAID_MESSAGE:,.1f}".translate(
                 str.maketrans(",.", ".,"))}

@@ -22,6 +22,7 @@ from bot.core.text import clean_input
 from bot.delivery.channel import reply_to_json
 from bot.features.broadcasts import notices
 from bot.features.broadcasts.models import Broadcast, BroadcastKind, BroadcastStatus
+from bot.features.officers import names as officer_names
 from bot.features.officers import service as officers
 from bot.features.officers.models import Role
 from bot.store import queries
@@ -331,9 +332,11 @@ class Broadcasts:
             .values(status=OutboxStatus.CANCELLED, last_error="stopped by an officer"))
         await self._log_runs(conn, await self.get(conn, broadcast_id))
         cancelled = int(result.rowcount or 0)
-        by = officer.name if officer is not None else notices.operator_name(self.t)
-        await notices.tell_author(conn, self.channels, row, notices.stopped(self.t, row, by,
-                                                                            cancelled),
+        by = (await officer_names.display_name(conn, self.t, officer.id) if officer is not None
+              else notices.operator_name(self.t))
+        told = (notices.withdrawn(self.t, row, by) if row.status == BroadcastStatus.PENDING
+                else notices.stopped(self.t, row, by, cancelled))
+        await notices.tell_author(conn, self.channels, row, told,
                                   skip_officer=officer.id if officer is not None else None)
         return cancelled
 

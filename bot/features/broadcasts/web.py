@@ -1,5 +1,6 @@
 """Admin pages for announcements: compose, edit, preview, test send, approve or send back (with a
-reason), what waits for my approval, progress, stop, and retract or delete after a confirmation.
+reason), what waits for my approval, progress, stop, and withdraw, retract or delete after a
+confirmation.
 
 Every page lives under the routes registered in `setup` (the per-unit isolation test probes
 each route): the approval queue is `/admin/broadcasts?view=waiting`, the edit form and the
@@ -14,6 +15,7 @@ from aiohttp import web
 
 from bot.features.broadcasts import labels, workflow
 from bot.features.broadcasts.actions import CONFIRMED, act, confirm_page, done_notice
+from bot.features.broadcasts.models import BroadcastStatus
 from bot.features.broadcasts.pages import (
     COMPOSERS,
     PAGES,
@@ -32,6 +34,7 @@ from bot.features.broadcasts.pages import (
     unit_filter,
 )
 from bot.features.broadcasts.service import BroadcastError
+from bot.features.officers import names as officer_names
 from bot.features.officers import service as officers
 from bot.features.officers import web as auth
 from bot.features.officers.models import Role
@@ -69,10 +72,15 @@ async def _list(request: web.Request, services: BroadcastPages, officer: auth.Of
         waiting = await workflow.waiting_for(services.broadcasts, conn, officer)
         news = await workflow.author_news(services.broadcasts, conn, officer)
         units = {u.id: u.name for u in await officers.list_units(conn)}
+        retracted = await workflow.retractions(
+            conn, [r.id for r in rows if r.status in (BroadcastStatus.DONE,
+                                                      BroadcastStatus.STOPPED)])
     return render(request, "broadcasts.html", status=status, rows=rows, error=error,
                   message=message, values=values, waiting=len(waiting), news=news,
                   units=units, show_unit=unit_filter(officer) is None, vn_time=labels.vn_time,
-                  label=services.broadcasts.status_label, **form_context(services, officer))
+                  state=lambda r: workflow.state_label(services.broadcasts, r,
+                                                       retracted.get(r.id)),
+                  **form_context(services, officer))
 
 
 async def _waiting_page(request: web.Request, services: BroadcastPages,
@@ -80,7 +88,7 @@ async def _waiting_page(request: web.Request, services: BroadcastPages,
     async with services.db.connect() as conn:
         rows = await workflow.waiting_for(services.broadcasts, conn, officer)
         units = {u.id: u.name for u in await officers.list_units(conn)}
-        authors = {o.id: o.name for o in await officers.officers(conn)}
+        authors = await officer_names.display_names(conn, services.translator)
     return render(request, "broadcasts_waiting.html", rows=rows, units=units, authors=authors,
                   approver=officer.can(Role.APPROVER), vn_time=labels.vn_time)
 
@@ -109,7 +117,7 @@ async def show(request: web.Request) -> web.Response:
     officer = await auth.require_officer(request)
     services, row = await load(request, officer)
     if request.query.get("edit") and workflow.may_edit(officer, row):
-        return edit_page(request, services, officer, row, row_values(row), None)
+        return await edit_page(request, services, officer, row, row_values(row), None)
     if request.query.get("confirm") in CONFIRMED:
         return await confirm_page(request, services, row, officer,
                                    request.query["confirm"])
@@ -124,8 +132,10 @@ async def progress_json(request: web.Request) -> web.Response:
     t = services.translator
     async with services.db.connect() as conn:
         p = await services.broadcasts.progress(conn, row)
+        retraction = (await workflow.retractions(conn, [row.id])).get(row.id)
     return web.Response(text=json.dumps({
-        "status": row.status, "status_label": services.broadcasts.status_label(row.status),
+        "status": row.status,
+        "status_label": workflow.state_label(services.broadcasts, row, retraction),
         "total": p.total, "done": p.done, "remaining": p.remaining,
         "by_status": p.by_status, "rate": round(p.rate_per_s, 2),
         "eta_s": None if p.eta_s is None else round(p.eta_s),

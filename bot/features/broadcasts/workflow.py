@@ -1,14 +1,17 @@
-"""No dead ends for an announcement before it is sent: editing and deleting it, sending it back
-with a reason its author reads, approving it (never by whoever wrote or last changed it), what
-waits for whose approval, and what became of an officer's own announcements.
+"""No dead ends for an announcement: editing and deleting it before it is sent, sending it
+back with a reason its author reads, approving it (never by whoever wrote or last changed it),
+what waits for whose approval, what became of an officer's own announcements, and the state it
+is really in after a retraction or a withdrawal.
 
-The reason and who decided live in the audit log (`broadcast.reject`), which every action writes
-anyway, so no column is needed for them.
+The reason and who decided live in the audit log (`broadcast.reject`), and so does what a
+retraction did (`broadcast.retract`: how many messages it deleted, when, by whom): every action
+writes the log anyway, so no column is needed for them.
 """
 from __future__ import annotations
 
 import datetime as dt
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
@@ -23,6 +26,7 @@ from bot.features.broadcasts.service import (
     Broadcasts,
     tidy,
 )
+from bot.features.officers import names as officer_names
 from bot.features.officers import service as officers
 from bot.features.officers.models import Role
 from bot.store import queries
@@ -124,8 +128,9 @@ async def send_back(service: Broadcasts, conn: AsyncConnection, officer: Any, br
     await service._set_status(conn, row, f"officer:{officer.id}", "broadcast.reject",
                               (BroadcastStatus.PENDING,), noted={"reason": reason},
                               status=BroadcastStatus.REJECTED)
+    by = await officer_names.display_name(conn, service.t, officer.id)
     return await notices.tell_author(conn, service.channels, row,
-                                     notices.sent_back(service.t, row, officer.name, reason),
+                                     notices.sent_back(service.t, row, by, reason),
                                      skip_officer=officer.id)
 
 
@@ -159,26 +164,35 @@ async def approve(service: Broadcasts, conn: AsyncConnection, officer: Any,
                                                "changed this one last."))
     row = await service.approve(conn, officer, broadcast_id)
     starts = labels.vn_time(labels.start_time(row, service.quiet_hours))
+    by = await officer_names.display_name(conn, service.t, officer.id)
     woken = await notices.tell_author(conn, service.channels, row,
-                                      notices.approved(service.t, row, officer.name, starts))
+                                      notices.approved(service.t, row, by, starts))
     return row, woken
 
 
-async def sent_back_note(conn: AsyncConnection, broadcast_id: int) -> dict[str, Any] | None:
-    """Why and by whom it was last sent back: {"reason", "by", "at"}."""
+async def sent_back_note(conn: AsyncConnection, broadcast_id: int,
+                         names: dict[int, str] | None = None) -> dict[str, Any] | None:
+    """Why and by whom it was last sent back, {"reason", "by", "at"}, while that still stands:
+    sent back, or edited since but not submitted again. `names`: officers' names as shown
+    (officers/names.py), else their stored names."""
     entry = (await conn.execute(select(AUDIT).where(
-        AUDIT.c.target == f"broadcast:{broadcast_id}", AUDIT.c.action == "broadcast.reject")
+        AUDIT.c.target == f"broadcast:{broadcast_id}",
+        AUDIT.c.action.in_(["broadcast.reject", "broadcast.submit"]))
         .order_by(AUDIT.c.id.desc()).limit(1))).first()
-    if entry is None:
+    if entry is None or entry.action != "broadcast.reject":
         return None
     try:
         reason = str(json.loads(entry.after or "{}").get("reason") or "")
     except ValueError:
         reason = ""
-    by = None
+    by: str = entry.actor
     if entry.actor.startswith("officer:") and entry.actor[8:].isdigit():
-        by = await officers.officer_by_id(conn, int(entry.actor[8:]))
-    return {"reason": reason, "by": by.name if by else entry.actor, "at": entry.at}
+        officer_id = int(entry.actor[8:])
+        if names is not None and officer_id in names:
+            by = names[officer_id]
+        elif (found := await officers.officer_by_id(conn, officer_id)) is not None:
+            by = found.name
+    return {"reason": reason, "by": by, "at": entry.at}
 
 
 async def waiting_for(service: Broadcasts, conn: AsyncConnection, officer: Any) -> list[Any]:
@@ -212,9 +226,11 @@ async def author_news(service: Broadcasts, conn: AsyncConnection,
                                 BroadcastStatus.STOPPED]))
         .order_by(BROADCAST.c.id.desc()).limit(50))).all()
     news = []
+    names = await officer_names.display_names(conn, service.t) if any(
+        row.status == BroadcastStatus.REJECTED for row in rows) else {}
     for row in rows:
         if row.status == BroadcastStatus.REJECTED:
-            note = await sent_back_note(conn, row.id)
+            note = await sent_back_note(conn, row.id, names)
             news.append((row.id, "warn", t(
                 "vi", "Your announcement #{id} was sent back by {name}: {reason} Edit it and "
                 "submit it again.", id=row.id, name=note["by"] if note else "?",
@@ -225,8 +241,11 @@ async def author_news(service: Broadcasts, conn: AsyncConnection,
                                          id=row.id, time=labels.vn_time(row.finished_at))))
         elif row.status == BroadcastStatus.STOPPED and row.finished_at and \
                 labels.aware(row.finished_at) >= since:
-            news.append((row.id, "warn", t("vi", "Your announcement #{id} was stopped ({time}).",
-                                           id=row.id, time=labels.vn_time(row.finished_at))))
+            when = labels.vn_time(row.finished_at)
+            news.append((row.id, "warn", t(
+                "vi", "Your announcement #{id} was withdrawn ({time}): it was sent to nobody.",
+                id=row.id, time=when) if withdrawn(row) else t(
+                "vi", "Your announcement #{id} was stopped ({time}).", id=row.id, time=when)))
         elif row.status in (BroadcastStatus.APPROVED, BroadcastStatus.SENDING) and \
                 row.approved_at and labels.aware(row.approved_at) >= since:
             news.append((row.id, "ok", t("vi", "Your announcement #{id} was approved ({time}).",
@@ -252,3 +271,84 @@ async def retract_plan(conn: AsyncConnection, broadcast_id: int,
         else:
             plan["deletable"] += 1
     return plan
+
+
+async def deletable_count(conn: AsyncConnection, broadcast_id: int,
+                          deletable_channels: set[str]) -> int:
+    """How many messages a retraction would delete now (retract_plan's "deletable"), in one
+    count: the page offers "Retract…" only while there is something to retract."""
+    if not deletable_channels:
+        return 0
+    o = queries.OUTBOX.c
+    limit = utcnow() - dt.timedelta(hours=48)
+    return int((await conn.execute(select(func.count()).select_from(queries.OUTBOX).where(
+        o.broadcast_id == broadcast_id, o.status == OutboxStatus.SENT,
+        o.retracted_at.is_(None), o.channel.in_(sorted(deletable_channels)),
+        o.external_message_id.is_not(None), o.external_message_id != "",
+        o.sent_at.is_(None) | (o.sent_at >= limit)))).scalar_one())
+
+
+@dataclass(frozen=True)
+class Retraction:
+    """What the retractions of one announcement did, from the audit log: messages deleted in
+    all, those the last one could not delete, and when and by whom the last one deleted."""
+
+    deleted: int
+    not_deleted: int
+    at: dt.datetime
+    actor: str
+
+    @property
+    def officer_id(self) -> int | None:
+        kind, _, ident = self.actor.partition(":")
+        return int(ident) if kind == "officer" and ident.isdigit() else None
+
+
+async def retractions(conn: AsyncConnection, broadcast_ids: list[int]) -> dict[int, Retraction]:
+    """Each of these announcements that was retracted, in one query (ix_audit_target)."""
+    if not broadcast_ids:
+        return {}
+    targets = {f"broadcast:{i}": i for i in broadcast_ids}
+    entries = await conn.execute(select(AUDIT.c.target, AUDIT.c.at, AUDIT.c.actor,
+                                        AUDIT.c.after).where(
+        AUDIT.c.target.in_(sorted(targets)), AUDIT.c.action == "broadcast.retract")
+        .order_by(AUDIT.c.id))
+    found: dict[int, Retraction] = {}
+    for entry in entries:
+        try:
+            after = json.loads(entry.after or "{}")
+            deleted, failed = int(after.get("deleted") or 0), int(after.get("not_deleted") or 0)
+        except (ValueError, TypeError, AttributeError):
+            deleted, failed = 0, 0
+        broadcast_id = targets[entry.target]
+        before = found.get(broadcast_id)
+        if before is not None and not deleted:     # deleted nothing more: the last one stands
+            found[broadcast_id] = Retraction(before.deleted, failed, before.at, before.actor)
+            continue
+        found[broadcast_id] = Retraction((before.deleted if before else 0) + deleted, failed,
+                                         entry.at, entry.actor)
+    return found
+
+
+def withdrawn(row: Any) -> bool:
+    """Stopped before anything was sent: withdrawn while waiting for approval, or approved
+    and stopped before its send time."""
+    return row.status == BroadcastStatus.STOPPED and row.started_at is None
+
+
+def state_label(service: Broadcasts, row: Any, retraction: Retraction | None = None) -> str:
+    """The state an officer reads in the title and the list: the status, except that a
+    retracted one says so (how many deleted, when) and a withdrawn one that it went to
+    nobody."""
+    t = service.t.gettext
+    if retraction is not None and retraction.deleted and \
+            row.status in (BroadcastStatus.DONE, BroadcastStatus.STOPPED):
+        if retraction.not_deleted:
+            return t("vi", "retracted: {n} message(s) deleted at {time}, {m} could not be "
+                     "deleted", n=retraction.deleted, m=retraction.not_deleted,
+                     time=labels.vn_time(retraction.at))
+        return t("vi", "retracted: {n} message(s) deleted at {time}", n=retraction.deleted,
+                 time=labels.vn_time(retraction.at))
+    if withdrawn(row):
+        return t("vi", "withdrawn, sent to nobody")
+    return service.status_label(row.status)

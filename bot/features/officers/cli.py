@@ -96,7 +96,7 @@ async def _invite(conn: AsyncConnection, args: argparse.Namespace) -> int:
     code = await officers.create_invite(conn, args.unit, args.role, OPERATOR, args.language,
                                         args.days)
     print(f"invite code: {code}  (unit {args.unit}, role {args.role}, valid {args.days} days)")
-    print(f"the officer sends to the bot:  /dangky {code}")
+    print(f"the officer sends to the bot:  /dangky {code} <their full name>")
     return 0
 
 

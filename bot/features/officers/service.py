@@ -107,8 +107,10 @@ async def create_invite(conn: AsyncConnection, unit_code: str, role: str, create
 
 
 async def redeem_invite(conn: AsyncConnection, code: str, channel: str, pseudonym: str,
-                        address: str, name: str) -> Row[Any]:
-    """Register the sender as an officer; raises OfficerError with a reason to show."""
+                        address: str, name: str, replace_name: bool = False) -> Row[Any]:
+    """Register the sender as an officer; raises OfficerError with a reason to show. An
+    officer of this chat registered before keeps their name unless `replace_name` (a name
+    they typed, rather than the chat's display name)."""
     invite = (await conn.execute(select(INVITE).where(
         INVITE.c.code_hash == digest(code.strip().upper())))).first()
     if invite is None:
@@ -124,7 +126,8 @@ async def redeem_invite(conn: AsyncConnection, code: str, channel: str, pseudony
     if existing is not None:
         await conn.execute(update(OFFICER).where(OFFICER.c.id == existing.id).values(
             unit_id=invite.unit_id, role=invite.role, language=invite.language, active=True,
-            address=address, removed_at=None, removed_by=None))
+            address=address, removed_at=None, removed_by=None,
+            **({"name": name[:120] or "?"} if replace_name else {})))
         officer_id = existing.id
     else:
         officer_id = (await conn.execute(OFFICER.insert().values(

@@ -1,5 +1,6 @@
 """Officer login for the admin pages: one-time links from the chat or a login name and password
-(passwords.py), cookie sessions, CSRF, and the page where an officer sets a password."""
+(passwords.py), cookie sessions, CSRF, the page where an officer sets a password, and removing
+an officer."""
 from __future__ import annotations
 
 import asyncio
@@ -344,7 +345,8 @@ async def remove_officer(request: web.Request) -> web.StreamResponse:
 
 
 def setup(app: web.Application) -> None:
-    """Login, logout, the password page and removing an officer (the overview links to it)."""
+    """Login, logout, the password page and removing an officer (the overview links to it);
+    the name pages are in name_pages.py."""
     add_templates(app, TEMPLATES)
     add_page(app, NavEntry("/admin/password", "Password"))
     app.router.add_get("/admin/officers/{officer_id}/remove", remove_page)
