@@ -4,9 +4,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bot.delivery.runs import COUNTED_KINDS
 from bot.features.officers import service as officers
 from bot.features.translations.models import TranslationReview, VoiceClip
 from bot.features.translations.rules import Clip, Decision
@@ -80,11 +81,14 @@ async def add_clip(conn: AsyncConnection, officer: Any, clip: Clip, size: int) -
 
 
 async def served_counts(conn: AsyncConnection, since: dt.datetime,
-                        until: dt.datetime) -> list[tuple[str, str, int]]:
-    """(chosen language, served language, runs) of citizens' runs in a period."""
+                        until: dt.datetime) -> list[tuple[str, str, int, int]]:
+    """(chosen language, served language, communication runs, interactions) of the chatbot in
+    a period: runs are its answers and verdicts (COUNTED_KINDS, as the monthly report counts
+    them), interactions every chat turn, answers included."""
     served = func.coalesce(RUN.c.served_language, RUN.c.language)
+    runs = func.sum(case((RUN.c.kind.in_(COUNTED_KINDS), 1), else_=0))
     rows = await conn.execute(
-        select(RUN.c.language, served, func.count()).where(
+        select(RUN.c.language, served, runs, func.count()).where(
             RUN.c.at >= since, RUN.c.at < until, RUN.c.form == "chatbot_qa")
         .group_by(RUN.c.language, served).order_by(RUN.c.language, served))
-    return [(str(a), str(b), int(n)) for a, b, n in rows.all()]
+    return [(str(a), str(b), int(n or 0), int(m)) for a, b, n, m in rows.all()]

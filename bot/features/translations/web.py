@@ -21,6 +21,7 @@ from bot.core.messages import ConversationState, Inbound, InboundKind, Reply
 from bot.delivery.runtime import Runtime
 from bot.features.officers import web as auth
 from bot.features.officers.models import Role
+from bot.features.officers.service import PROVINCE_UNIT
 from bot.features.translations.audio import ClipError, check_clip, store_clip
 from bot.features.translations.files import (
     TranslationImportError,
@@ -144,15 +145,45 @@ async def overview(request: web.Request) -> web.Response:
         clips = [service.clip_verdict(c).state for c in service.clips.get(lang, [])]
         rows.append({"lang": lang, **_names(request, lang), "counts": counts,
                      "clips": sum(s is State.APPROVED for s in clips), "clip_total": len(clips),
-                     "offered": lang in services.conversation.languages})
+                     "open": _openness(request, officer, lang)})
     now = dt.datetime.now(VN)
     start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     async with services.db.connect() as conn:
         served = await served_counts(conn, start.astimezone(dt.UTC), now.astimezone(dt.UTC)
                                      + dt.timedelta(minutes=1))
+    vi = service.vi.topics
+    core = ", ".join(vi[t].menu_label if t in vi else t for t in services.conversation.core_topics)
     return render(request, "translations.html", rows=rows, states=list(State), served=served,
+                  core=core,
                   month=now.strftime("%m/%Y"), names={lang: _names(request, lang)["vi"]
                                                       for lang in ("vi", *service.languages)})
+
+
+def _openness(request: web.Request, officer: auth.OfficerInfo, lang: str) -> str:
+    """Whether citizens get `lang`, as the language picker decides it (Conversation.ready: the
+    core topics approved, and the language switched on); if not, why, in words. Only the
+    province's administrators, who can have it switched on, are told it is off on the server."""
+    conversation = _services(request).conversation
+    tr = _services(request).translator.gettext
+    if lang in conversation.ready:
+        return tr("vi", "Yes: citizens can choose it")
+    content = conversation.contents.get(lang)
+    translated = content.translated if content is not None else frozenset()
+    vi = request.app[TRANSLATIONS].vi.topics
+    waiting = [vi[t].menu_label if t in vi else t for t in conversation.core_topics
+               if t not in translated]
+    reasons = []
+    if waiting and len(waiting) == len(conversation.core_topics):
+        reasons.append(tr("vi", "still waiting for approval of all {n} core topics",
+                          n=len(waiting)))
+    elif waiting:
+        reasons.append(tr("vi", "still waiting for approval of the core topics ({topics})",
+                          topics=", ".join(waiting)))
+    if lang not in conversation.languages and officer.unit_code == PROVINCE_UNIT \
+            and officer.role == Role.ADMIN:
+        reasons.append(tr("vi", "not switched on on the server"))
+    return tr("vi", "Not open: {reasons}", reasons="; ".join(reasons)) if reasons \
+        else tr("vi", "Not open")
 
 
 def _unit_row(service: Translations, unit: Unit, reviewer: bool) -> dict[str, Any]:
