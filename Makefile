@@ -12,10 +12,11 @@ run: setup db fonts
 # Every test once; those on a database (the `settings` or `database_url` fixture) twice, on
 # SQLite and on PostgreSQL (127.0.0.1:5432; each gets its own copy of a migrated template
 # database): one session, so the two halves share the workers (tests/conftest.py says which
-# run where). Two pytest-xdist workers (WORKERS=0 for one process), long end-to-end tests first
-# and idle workers stealing queued tests; no test shares a database or a fixed port. Ends with
+# run where). Three pytest-xdist workers on the two cores (WORKERS=0 for one process; a worker
+# often waits on a browser, a subprocess or a timer), long end-to-end tests first and idle
+# workers stealing queued tests; no test shares a database or a fixed port. Ends with
 # the 15 slowest tests (--durations in pyproject.toml). LOA_TEST_DB=sqlite or postgres: one half.
-WORKERS ?= 2
+WORKERS ?= 3
 test: setup browser fonts
 	$(PY) -m ruff check bot tests bench
 	$(VENV)/bin/lint-imports --no-cache   # layer rules and no cycles (pyproject.toml [tool.importlinter])

@@ -4,7 +4,8 @@ Every test that uses a database through the `settings` or `database_url` fixture
 through `client`, `live_server`...) runs twice, as `[sqlite]` and `[postgres]`: on a fresh
 SQLite file, and on a fresh PostgreSQL database at LOA_TEST_PG_HOST:LOA_TEST_PG_PORT (each a
 copy of one migrated by Alembic once per worker). `LOA_TEST_DB=sqlite` or `postgres` keeps one
-of the two. Tests marked `sqlite_only` are about SQLite itself and run on it only; tests that
+of the two. Tests marked `sqlite_only` are about SQLite itself, or about what a browser shows
+(the pages' database work runs on both in tests/integration), and run on it only; tests that
 pick PostgreSQL themselves (`postgres_url`, a private cluster) run once, with `[sqlite]` for
 whatever else they keep. Tests read and write rows directly with `sql_connect(settings)` (a
 sqlite3 connection, or the same interface on PostgreSQL).

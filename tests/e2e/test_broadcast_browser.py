@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
 from playwright.async_api import expect
 from support.broadcasts import seed_contacts
 from support.env import free_port, sql_connect, start_server
@@ -11,6 +12,10 @@ from support.fakebotapi import FakeBotApi
 from support.officers import make_officer
 
 from bot.app import build_app
+
+# What a browser shows and does is the subject here, not the database: these run on SQLite
+# only (the pages' database work runs on both in tests/integration).
+pytestmark = pytest.mark.sqlite_only
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",

@@ -8,6 +8,10 @@ import pytest
 from playwright.async_api import expect
 from support.browser import open_as
 
+# What a browser shows and does is the subject here, not the database: these run on SQLite
+# only (the pages' database work runs on both in tests/integration).
+pytestmark = pytest.mark.sqlite_only
+
 PHONE = {"viewport": {"width": 360, "height": 740}, "is_mobile": True, "has_touch": True}
 WIDTH = "document.documentElement.scrollWidth"
 LONG = ("Đổi máy 4G miễn phí tại UBND xã: xem https://dichvucong.gov.vn/p/home/"

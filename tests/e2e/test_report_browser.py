@@ -9,11 +9,16 @@ import struct
 import zlib
 from pathlib import Path
 
+import pytest
 from playwright.async_api import Page, expect
 from support.browser import open_as  # noqa: F401
 
 from bot.features.outreach import service as outreach
 from bot.features.outreach.reports import forms
+
+# What a browser shows and does is the subject here, not the database: these run on SQLite
+# only (the pages' database work runs on both in tests/integration).
+pytestmark = pytest.mark.sqlite_only
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
 from playwright.async_api import Page, expect
 from support.env import start_server
 from support.officers import make_officer
@@ -17,6 +18,10 @@ from bot.app import build_app
 from bot.features.officers import service as officers
 from bot.features.translations.rules import Provenance, Status
 from bot.store.db import Database, make_engine
+
+# What a browser shows and does is the subject here, not the database: these run on SQLite
+# only (the pages' database work runs on both in tests/integration).
+pytestmark = pytest.mark.sqlite_only
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",

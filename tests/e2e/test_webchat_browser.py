@@ -23,6 +23,10 @@ import pytest_asyncio
 from aiohttp import web
 from playwright.async_api import Browser, Locator, Page, Route, expect
 
+# What a browser shows and does is the subject here, not the database: these run on SQLite
+# only (the pages' database work runs on both in tests/integration).
+pytestmark = pytest.mark.sqlite_only
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
