@@ -16,6 +16,7 @@ import asyncio
 import os
 import sys
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -41,9 +42,11 @@ from support.env import (  # noqa: E402
     _pg_url,
     _postgres_reachable,
     _require_postgres,
+    free_port,
     make_settings,
     start_server,
 )
+from support.fakebotapi import FakeBotApi  # noqa: E402
 
 from bot.app import build_app  # noqa: E402
 from bot.settings import Settings  # noqa: E402
@@ -251,3 +254,17 @@ async def postgres_url() -> AsyncIterator[str]:
         _drop_database_later(name)
 
 
+@pytest.fixture
+async def telegram(settings: Settings) -> AsyncIterator[tuple[FakeBotApi, Settings]]:
+    """A running Loa on Telegram (the local fake Bot API, by webhook) on the test's database;
+    (the fake, the settings Loa runs with)."""
+    async with FakeBotApi(token="777:OUTREACH") as api:
+        port = free_port()
+        s = replace(settings, telegram_token=api.token, telegram_api_url=api.base_url,
+                    port=port, public_url=f"http://127.0.0.1:{port}", quiet_hours="",
+                    telegram_webhook_secret="o" * 20)
+        runner, _ = await start_server(build_app(s), port)
+        try:
+            yield api, s
+        finally:
+            await runner.cleanup()

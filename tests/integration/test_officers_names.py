@@ -5,34 +5,15 @@ tell them apart by role and registration date."""
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import replace
 
-import pytest
 from support.broadcast_pages import A, B, compose, get, log_in, post, sql
-from support.env import free_port, start_server
-from support.fakebotapi import FakeBotApi
 from support.officers import make_officer
 from support.outreach import database
 from support.outreach_chat import OfficerChat
 
-from bot.app import build_app
 from bot.features.officers import service as officers
 
 VN = dt.timezone(dt.timedelta(hours=7))
-
-
-@pytest.fixture
-async def telegram(settings):
-    async with FakeBotApi(token="779:NAMES") as api:
-        port = free_port()
-        s = replace(settings, telegram_token=api.token, telegram_api_url=api.base_url,
-                    port=port, public_url=f"http://127.0.0.1:{port}",
-                    telegram_webhook_secret="n" * 20)
-        runner, _ = await start_server(build_app(s), port)
-        try:
-            yield api, s
-        finally:
-            await runner.cleanup()
 
 
 async def invite(settings, role: str, unit: str = A) -> str:
