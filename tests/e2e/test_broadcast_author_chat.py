@@ -98,7 +98,7 @@ async def test_the_author_hears_in_the_chat_and_citizens_read_who_sent_it(settin
 
 @pytest.mark.sqlite_only   # the conversation's business: the database adds nothing
 async def test_typing_dung_as_the_announcement_says_stops_them(telegram):
-    api, s = telegram          # a running Loa on the fake Bot API (tests/e2e/conftest.py)
+    api, s = telegram          # a running Loa on the fake Bot API (tests/conftest.py)
     chat = 800_001
     for n, typed in enumerate(("nhan thong bao", "hoa phu"), 1):
         api.push_update(text_update(chat, typed))
