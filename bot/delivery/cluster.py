@@ -26,6 +26,8 @@ import secrets
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from bot.delivery.waiting import within, woken
+
 log = logging.getLogger(__name__)
 
 NS_ALIVE = 0x4C6F61      # advisory lock class ids ("Loa", "Lob")
@@ -268,7 +270,7 @@ class _Postgres(_Backend):
                 conn, self._conn = self._conn, None
                 if conn is not None:
                     with contextlib.suppress(Exception):
-                        await asyncio.wait_for(conn.close(), 2)
+                        await within(conn.close(), 2)
             await asyncio.sleep(delay)
             delay = min(delay * 2, RECONNECT_MAX_S)
 
@@ -298,9 +300,7 @@ class _Postgres(_Backend):
                     elif cluster.can_lead and await conn.fetchval(
                             "SELECT pg_try_advisory_lock($1, 0)", NS_LEADER, timeout=5):
                         cluster._set_leader(True)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(cluster._flush.wait(),
-                                       timeout=max(0.01, next_try - loop.time()))
+            await woken(cluster._flush, max(0.01, next_try - loop.time()))
 
     async def live(self) -> set[int]:
         conn = self._conn

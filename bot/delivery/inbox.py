@@ -6,6 +6,7 @@ import asyncio
 import logging
 
 from bot.delivery.handler import Handler
+from bot.delivery.waiting import woken
 from bot.store import queries
 from bot.store.db import Database
 
@@ -84,9 +85,6 @@ class InboxWorker:
                 self._later_s = min(self._later_s * 2, IDLE_S)
             if self._fresh or (ids and not self._later):
                 continue
-            try:
-                await asyncio.wait_for(self._wake.wait(),
-                                       timeout=self._later_s if self._later else IDLE_S)
-            except TimeoutError:
+            if not await woken(self._wake, self._later_s if self._later else IDLE_S):
                 if not self._later or self._later_s >= IDLE_S:
                     self._scan = True   # pick up anything left behind (e.g. a failed attempt)

@@ -29,6 +29,7 @@ from bot.delivery.channel import (
     reply_from_json,
 )
 from bot.delivery.cluster import Cluster
+from bot.delivery.waiting import within, woken
 from bot.store import queries
 from bot.store.db import Database
 from bot.store.models import OutboxStatus, utcnow
@@ -319,8 +320,8 @@ class ReplySender:
         restart)."""
         if self._recording:
             with contextlib.suppress(Exception, asyncio.CancelledError):
-                await asyncio.wait_for(asyncio.shield(asyncio.gather(*self._recording)),
-                                       RECORD_ON_STOP_S)
+                await within(asyncio.shield(asyncio.gather(*self._recording)),
+                             RECORD_ON_STOP_S)
 
     async def _bulk_lane(self) -> None:
         """Announcements go out from one process only (the leader), so this pace is
@@ -348,9 +349,7 @@ class ReplySender:
                 busy = False
             if busy:
                 continue
-            try:
-                await asyncio.wait_for(wake.wait(), timeout=self._idle_wait())
-            except TimeoutError:
+            if not await woken(wake, self._idle_wait()):
                 self._look = True   # (reply lane) retries and anything missed come due
 
     def _idle_wait(self) -> float:
@@ -477,7 +476,7 @@ class ReplySender:
             await asyncio.shield(record)
         except asyncio.CancelledError:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(record, RECORD_ON_STOP_S)
+                await within(record, RECORD_ON_STOP_S)
             raise
 
     async def _record(self, rows: list[Any], outcomes: dict[int, SendResult],

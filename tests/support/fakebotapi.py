@@ -614,7 +614,8 @@ class FakeBotApi:
             waiter: asyncio.Future[None] = loop.create_future()
             self._call_waiters.append(waiter)
             try:
-                await asyncio.wait_for(waiter, remaining)
+                async with asyncio.timeout(remaining):
+                    await waiter
             except TimeoutError:
                 pass
             finally:
@@ -1135,7 +1136,8 @@ class FakeBotApi:
             waiter: asyncio.Future[None] = loop.create_future()
             self._poll_waiters.append(waiter)
             try:
-                await asyncio.wait_for(waiter, remaining)
+                async with asyncio.timeout(remaining):
+                    await waiter
             except TimeoutError:
                 pass
             finally:

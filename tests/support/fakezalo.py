@@ -230,7 +230,8 @@ class FakeZaloBot(_Server):
             if left <= 0 or self._closing:
                 raise _ApiError(408, "Request timeout")
             try:
-                await asyncio.wait_for(self._arrived.wait(), left)
+                async with asyncio.timeout(left):
+                    await self._arrived.wait()
             except TimeoutError:
                 pass
         return self.updates.popleft()

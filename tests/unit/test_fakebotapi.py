@@ -87,7 +87,8 @@ async def test_get_updates_long_poll_receives_pushed_update(api: FakeBotApi, bot
     assert not poll.done()  # long poll is waiting
     update_id = api.push_update(text_update(42, "xin chào"))
     # Returned because the update existed: its own timeout (120 s) is far away.
-    updates = await asyncio.wait_for(poll, 60)
+    async with asyncio.timeout(60):
+        updates = await poll
 
     assert update_id == 1000
     assert [u.update_id for u in updates] == [1000]
@@ -285,7 +286,8 @@ async def test_wait_for_calls_reports_what_arrived(api: FakeBotApi, bot: Bot) ->
     await asyncio.sleep(0.05)
     assert not waiter.done()
     await bot.send_message(42, "tin thứ hai")
-    calls = await asyncio.wait_for(waiter, 1)
+    async with asyncio.timeout(1):
+        calls = await waiter
     assert [c.params["text"] for c in calls] == ["chỉ một tin", "tin thứ hai"]
     assert calls[1].at >= calls[0].at > 0
     (first,) = await api.wait_for_calls("sendMessage", 1, chat_id=42)  # the first `count` only
@@ -368,10 +370,12 @@ async def test_flood_limits_are_counted_on_the_fakes_clock() -> None:
 async def test_held_sends_wait_until_released(api: FakeBotApi, bot: Bot) -> None:
     api.hold_sends()
     sending = asyncio.create_task(bot.send_message(42, "chờ"))
-    await asyncio.wait_for(_until(lambda: api.held == 1), 10)
+    async with asyncio.timeout(10):
+        await _until(lambda: api.held == 1)
     assert not sending.done() and api.sent_messages(42) == []
     api.release_sends()
-    assert (await asyncio.wait_for(sending, 10)).text == "chờ"
+    async with asyncio.timeout(10):
+        assert (await sending).text == "chờ"
     assert api.held == 0 and len(api.sent_messages(42)) == 1
 
 

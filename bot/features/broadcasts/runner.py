@@ -15,6 +15,7 @@ from bot.core.i18n import Translator
 from bot.core.messages import Button, InboundKind, Reply
 from bot.delivery.channel import Channel, Sent
 from bot.delivery.commands import Chat, Command
+from bot.delivery.waiting import woken
 from bot.features.broadcasts import labels, workflow
 from bot.features.broadcasts.models import BroadcastStatus
 from bot.features.broadcasts.service import (
@@ -79,10 +80,7 @@ class BroadcastRunner:
                 raise
             except Exception:
                 log.exception("broadcast runner round failed")
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout=1.0)
-            except TimeoutError:
-                pass
+            await woken(self._wake, 1.0)
 
     async def tick(self) -> None:
         async with self.db.connect() as conn:   # idle most of the time: read before locking
