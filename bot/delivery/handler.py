@@ -117,6 +117,17 @@ class _Turn:
 _Store = tuple[str, list[tuple[str, str]], list[int]]   # channel, events, their ids (out)
 
 
+@dataclass(frozen=True)
+class _Raw:
+    """An inbox row as read from the database (or as just stored, with its payload)."""
+
+    id: int
+    channel: str
+    payload: str | None
+    contact_key: str | None
+    received_at: dt.datetime | None
+
+
 class Handler:
     """Turns inbox rows into conversation turns; the only writer of contact state."""
 
@@ -238,11 +249,19 @@ class Handler:
         take none, the batch is one event retried alone). `store`: (channel, events, out):
         store these events first and handle them, their ids appended to out."""
         async with self.db.begin() as conn:
+            # Events stored here are inserted as handled (no payload kept), as nearly all
+            # end up in this transaction: one write per event, not an insert and an update.
+            # The few that do not (left for later, unreadable, flooding) are updated below.
+            fresh: dict[int, str] = {}   # id -> payload of the events stored here
             if store is not None:   # the insert makes this transaction the writer (SQLite)
                 channel, items, out = store
-                stored = await queries.store_inbox_rows(conn, channel, items)
+                now = utcnow()
+                payloads = dict(items)
+                stored = await queries.store_inbox_rows(conn, channel, items, handled_at=now)
                 out.extend(row.id for row in stored)
-                rows = [self._read(row) for row in stored]
+                fresh = {row.id: payloads[row.external_id] for row in stored}
+                rows = [self._read(_Raw(row.id, row.channel, fresh[row.id], None,
+                                        row.received_at)) for row in stored]
             else:
                 await queries.take_writer(conn)
                 rows = [self._read(row) for row in
@@ -250,17 +269,24 @@ class Handler:
             keys = sorted({key for row in rows for key in row.keys})
             await queries.lock_contacts(conn, [_lock_id(key) for key in keys])
             rows, later = await self._in_order(conn, rows, keys, taken)
-            now = utcnow()
-            # Rows left for later say whose they are, for the transaction that takes them on.
+            if store is None:
+                now = utcnow()
+            # Rows left for later say whose they are, for the transaction that takes them on
+            # (and those stored here become new events again, payload and all).
             inbox_updates: list[dict[str, Any]] = [
-                {"id": row.id, "contact_key": row.keys[0]} for row in later
-                if row.stamped != row.keys[0]]
+                {"id": row.id, "contact_key": row.keys[0]} if row.id not in fresh else
+                {"id": row.id, "contact_key": row.keys[0], "payload": fresh[row.id],
+                 "status": InboxStatus.NEW, "handled_at": None}
+                for row in later if row.stamped != row.keys[0] or row.id in fresh]
             parsed: list[tuple[int, str, list[Envelope]]] = []
             for row in rows:
-                inbox_updates.append({"id": row.id, "payload": None, "handled_at": now,
-                                      "error": row.error, "contact_key": None,
-                                      "status": InboxStatus.DONE
-                                      if row.envelopes is not None else InboxStatus.FAILED})
+                status = InboxStatus.DONE if row.envelopes is not None else InboxStatus.FAILED
+                if row.id not in fresh:
+                    inbox_updates.append({"id": row.id, "payload": None, "handled_at": now,
+                                          "error": row.error, "contact_key": None,
+                                          "status": status})
+                elif row.error is not None or status is not InboxStatus.DONE:
+                    inbox_updates.append({"id": row.id, "error": row.error, "status": status})
                 if row.envelopes:
                     parsed.append((row.id, row.channel, row.envelopes))
             contacts = await self._contacts(conn, parsed)
@@ -285,6 +311,8 @@ class Handler:
             for update in inbox_updates:
                 if update["id"] in flooded:
                     update["error"] = FLOODED
+            inbox_updates += [{"id": i, "error": FLOODED, "status": InboxStatus.DONE}
+                              for i in sorted(flooded - {u["id"] for u in inbox_updates})]
             await self._save_contacts(conn, contacts, now)
             await queries.update_many(conn, queries.INBOX, inbox_updates)
             outbox = [dict(o, contact_id=t.contact.id) for t in turns for o in t.outbox]

@@ -96,21 +96,25 @@ async def insert_inbox(conn: AsyncConnection, channel: str, external_id: str,
 
 
 async def store_inbox_rows(conn: AsyncConnection, channel: str,
-                           items: list[tuple[str, str]]) -> list[Row[Any]]:
+                           items: list[tuple[str, str]],
+                           handled_at: dt.datetime | None = None) -> list[Row[Any]]:
     """Store raw events (external id, payload) in one statement; returns the new ones as
     new_inbox_rows gives them, with their external id, in id order (repeats of stored events
-    are skipped)."""
+    are skipped). `handled_at`: stored as handled then, without their payload (the caller
+    handles them in the same transaction, and has the payloads)."""
     if not items:
         return []
-    now = utcnow()
+    now = handled_at or utcnow()
+    status = InboxStatus.NEW if handled_at is None else InboxStatus.DONE
     stmt = statement(conn, "store_inbox_rows", lambda d: (
         (pg_insert if d == "postgresql" else sqlite_insert)(INBOX)
         .on_conflict_do_nothing(index_elements=["channel", "external_id"])
         .returning(INBOX.c.id, INBOX.c.channel, INBOX.c.payload, INBOX.c.contact_key,
                    INBOX.c.received_at, INBOX.c.external_id)))
     result = await conn.execute(stmt, [
-        {"channel": channel, "external_id": ext, "payload": payload, "status": InboxStatus.NEW,
-         "attempts": 0, "received_at": now, "error": None, "handled_at": None}
+        {"channel": channel, "external_id": ext,
+         "payload": payload if handled_at is None else None, "status": status,
+         "attempts": 0, "received_at": now, "error": None, "handled_at": handled_at}
         for ext, payload in items])
     return sorted(result.all(), key=lambda row: row.id)
 
