@@ -16,13 +16,14 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.core.i18n import Translator
 from bot.core.messages import InboundKind, Reply
 from bot.delivery.channel import Envelope
+from bot.store.queries import CONTACT
 
 
 @dataclass(frozen=True)
@@ -63,10 +64,10 @@ class ChatFeature(Protocol):
 
     async def handle(self, chat: Chat) -> list[Reply] | None: ...
 
-    async def expecting(self, conn: AsyncConnection,
-                        contacts: Sequence[tuple[str, str]]) -> set[tuple[str, str]] | None:
-        """Those of these (channel, pseudonym) contacts whose free text this feature takes
-        (an open dialog), or None when it keeps no dialogs."""
+    def open_dialog(self, contact: Any) -> Any | None:
+        """A SQL condition over a row of the `contact` table: this contact has an open dialog
+        whose free text the feature takes; None when it keeps no dialogs. Read with the
+        contacts of a batch, in the same query (Router.dialog_columns)."""
         ...
 
 
@@ -101,6 +102,10 @@ class Router:
                 if any(prefix.startswith(p) or p.startswith(prefix) for p, _ in self._prefixes):
                     raise ValueError(f"button prefix {prefix!r} overlaps another")
                 self._prefixes.append((prefix, feature))
+        # The features with dialogs, as (index, class): names the columns `dialog_columns`
+        # adds, a statement cache key.
+        self.dialogs_key = tuple((i, type(f).__qualname__) for i, f in enumerate(self.features)
+                                 if f.open_dialog(CONTACT) is not None)
 
     def commands(self, officers: bool) -> list[Command]:
         return [c for f in self.features for c in f.commands if c.officers == officers]
@@ -110,14 +115,21 @@ class Router:
         return "\n".join(f"/{c.name} — {self.t.gettext(lang, c.help)}"
                          for c in self.commands(officers))
 
-    async def prepare(self, conn: AsyncConnection,
-                      contacts: Sequence[tuple[str, str]]) -> Expecting:
-        """Ask every feature once which of a batch's contacts have an open dialog."""
+    def dialog_columns(self, contact: Any) -> list[Any]:
+        """Columns to read with a batch's contacts: per feature with dialogs, whether the
+        contact has one open (`expecting` reads them: no query of its own per batch)."""
+        return [condition.label(f"dialog_{index}") for index, condition in
+                ((i, f.open_dialog(contact)) for i, f in enumerate(self.features))
+                if condition is not None]
+
+    def expecting(self, rows: Sequence[Any]) -> Expecting:
+        """Which contacts have an open dialog, from contact rows read with `dialog_columns`
+        (a contact not yet stored has none)."""
         expecting = Expecting()
-        for index, feature in enumerate(self.features):
-            found = await feature.expecting(conn, contacts) if contacts else set()
-            if found is not None:
-                expecting.open[index] = found
+        for index, _ in self.dialogs_key:
+            name = f"dialog_{index}"
+            expecting.open[index] = {(r.channel, r.pseudonym) for r in rows
+                                     if getattr(r, name)}
         return expecting
 
     async def handle(self, conn: AsyncConnection, channel: str, env: Envelope, pseudonym: str,

@@ -34,7 +34,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.core.conversation import Conversation
-from bot.core.messages import ConversationState, Event, Inbound, InboundKind, Reply
+from bot.core.messages import ConversationState, Event, Inbound, Reply
 from bot.delivery.channel import Channel, Envelope, ParseError, reply_to_json
 from bot.delivery.commands import Expecting, Router
 from bot.delivery.outbox import InFlight, Outgoing
@@ -289,17 +289,11 @@ class Handler:
                     inbox_updates.append({"id": row.id, "error": row.error, "status": status})
                 if row.envelopes:
                     parsed.append((row.id, row.channel, row.envelopes))
-            contacts = await self._contacts(conn, parsed)
+            # The batch's contacts, and which have an open dialog (/ghinhan), in one query.
+            contacts, expecting = await self._contacts(conn, parsed)
             await self._save_contacts(conn, contacts, now, new_only=True)
             turns = []
             flooded: set[int] = set()
-            # Which contacts with free text have an open dialog (/ghinhan): one question for
-            # the batch, not one per message.
-            expecting = None if self.router is None else await self.router.prepare(
-                conn, sorted({(channel, self._pseudo(channel, env))
-                              for _, channel, envelopes in parsed for env in envelopes
-                              if env.inbound is not None
-                              and env.inbound.kind is InboundKind.TEXT}))
             for inbox_id, channel, envelopes in parsed:
                 for env in envelopes:
                     contact = contacts[(channel, self._pseudo(channel, env))]
@@ -414,15 +408,19 @@ class Handler:
             return None, str(exc)[:200]
 
     async def _contacts(self, conn: AsyncConnection, parsed: list[tuple[int, str, list[Envelope]]]
-                        ) -> dict[tuple[str, str], _Contact]:
-        """Every contact of the batch, loaded in one query; unknown ones are new."""
+                        ) -> tuple[dict[tuple[str, str], _Contact], Expecting | None]:
+        """Every contact of the batch, loaded in one query (unknown ones are new), with the
+        features' open dialogs (Router.expecting; None without a router)."""
         wanted: dict[tuple[str, str], str] = {}
         for _, channel, envelopes in parsed:
             for env in envelopes:
                 wanted[(channel, self._pseudo(channel, env))] = env.address
+        router = self.router
         if not wanted:
-            return {}
-        found = await queries.contacts_by_pseudonym(conn, [p for _, p in wanted])
+            return {}, None if router is None else router.expecting([])
+        found = await queries.contacts_by_pseudonym(
+            conn, [p for _, p in wanted], router and router.dialog_columns,
+            router and router.dialogs_key)
         known = {(c.channel, c.pseudonym): c for c in found}
         out = {}
         for key, address in wanted.items():
@@ -433,7 +431,7 @@ class Handler:
                                            address=address, state=c.state, lang=c.lang,
                                            status=c.status, commune_code=c.commune_code,
                                            subscribed=c.subscribed)
-        return out
+        return out, None if router is None else router.expecting(found)
 
     async def _save_contacts(self, conn: AsyncConnection,
                              contacts: dict[tuple[str, str], _Contact], now: dt.datetime,

@@ -223,10 +223,14 @@ async def add_inbox_attempt(conn: AsyncConnection, inbox_id: int, error: str,
 
 # -- contacts ----------------------------------------------------------------------------------
 
-async def contacts_by_pseudonym(conn: AsyncConnection,
-                                pseudonyms: list[str]) -> Sequence[Row[Any]]:
-    return (await conn.execute(statement(conn, "contacts_by_pseudonym", lambda d: select(
-        CONTACT).where(CONTACT.c.pseudonym.in_(_ids("names")))), {"names": pseudonyms})).all()
+async def contacts_by_pseudonym(conn: AsyncConnection, pseudonyms: list[str],
+                                extra: Callable[[Any], list[Any]] | None = None,
+                                key: object = None) -> Sequence[Row[Any]]:
+    """The contacts with these pseudonyms; `extra(CONTACT)`: more columns to read with each
+    (built once per `key`)."""
+    return (await conn.execute(statement(conn, ("contacts_by_pseudonym", key), lambda d: select(
+        CONTACT, *(extra(CONTACT) if extra else ())).where(
+        CONTACT.c.pseudonym.in_(_ids("names")))), {"names": pseudonyms})).all()
 
 
 async def insert_contact(conn: AsyncConnection, **values: Any) -> int:

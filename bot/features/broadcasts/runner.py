@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import select, update
@@ -226,8 +225,7 @@ class BroadcastChat:
         self.t = translator
         self.runner = runner
 
-    async def expecting(self, conn: AsyncConnection,
-                        contacts: Sequence[tuple[str, str]]) -> set[tuple[str, str]] | None:
+    def open_dialog(self, contact: Any) -> Any | None:
         return None   # no dialogs: free text it takes is known from the text alone
 
     async def handle(self, chat: Chat) -> list[Reply] | None:

@@ -3,10 +3,7 @@ officers see, /quantri sends an admin login link, /canbo lists the officer comma
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from typing import Any
-
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.core.i18n import Translator
 from bot.core.messages import InboundKind, Reply
@@ -40,8 +37,7 @@ class OfficerCommands:
         self.t = translator
         self.public_url = public_url.rstrip("/")
 
-    async def expecting(self, conn: AsyncConnection,
-                        contacts: Sequence[tuple[str, str]]) -> set[tuple[str, str]] | None:
+    def open_dialog(self, contact: Any) -> Any | None:
         return None   # no dialogs: free text it takes is known from the text alone
 
     async def handle(self, chat: Chat) -> list[Reply] | None:

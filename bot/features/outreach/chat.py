@@ -16,12 +16,12 @@ import datetime as dt
 import json
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import bindparam, delete, select
+from sqlalchemy import delete, exists, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.core.i18n import Translator
@@ -32,7 +32,6 @@ from bot.features.outreach import service as outreach
 from bot.features.outreach.models import OutreachDialog
 from bot.features.outreach.reports import forms
 from bot.features.outreach.reports.monthly import MonthError, parse_month
-from bot.store import queries
 from bot.store.models import utcnow
 
 log = logging.getLogger(__name__)
@@ -357,18 +356,10 @@ class OutreachChat:
             await self._store(conn, officer.id, channel, pseudonym, new_state, True)
         return replies
 
-    async def expecting(self, conn: AsyncConnection,
-                        contacts: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
-        """Which of these contacts have an open dialog (one query for a batch)."""
-        found: set[tuple[str, str]] = set()
-        stmt = queries.statement(conn, "open_dialogs", lambda d: select(
-            DIALOG.c.pseudonym).where(DIALOG.c.channel == bindparam("channel"),
-                                      DIALOG.c.pseudonym.in_(bindparam("names", expanding=True))))
-        for channel in {c for c, _ in contacts}:
-            names = [p for c, p in contacts if c == channel]
-            found.update((channel, p) for p in (await conn.execute(
-                stmt, {"channel": channel, "names": names})).scalars())
-        return found
+    def open_dialog(self, contact: Any) -> Any:
+        """An officer's /ghinhan dialog is open in this chat (read with the contact)."""
+        return exists().where(DIALOG.c.channel == contact.c.channel,
+                              DIALOG.c.pseudonym == contact.c.pseudonym)
 
     @staticmethod
     async def _in_dialog(conn: AsyncConnection, channel: str, pseudonym: str) -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -64,8 +65,7 @@ class ForgetCommand:
         self.t = translator
         self.erasures = tuple(erasures)
 
-    async def expecting(self, conn: AsyncConnection,
-                        contacts: Sequence[tuple[str, str]]) -> set[tuple[str, str]] | None:
+    def open_dialog(self, contact: Any) -> Any | None:
         return None   # no dialogs: free text it takes is known from the text alone
 
     async def _kept(self, chat: Chat) -> list[str]:
