@@ -212,11 +212,12 @@ async def test_a_message_stored_while_the_one_before_is_in_other_hands_waits_who
     unhandled event with its text (it is inserted as handled, since nearly every event is),
     then answered after the one before it, once that one is done."""
     url = migrated_postgres_url
+    body = payload(2)   # once: its date is the clock's
     async with two_processes(url, run_workers=False) as (a, b):
         first = await a.store(1)
         async with a.db.begin() as holder:   # a's worker has taken message 1
             assert [r.id for r in await queries.new_inbox_rows(holder, [first])] == [first]
-            stored, later = await b.handler.store_and_handle(TELEGRAM, [("2", payload(2))])
+            stored, later = await b.handler.store_and_handle(TELEGRAM, [("2", body)])
             assert stored == later and len(stored) == 1
             second = stored[0]
             async with b.db.connect() as conn:
@@ -224,7 +225,7 @@ async def test_a_message_stored_while_the_one_before_is_in_other_hands_waits_who
                     queries.INBOX.c.status, queries.INBOX.c.payload,
                     queries.INBOX.c.contact_key, queries.INBOX.c.handled_at).where(
                     queries.INBOX.c.id == second))).one()
-            assert row.status == "new" and row.payload == payload(2)
+            assert row.status == "new" and row.payload == body
             assert row.contact_key and row.handled_at is None
         await b.handler.handle_batch([first, second])
         await until(nothing_new, url)
