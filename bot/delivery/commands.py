@@ -67,7 +67,7 @@ class ChatFeature(Protocol):
     def open_dialog(self, contact: Any) -> Any | None:
         """A SQL condition over a row of the `contact` table: this contact has an open dialog
         whose free text the feature takes; None when it keeps no dialogs. Read with the
-        contacts of a batch, in the same query (Router.dialog_columns)."""
+        contacts of a batch, in the same query (Router.dialog_columns, Router.expecting)."""
         ...
 
 
@@ -102,10 +102,14 @@ class Router:
                 if any(prefix.startswith(p) or p.startswith(prefix) for p, _ in self._prefixes):
                     raise ValueError(f"button prefix {prefix!r} overlaps another")
                 self._prefixes.append((prefix, feature))
-        # The features with dialogs, as (index, class): names the columns `dialog_columns`
-        # adds, a statement cache key.
-        self.dialogs_key = tuple((i, type(f).__qualname__) for i, f in enumerate(self.features)
-                                 if f.open_dialog(CONTACT) is not None)
+        # Columns to read with a batch's contacts: per feature with dialogs, whether the
+        # contact has one open (`expecting` reads them: no query of its own per batch); and
+        # what names them, a statement cache key.
+        dialogs = [(i, f, f.open_dialog(CONTACT)) for i, f in enumerate(self.features)]
+        self.dialog_columns = [condition.label(f"dialog_{i}")
+                               for i, _, condition in dialogs if condition is not None]
+        self.dialogs_key = tuple((i, type(f).__qualname__)
+                                 for i, f, condition in dialogs if condition is not None)
 
     def commands(self, officers: bool) -> list[Command]:
         return [c for f in self.features for c in f.commands if c.officers == officers]
@@ -114,13 +118,6 @@ class Router:
         """"/ghinhan — …" lines of the declared commands, in the contact's language."""
         return "\n".join(f"/{c.name} — {self.t.gettext(lang, c.help)}"
                          for c in self.commands(officers))
-
-    def dialog_columns(self, contact: Any) -> list[Any]:
-        """Columns to read with a batch's contacts: per feature with dialogs, whether the
-        contact has one open (`expecting` reads them: no query of its own per batch)."""
-        return [condition.label(f"dialog_{index}") for index, condition in
-                ((i, f.open_dialog(contact)) for i, f in enumerate(self.features))
-                if condition is not None]
 
     def expecting(self, rows: Sequence[Any]) -> Expecting:
         """Which contacts have an open dialog, from contact rows read with `dialog_columns`

@@ -418,9 +418,9 @@ class Handler:
         router = self.router
         if not wanted:
             return {}, None if router is None else router.expecting([])
-        found = await queries.contacts_by_pseudonym(
-            conn, [p for _, p in wanted], router and router.dialog_columns,
-            router and router.dialogs_key)
+        extra, key = (router.dialog_columns, router.dialogs_key) if router is not None \
+            else ((), None)
+        found = await queries.contacts_by_pseudonym(conn, [p for _, p in wanted], extra, key)
         known = {(c.channel, c.pseudonym): c for c in found}
         out = {}
         for key, address in wanted.items():

@@ -79,30 +79,8 @@ async def add_runs(conn: AsyncConnection, rows: list[dict[str, Any]],
     if not rows:
         return
     sums, reach = _sums(rows)
-    if conn.dialect.name == "postgresql":
-        await _add_runs_pg(conn, rows, sums, reach)
-    else:
-        await conn.execute(statement(conn, "insert_runs", lambda d: RUN.insert()), rows)
-        if reach:
-            stmt = statement(conn, "insert_reach", lambda d: (
-                sqlite_insert(REACH).on_conflict_do_nothing()
-                .returning(REACH.c.month, REACH.c.unit, REACH.c.form, REACH.c.medium)))
-            new = await conn.execute(stmt, [dict(zip(("month", "unit", "form", "medium",
-                                                      "pseudonym"), key, strict=True))
-                                            for key in sorted(reach)])
-            for month, unit, form, medium in new.all():
-                sums[(month, "total", unit, form, medium, "")][1] += 1
-        # A fixed order of keys keeps concurrent writers from deadlocking.
-        params = [{**dict(zip(ROLLUP_KEY, key, strict=True)), "runs": v[0], "people": v[1]}
-                  for key, v in sorted(sums.items())]
-
-        def upsert(dialect: str) -> Any:
-            stmt = sqlite_insert(ROLLUP)
-            return stmt.on_conflict_do_update(
-                index_elements=list(ROLLUP_KEY),
-                set_={"runs": ROLLUP.c.runs + stmt.excluded.runs,
-                      "people": ROLLUP.c.people + stmt.excluded.people})
-        await conn.execute(statement(conn, "upsert_rollup", upsert), params)
+    write = _add_runs_pg if conn.dialect.name == "postgresql" else _add_runs_sqlite
+    await write(conn, rows, sums, reach)
     for observer in observers:
         await observer(conn, rows)
 
@@ -137,6 +115,32 @@ def _sums(rows: list[dict[str, Any]]
         for group in run_groups(row):
             sums[(month, GROUP_DIM, *base, group)][0] += 1
     return sums, reach
+
+
+async def _add_runs_sqlite(conn: AsyncConnection, rows: list[dict[str, Any]],
+                           sums: dict[tuple[str, ...], list[int]],
+                           reach: set[tuple[str, str, str, str, str]]) -> None:
+    """SQLite: the runs, then who was reached (the new ones add their person), then the
+    rollups, in key order (as on PostgreSQL)."""
+    await conn.execute(statement(conn, "insert_runs", lambda d: RUN.insert()), rows)
+    if reach:
+        stmt = statement(conn, "insert_reach", lambda d: (
+            sqlite_insert(REACH).on_conflict_do_nothing()
+            .returning(REACH.c.month, REACH.c.unit, REACH.c.form, REACH.c.medium)))
+        new = await conn.execute(stmt, [dict(zip(_REACH_COLUMNS, key, strict=True))
+                                        for key in sorted(reach)])
+        for month, unit, form, medium in new.all():
+            sums[(month, "total", unit, form, medium, "")][1] += 1
+    params = [{**dict(zip(ROLLUP_KEY, key, strict=True)), "runs": v[0], "people": v[1]}
+              for key, v in sorted(sums.items())]
+
+    def upsert(dialect: str) -> Any:
+        stmt = sqlite_insert(ROLLUP)
+        return stmt.on_conflict_do_update(
+            index_elements=list(ROLLUP_KEY),
+            set_={"runs": ROLLUP.c.runs + stmt.excluded.runs,
+                  "people": ROLLUP.c.people + stmt.excluded.people})
+    await conn.execute(statement(conn, "upsert_rollup", upsert), params)
 
 
 # PostgreSQL: the runs, who was reached and the rollups in one statement (one round trip on

@@ -224,13 +224,13 @@ async def add_inbox_attempt(conn: AsyncConnection, inbox_id: int, error: str,
 # -- contacts ----------------------------------------------------------------------------------
 
 async def contacts_by_pseudonym(conn: AsyncConnection, pseudonyms: list[str],
-                                extra: Callable[[Any], list[Any]] | None = None,
-                                key: object = None) -> Sequence[Row[Any]]:
-    """The contacts with these pseudonyms; `extra(CONTACT)`: more columns to read with each
-    (built once per `key`)."""
+                                extra: Sequence[Any] = (), key: object = None
+                                ) -> Sequence[Row[Any]]:
+    """The contacts with these pseudonyms; `extra`: more columns over CONTACT to read with
+    each, which `key` names (the statement is built once per key)."""
     return (await conn.execute(statement(conn, ("contacts_by_pseudonym", key), lambda d: select(
-        CONTACT, *(extra(CONTACT) if extra else ())).where(
-        CONTACT.c.pseudonym.in_(_ids("names")))), {"names": pseudonyms})).all()
+        CONTACT, *extra).where(CONTACT.c.pseudonym.in_(_ids("names")))),
+        {"names": pseudonyms})).all()
 
 
 async def insert_contact(conn: AsyncConnection, **values: Any) -> int:
