@@ -9,7 +9,7 @@ from dataclasses import replace
 import aiohttp
 import pytest
 from support.broadcasts import seed_contacts
-from support.env import free_port, sql_connect, start_server
+from support.env import free_port, sql_connect, sql_write, start_server
 from support.fakebotapi import FakeBotApi, text_update
 from support.outreach_chat import buttons, register
 
@@ -47,8 +47,8 @@ async def test_the_author_hears_in_the_chat_and_citizens_read_who_sent_it(settin
         app[RUNTIME].translator.set_catalog("rad", StringCatalog({
             "Type DỪNG to stop receiving these.": STOP_LINE_RAD}))
         citizens = await seed_contacts(s, 3, 700_000, commune="24175")
-        with sql_connect(s) as db:
-            db.execute("update contact set lang = 'rad' where address = ?", (str(citizens[2]),))
+        await sql_write(s, "update contact set lang = 'rad' where address = ?",
+                        str(citizens[2]))
         try:
             author = await register(api, s, 31, "xa-24175", "editor")
             approver = await register(api, s, 32, "xa-24175", "approver")

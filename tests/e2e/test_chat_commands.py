@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-from support.env import free_port, sql_connect, start_server
+from support.env import free_port, sql_write, start_server
 from support.fakebotapi import FakeBotApi
 from support.outreach_chat import OfficerChat, register
 
@@ -51,16 +51,15 @@ async def test_officer_and_citizen_commands_answer_in_the_contacts_language(loa)
         "Officer commands:": "RAD-TEST officer commands:",
         "cancel the outreach being logged": "RAD-TEST cancel",
         "Nothing was erased.": "RAD-TEST nothing erased."}))
-    with sql_connect(settings) as conn:
-        conn.execute("update contact set lang = 'rad' where address = '4503'")
+    await sql_write(settings, "update contact set lang = 'rad' where address = '4503'")
     (listing,) = await officer.send("/canbo")
     assert listing["text"].startswith("RAD-TEST officer commands:")
     assert "/huy — RAD-TEST cancel" in listing["text"]
     await officer.send("/xoadulieu")
     (kept,) = await officer.press("forget:no")
     assert kept["text"] == "RAD-TEST nothing erased."
-    with sql_connect(settings) as conn:        # a Vietnamese contact keeps Vietnamese
-        conn.execute("update contact set lang = 'vi' where address = '4503'")
+    # a Vietnamese contact keeps Vietnamese
+    await sql_write(settings, "update contact set lang = 'vi' where address = '4503'")
     (listing,) = await officer.send("/canbo")
     assert listing["text"].startswith("Lệnh cho cán bộ:")
 

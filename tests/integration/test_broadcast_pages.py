@@ -23,6 +23,7 @@ from support.broadcast_pages import (
     status_of,
 )
 from support.broadcasts import can_delete
+from support.env import sql_write
 from support.officers import make_officer
 
 from bot.app import build_app
@@ -141,7 +142,8 @@ async def test_an_approver_who_changed_the_text_last_cannot_approve_it(client, s
     status, _, _ = await post(client, f"/admin/broadcasts/{broadcast_id}/edit",
                               {"kind": "message", "text": "Tin người duyệt tự viết"})
     assert status == 302
-    sql(settings, "update broadcast set status = 'pending_approval' where id = ?", broadcast_id)
+    await sql_write(settings, "update broadcast set status = 'pending_approval' where id = ?",
+                    broadcast_id)
     _, queue = await get(client, "/admin/broadcasts?view=waiting")
     assert f'href="/admin/broadcasts/{broadcast_id}"' not in queue
     status, page, _ = await post(client, f"/admin/broadcasts/{broadcast_id}/approve")
@@ -208,7 +210,7 @@ async def test_nobody_reached_is_a_warning_that_says_what_to_do(client, settings
     assert "đã báo cho 0" not in page and 'class="ok"' not in page
     # With an approver who has no chat: told to open the queue.
     await make_officer(settings, A, "approver", "Anh Duyệt")
-    sql(settings, "update broadcast set status = 'draft' where id = ?", broadcast_id)
+    await sql_write(settings, "update broadcast set status = 'draft' where id = ?", broadcast_id)
     _, _, location = await post(client, f"/admin/broadcasts/{broadcast_id}/submit")
     _, page = await get(client, location)
     warning = re.search(r'id="warning">([^<]+)', page)[1]
@@ -234,12 +236,13 @@ async def test_progress_states_times_and_names_read_in_vietnamese(client, settin
     _, before = await get(client, f"/admin/broadcasts/{broadcast_id}")
     assert "nếu gửi bây giờ" in before and "Thông báo của UBND xã Hòa Phú:" in before
     # It went out: 60 sent in the last half minute, 240 still waiting, a few of each end.
-    sql(settings, "update broadcast set status = 'sending', created_at = '2026-11-20 03:00:00', "
+    await sql_write(
+        settings, "update broadcast set status = 'sending', created_at = '2026-11-20 03:00:00', "
         "approved_at = '2026-11-20 03:05:00', started_at = '2026-11-20 03:06:00' where id = ?",
         broadcast_id)
     states = ["sent"] * 60 + ["pending"] * 240 + ["blocked"] * 3 + ["failed"] * 2 + \
         ["cancelled", "retry"]
-    plant_outbox(settings, broadcast_id, states)
+    await plant_outbox(settings, broadcast_id, states)
     status, page = await get(client, f"/admin/broadcasts/{broadcast_id}")
     assert status == 200
     for label in ("đã gửi", "bị chặn", "lỗi", "đã hủy", "đang chờ", "thử lại", "đang gửi"):
@@ -259,8 +262,8 @@ async def test_retract_without_confirmation_changes_nothing(client, settings):
     can_delete(client.server.app)           # as with Telegram: sent messages can be deleted
     await officer(client, settings, A, "editor", "Chị Soạn")
     broadcast_id = await compose(client, "Tin sai cần thu hồi")
-    sql(settings, "update broadcast set status = 'done' where id = ?", broadcast_id)
-    plant_outbox(settings, broadcast_id, ["sent"] * 3, message_id="77")
+    await sql_write(settings, "update broadcast set status = 'done' where id = ?", broadcast_id)
+    await plant_outbox(settings, broadcast_id, ["sent"] * 3, message_id="77")
     _, page = await get(client, f"/admin/broadcasts/{broadcast_id}")
     assert 'value="retract"' in page and "/retract\"" not in page     # the button only asks
     status, page, _ = await post(client, f"/admin/broadcasts/{broadcast_id}/retract")

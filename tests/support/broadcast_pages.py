@@ -3,6 +3,7 @@ tests/integration/test_broadcast_pages.py): log in as an officer, read and post 
 the page's CSRF token, plant recipients, read rows."""
 from __future__ import annotations
 
+import asyncio
 import re
 
 from bot.store.models import utcnow
@@ -52,9 +53,15 @@ def sql(settings, query: str, *params) -> list[tuple]:
         return list(db.execute(query, params))
 
 
-def plant_outbox(settings, broadcast_id: int, states: list[str],
-                 message_id: str | None = None) -> None:
-    """One recipient per state, each message queued (and the sent ones sent) just now."""
+async def plant_outbox(settings, broadcast_id: int, states: list[str],
+                       message_id: str | None = None) -> None:
+    """One recipient per state, each message queued (and the sent ones sent) just now.
+    Written from a thread: the app runs on this event loop (see support.env.sql_write)."""
+    await asyncio.to_thread(_plant_outbox, settings, broadcast_id, states, message_id)
+
+
+def _plant_outbox(settings, broadcast_id: int, states: list[str],
+                  message_id: str | None) -> None:
     now = utcnow().replace(tzinfo=None).isoformat(sep=" ")
     with sql_connect(settings) as db:
         for i in range(len(states)):
