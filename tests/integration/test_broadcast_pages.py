@@ -236,13 +236,14 @@ async def test_progress_states_times_and_names_read_in_vietnamese(client, settin
     _, before = await get(client, f"/admin/broadcasts/{broadcast_id}")
     assert "nếu gửi bây giờ" in before and "Thông báo của UBND xã Hòa Phú:" in before
     # It went out: 60 sent in the last half minute, 240 still waiting, a few of each end.
+    # (Its messages first: the app's broadcast runner must not see it sending without them.)
+    states = ["sent"] * 60 + ["pending"] * 240 + ["blocked"] * 3 + ["failed"] * 2 + \
+        ["cancelled", "retry"]
+    await plant_outbox(settings, broadcast_id, states)
     await sql_write(
         settings, "update broadcast set status = 'sending', created_at = '2026-11-20 03:00:00', "
         "approved_at = '2026-11-20 03:05:00', started_at = '2026-11-20 03:06:00' where id = ?",
         broadcast_id)
-    states = ["sent"] * 60 + ["pending"] * 240 + ["blocked"] * 3 + ["failed"] * 2 + \
-        ["cancelled", "retry"]
-    await plant_outbox(settings, broadcast_id, states)
     status, page = await get(client, f"/admin/broadcasts/{broadcast_id}")
     assert status == 200
     for label in ("đã gửi", "bị chặn", "lỗi", "đã hủy", "đang chờ", "thử lại", "đang gửi"):
@@ -262,8 +263,8 @@ async def test_retract_without_confirmation_changes_nothing(client, settings):
     can_delete(client.server.app)           # as with Telegram: sent messages can be deleted
     await officer(client, settings, A, "editor", "Chị Soạn")
     broadcast_id = await compose(client, "Tin sai cần thu hồi")
-    await sql_write(settings, "update broadcast set status = 'done' where id = ?", broadcast_id)
     await plant_outbox(settings, broadcast_id, ["sent"] * 3, message_id="77")
+    await sql_write(settings, "update broadcast set status = 'done' where id = ?", broadcast_id)
     _, page = await get(client, f"/admin/broadcasts/{broadcast_id}")
     assert 'value="retract"' in page and "/retract\"" not in page     # the button only asks
     status, page, _ = await post(client, f"/admin/broadcasts/{broadcast_id}/retract")

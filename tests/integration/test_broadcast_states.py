@@ -53,8 +53,8 @@ async def test_a_retracted_announcement_says_so_and_offers_no_second_retraction(
     deleting = can_delete(client.server.app)
     await officer(client, settings, A, "editor", "Chị Soạn")
     broadcast_id = await compose(client, "Tin sai cần thu hồi")
-    await sql_write(settings, "update broadcast set status = 'done' where id = ?", broadcast_id)
     await plant_outbox(settings, broadcast_id, ["sent"] * 3, message_id="77")
+    await sql_write(settings, "update broadcast set status = 'done' where id = ?", broadcast_id)
     _, page = await get(client, f"/admin/broadcasts/{broadcast_id}")
     assert title_state(page) == "đã gửi xong" and 'value="retract"' in page
     token = await confirm_token(client, f"/admin/broadcasts/{broadcast_id}?confirm=retract")
@@ -85,8 +85,8 @@ async def test_a_retraction_that_could_not_delete_everything_says_how_many_stay(
     can_delete(client.server.app)
     await officer(client, settings, A, "approver", "Anh Duyệt")
     broadcast_id = await compose(client, "Tin gửi qua hai kênh")
-    await sql_write(settings, "update broadcast set status = 'stopped' where id = ?", broadcast_id)
     await plant_outbox(settings, broadcast_id, ["sent"] * 3, message_id="78")
+    await sql_write(settings, "update broadcast set status = 'stopped' where id = ?", broadcast_id)
     await sql_write(settings, "update outbox set channel = 'zalo_bot' where id = "
                     "(select min(id) from outbox where broadcast_id = ?)", broadcast_id)
     token = await confirm_token(client, f"/admin/broadcasts/{broadcast_id}?confirm=retract")
