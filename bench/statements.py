@@ -19,7 +19,6 @@ import itertools
 import re
 import sys
 import tempfile
-import uuid
 from dataclasses import replace
 from pathlib import Path
 
@@ -29,10 +28,13 @@ from sqlalchemy import event
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from support.env import PG_HOST, PG_PORT, free_port, make_settings, start_server  # noqa: E402
+from load import Database  # noqa: E402  (bench/load.py)
+from support.env import free_port, make_settings, start_server  # noqa: E402
 from support.fakebotapi import FakeBotApi, text_update  # noqa: E402
 
 from bot.app import LOA, build_app  # noqa: E402
+from bot.settings import Settings  # noqa: E402
+from bot.store.db import upgrade_database  # noqa: E402
 
 SECRET = "statements-bench-secret"
 UPDATE_IDS = itertools.count(50_000)
@@ -80,50 +82,41 @@ async def post_and_wait(http: aiohttp.ClientSession, url: str, api: FakeBotApi,
 
 async def main(args: argparse.Namespace) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="loa-statements-"))
-    name = f"loa_stmt_{uuid.uuid4().hex[:10]}"
-    admin = None
-    if args.db == "postgres":
-        import asyncpg
-        admin = await asyncpg.connect(host=PG_HOST, port=PG_PORT, user="postgres",
-                                      database="test")
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        url = f"postgresql+asyncpg://postgres@{PG_HOST}:{PG_PORT}/{name}"
-        settings = make_settings(tmp, database_url=url)
-    else:
+    if args.db == "sqlite":
         settings = make_settings(tmp)
-    from bot.store.db import upgrade_database
-    await asyncio.to_thread(upgrade_database, settings.database_url)
-    try:
-        async with FakeBotApi(token="616161:STATEMENTS") as api:
-            port = free_port()
-            s = replace(settings, telegram_token=api.token, telegram_api_url=api.base_url,
-                        port=port, public_url=f"http://127.0.0.1:{port}", quiet_hours="",
-                        telegram_webhook_secret=SECRET,
-                        telegram_webhook_url=f"http://127.0.0.1:{port}/telegram/webhook")
-            app = build_app(s)
-            counter = Counter()
-            counter.attach(app[LOA].runtime.db.engine)
-            runner, base = await start_server(app, port)
-            url = f"http://127.0.0.1:{port}/telegram/webhook"
-            try:
-                async with aiohttp.ClientSession() as http:
-                    await post_and_wait(http, url, api, 1, "xin chao")   # warm up
-                    for label, offset in (("first message of a new chat", 0),
-                                          ("next message of a known chat", 0)):
-                        await asyncio.sleep(0.5)   # let background rounds settle
-                        counter.reset()
-                        counter.on = True
-                        for i in range(args.chats):
-                            await post_and_wait(http, url, api, 1000 + i + offset,
-                                                QUESTIONS[i % len(QUESTIONS)])
-                        counter.on = False
-                        report(label, counter, args)
-            finally:
-                await runner.cleanup()
-    finally:
-        if admin is not None:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            await admin.close()
+        await asyncio.to_thread(upgrade_database, settings.database_url)
+        await measure(settings, args)
+        return
+    async with Database("shared") as database:   # bench/load.py's: fresh, migrated, dropped
+        await measure(make_settings(tmp, database_url=database.url), args)
+
+
+async def measure(settings: Settings, args: argparse.Namespace) -> None:
+    async with FakeBotApi(token="616161:STATEMENTS") as api:
+        port = free_port()
+        url = f"http://127.0.0.1:{port}/telegram/webhook"
+        s = replace(settings, telegram_token=api.token, telegram_api_url=api.base_url,
+                    port=port, public_url=f"http://127.0.0.1:{port}", quiet_hours="",
+                    telegram_webhook_secret=SECRET, telegram_webhook_url=url)
+        app = build_app(s)
+        counter = Counter()
+        counter.attach(app[LOA].runtime.db.engine)
+        runner, _ = await start_server(app, port)
+        try:
+            async with aiohttp.ClientSession() as http:
+                await post_and_wait(http, url, api, 1, "xin chao")   # warm up
+                # The same chats twice: new the first time, known the second.
+                for label in ("first message of a new chat", "next message of a known chat"):
+                    await asyncio.sleep(0.5)   # let background rounds settle
+                    counter.reset()
+                    counter.on = True
+                    for i in range(args.chats):
+                        await post_and_wait(http, url, api, 1000 + i,
+                                            QUESTIONS[i % len(QUESTIONS)])
+                    counter.on = False
+                    report(label, counter, args)
+        finally:
+            await runner.cleanup()
 
 
 def report(label: str, counter: Counter, args: argparse.Namespace) -> None:
