@@ -334,6 +334,8 @@ def _start_workers(app: web.Application, loa: Loa, inbox: InboxWorker
     scheduler = JobScheduler(db, [job for f in loa.features for job in f.jobs],
                              beat=heartbeat(app, "jobs", stale_after_s=TICK_S * 30))
     tasks.append(asyncio.create_task(scheduler.run(), name="jobs"))
+    if db.dialect == "sqlite":   # the write-ahead log copied back off the writers' path
+        tasks.append(asyncio.create_task(db.checkpoints(), name="sqlite-checkpoints"))
     if loa.telegram_bot is not None:
         tasks.append(asyncio.create_task(
             telegram.intake(loa.telegram_bot, runtime, inbox, loa.telegram_ready),
