@@ -16,6 +16,8 @@ from sqlalchemy import event
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from bot.store import sqlite_driver
+
 ROOT = Path(__file__).resolve().parent.parent.parent
 PRIVATE_DIR = 0o700    # the data folder: tokens, password hashes and chat ids live there
 PRIVATE_FILE = 0o600
@@ -102,7 +104,8 @@ def make_engine(url: str) -> AsyncEngine:
     if url.startswith("sqlite"):
         prepare_sqlite_file(url)
         # hide_parameters: an SQL error in the log must not carry citizens' words or tokens
-        engine = create_async_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
+        engine = create_async_engine(url, connect_args={"timeout": 30}, hide_parameters=True,
+                                     module=sqlite_driver.driver())
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]
