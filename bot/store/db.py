@@ -22,6 +22,11 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 PRIVATE_DIR = 0o700    # the data folder: tokens, password hashes and chat ids live there
 PRIVATE_FILE = 0o600
 PING_IDLE_S = 1.0      # PostgreSQL: a pooled connection idle this long is checked before use
+# Prepared statements kept per connection (both drivers keep 100 by default). A statement over
+# a batch is a different text for each batch size (an IN list, a multi-row insert), so the hot
+# path alone has some 150 texts under load: with 100 kept, each was parsed again and again (on
+# PostgreSQL a round trip more each time; issue 16).
+STATEMENTS_KEPT = 1000
 # SQLite: a running Loa copies the write-ahead log into the database file in the background
 # (Database.checkpoints); a commit does it itself only once the log holds this many pages
 # (about 40 MB), should that fall behind or no process run it (SQLite's default: 1,000).
@@ -104,7 +109,9 @@ def make_engine(url: str) -> AsyncEngine:
     if url.startswith("sqlite"):
         prepare_sqlite_file(url)
         # hide_parameters: an SQL error in the log must not carry citizens' words or tokens
-        engine = create_async_engine(url, connect_args={"timeout": 30}, hide_parameters=True,
+        engine = create_async_engine(url, connect_args={"timeout": 30,
+                                                        "cached_statements": STATEMENTS_KEPT},
+                                     hide_parameters=True,
                                      module=sqlite_driver.driver())
 
         @event.listens_for(engine.sync_engine, "connect")
@@ -118,7 +125,9 @@ def make_engine(url: str) -> AsyncEngine:
             cur.close()
 
         return engine
-    engine = create_async_engine(url, pool_size=10, max_overflow=10, hide_parameters=True)
+    engine = create_async_engine(
+        url, pool_size=10, max_overflow=10, hide_parameters=True,
+        connect_args={"prepared_statement_cache_size": STATEMENTS_KEPT})
 
     # A pooled connection may have died while idle (a server restart, a failover, a firewall
     # dropping quiet sockets): one idle longer than PING_IDLE_S is pinged when taken from the
