@@ -14,6 +14,8 @@ from sqlalchemy import (
     ARRAY,
     Integer,
     Row,
+    all_,
+    any_,
     bindparam,
     case,
     func,
@@ -62,6 +64,16 @@ def statement(conn: AsyncConnection, key: object, build: Callable[[str], Any]) -
 
 def _ids(name: str = "ids") -> Any:
     return bindparam(name, expanding=True)
+
+
+def _in(column: Any, name: str, dialect: str, negate: bool = False) -> Any:
+    """`column IN :name` for a list. On PostgreSQL as `= ANY(:name)` over one array, so the
+    statement has one text whatever the list's length: prepared once per connection instead
+    of once per length (issue 16)."""
+    if dialect == "postgresql":
+        array = bindparam(name, type_=ARRAY(column.type))
+        return column != all_(array) if negate else column == any_(array)
+    return column.not_in(_ids(name)) if negate else column.in_(_ids(name))
 
 
 def _update_by_id(table: Any, columns: Iterable[str]):  # type: ignore[no-untyped-def]
@@ -189,13 +201,13 @@ async def unhandled_of_contacts(conn: AsyncConnection, keys: Sequence[str],
     def build(dialect: str) -> Any:
         c = INBOX.c
         keyed = (select(c.id, c.channel, c.contact_key)
-                 .where(c.status == InboxStatus.NEW, c.contact_key.in_(_ids("keys")),
-                        c.id.not_in(_ids("exclude")))
+                 .where(c.status == InboxStatus.NEW, _in(c.contact_key, "keys", dialect),
+                        _in(c.id, "exclude", dialect, negate=True))
                  .order_by(c.id).limit(limit).subquery())
         unkeyed = (select(c.id, c.channel, c.contact_key)
                    .where(c.status == InboxStatus.NEW, c.contact_key.is_(None),
-                          c.channel.in_(_ids("channels")), c.id < bindparam("before"),
-                          c.id.not_in(_ids("exclude")))
+                          _in(c.channel, "channels", dialect), c.id < bindparam("before"),
+                          _in(c.id, "exclude", dialect, negate=True))
                    .order_by(c.id.desc()).limit(limit).subquery())
         return union_all(select(keyed), select(unkeyed))
     rows = (await conn.execute(statement(conn, ("unhandled_of_contacts", limit), build), {
@@ -229,7 +241,7 @@ async def contacts_by_pseudonym(conn: AsyncConnection, pseudonyms: list[str],
     """The contacts with these pseudonyms; `extra`: more columns over CONTACT to read with
     each, which `key` names (the statement is built once per key)."""
     return (await conn.execute(statement(conn, ("contacts_by_pseudonym", key), lambda d: select(
-        CONTACT, *extra).where(CONTACT.c.pseudonym.in_(_ids("names")))),
+        CONTACT, *extra).where(_in(CONTACT.c.pseudonym, "names", d))),
         {"names": pseudonyms})).all()
 
 
