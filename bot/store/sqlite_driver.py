@@ -8,7 +8,9 @@ statements per transaction) that was most of the transaction's time at 200 messa
 SQLite's own work was a quarter of it (issue 16). Here the cursor is opened, run, read and
 closed in one call on that thread. Everything else (transactions, errors and their mapping,
 the pool) is SQLAlchemy's aiosqlite dialect, unchanged; the driver is passed to it as its DB-API
-module (`create_async_engine(..., module=driver())`).
+module (`create_async_engine(..., module=driver())`). It uses aiosqlite's own way to run a call
+on that thread (`Connection._execute`, with the sqlite3 connection `_conn`) and SQLAlchemy's
+adapter classes, both pinned in pyproject.toml: every database test on SQLite goes through it.
 """
 from __future__ import annotations
 
