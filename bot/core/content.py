@@ -8,10 +8,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-import functools
-import os
 import re
-import time
 import unicodedata
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -19,6 +16,7 @@ from pathlib import Path
 import yaml
 
 from bot.core.evaluation import LabelledSetError, load_labelled
+from bot.core.kept import Kept
 
 REQUIRED_TOPICS = ("reason", "timeline", "affected", "switch", "keep_number", "support",
                    "cost", "after_shutdown", "coverage", "contact", "scams", "at_sea",
@@ -386,15 +384,10 @@ def load_content(root: Path, lang: str = "vi", today: dt.date | None = None) -> 
     An overdue review_by does not stop Loa (check-content and the admin page report it).
 
     Each app (and the test suite builds hundreds) loads the same unchanged files: the result
-    is kept in the process by the files' identity (`stamps`) and the day, and each caller gets
+    is kept in the process by the files (bot/core/kept.py) and the day, and each caller gets
     its own copy of the set's dicts, so no two callers share anything they could change."""
     today = today or dt.date.today()
-    folder = root / lang
-    key = stamps(root / FACTS_FILE, folder / "check.yml", folder / "menu.yml",
-                 root / TRAINING_FILE.format(lang=lang), *sorted(folder.glob("*.md")))
-    if key is None:                       # a file changed just now: read it as it is
-        return _checked(root, lang, today)
-    content = _cached_content(key, root, lang, today)
+    content = _KEPT(lambda: _checked(root, lang, today), lambda: _files(root, lang), lang, today)
     # The clips the topics name are checked by validate_content but are not in the key.
     if any(t.audio and not (root / "media" / t.audio).is_file() for t in content.topics.values()):
         return _checked(root, lang, today)   # raises the ContentError naming the clip
@@ -404,46 +397,22 @@ def load_content(root: Path, lang: str = "vi", today: dt.date | None = None) -> 
                    check=replace(content.check, verdicts=dict(content.check.verdicts)))
 
 
+# Never handed out as it is (a ContentSet holds dicts), see load_content.
+_KEPT: Kept[ContentSet] = Kept(8)
+
+
+def _files(root: Path, lang: str) -> tuple[Path, ...]:
+    """Every file a content set is read from (`_checked`), in a fixed order."""
+    folder = root / lang
+    return (root / FACTS_FILE, folder / "check.yml", folder / "menu.yml",
+            root / TRAINING_FILE.format(lang=lang), *sorted(folder.glob("*.md")))
+
+
 def _checked(root: Path, lang: str, today: dt.date) -> ContentSet:
     problems = validate_content(root, lang, today, reviews=False)
     if problems:
         raise problems[0]
     return _load(root, lang, today)
-
-
-@functools.lru_cache(maxsize=8)
-def _cached_content(key: tuple[tuple[object, ...], ...], root: Path, lang: str,
-                    today: dt.date) -> ContentSet:
-    """`_checked` for one state of the files (`key`); never handed out as it is (a ContentSet
-    holds dicts), see load_content. A ContentError is raised, not kept."""
-    return _checked(root, lang, today)
-
-
-# A file whose modification time is this recent is not taken as unchanged by its stamp: file
-# times can be as coarse as a clock tick (seconds on some file systems), so a second write in
-# the same tick, of the same size, would look like the first (git's "racily clean" case).
-RECENT_NS = 2_000_000_000
-
-
-def stamps(*paths: Path) -> tuple[tuple[object, ...], ...] | None:
-    """The identity of these files as they are on disk now, for an in-process cache of what
-    was read from them: (absolute path, mtime_ns, size, inode) each, (path,) for a missing
-    file; None when one was modified in the last RECENT_NS (read it again then). Loa writes
-    its files by replacing them (a new inode), so a rewrite changes the stamp even within one
-    clock tick."""
-    now = time.time_ns()
-    out: list[tuple[object, ...]] = []
-    for path in paths:
-        name = os.path.abspath(path)
-        try:
-            st = os.stat(name)
-        except (FileNotFoundError, NotADirectoryError):
-            out.append((name,))
-            continue
-        if abs(now - st.st_mtime_ns) < RECENT_NS:
-            return None
-        out.append((name, st.st_mtime_ns, st.st_size, st.st_ino))
-    return tuple(out)
 
 
 def _facts_or_problem(root: Path, today: dt.date,

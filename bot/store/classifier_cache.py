@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from bot.core.classifier import Classifier, Labelled, fingerprint
-from bot.core.content import ContentSet, Topic, stamps
+from bot.core.content import ContentSet, Topic
+from bot.core.kept import stamps
 from bot.core.matching import examples_of
 
 log = logging.getLogger(__name__)

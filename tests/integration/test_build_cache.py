@@ -1,7 +1,7 @@
 """Apps built in one process share what was read from unchanged files (the content, the
-training questions, the catalogs, the matcher's index, the classifier: bot/core/content.py
-`stamps`), never what one app changes: an approval, a taught question or a changed dict in
-one app is not seen by another, and a file edited on disk is read again by the next build."""
+training questions, the catalogs, the matcher's index, the classifier: bot/core/kept.py),
+never what one app changes: an approval, a taught question or a changed dict in one app is
+not seen by another, and a file edited on disk is read again by the next build."""
 from __future__ import annotations
 
 import datetime as dt
@@ -40,7 +40,7 @@ OLD, NEW = "Căn cứ: Thông tư", "Căn cứ! Thông tư"
 
 
 def age(*paths: Path, seconds: int = 3600) -> None:
-    """Files (or every file of folders) unchanged for a while (older than content.RECENT_NS):
+    """Files (or every file of folders) unchanged for a while (older than kept.RECENT_NS):
     what is read from them is kept for the next build, as in a real checkout."""
     then = time.time() - seconds
     for path in paths:

@@ -22,13 +22,14 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
 from types import MappingProxyType
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import polib
 import yaml
 
-from bot.core.content import CHECK_ID, ContentError, ContentSet, _split_front_matter, stamps
+from bot.core.content import CHECK_ID, ContentError, ContentSet, _split_front_matter
 from bot.core.i18n import SOURCE_LANG
+from bot.core.kept import Kept
 from bot.core.text import clean_input
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -477,23 +478,17 @@ def _text_unit(path: Path, lang: str, unit_id: str
 # -- keeping what was read ---------------------------------------------------------------------
 # Each app built, and each translations page (it reloads the files), read the same catalogs
 # and translation files again: polib took most of a build's time. What a reader makes of
-# unchanged files is kept in the process, by the files' stamps (bot/core/content.py `stamps`:
-# path, time, size, inode), so an edited or replaced file, or another folder, is read anew.
-# Readers return only immutable values (tuples, frozen dataclasses, read-only mappings); the
-# Units, dicts and catalogs callers may change are built fresh from them on every call.
+# unchanged files is kept in the process (bot/core/kept.py: by the files' stamps, else by
+# their names and bytes), so an edited or replaced file is read anew. Readers return only
+# immutable values (tuples, frozen dataclasses, read-only mappings); the Units, dicts and
+# catalogs callers may change are built fresh from them on every call.
 
 _Read = TypeVar("_Read")
+_KEPT: Kept[Any] = Kept(512)
 
 
 def _read_kept(read: Callable[..., _Read], paths: tuple[Path, ...], *args: str) -> _Read:
-    key = stamps(*paths)
-    return read(*paths, *args) if key is None else _kept(read, key, paths, args)
-
-
-@functools.lru_cache(maxsize=512)
-def _kept(read: Callable[..., _Read], key: tuple[tuple[object, ...], ...],
-          paths: tuple[Path, ...], args: tuple[str, ...]) -> _Read:
-    return read(*paths, *args)     # an error (a missing or broken file) is raised, not kept
+    return _KEPT(lambda: read(*paths, *args), lambda: paths, read, *args)
 
 
 def normalise_translation(text: str) -> str:
