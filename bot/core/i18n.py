@@ -1,11 +1,15 @@
 """Interface strings through gettext: English msgids, catalogs per language in locales/."""
 from __future__ import annotations
 
+import copy
 import gettext
 import re
 from collections.abc import Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import Protocol
+
+from bot.core.kept import Kept
 
 DOMAIN = "loa"
 SOURCE_LANG = "vi"
@@ -50,13 +54,32 @@ def load_catalog(locales: Path, lang: str) -> gettext.NullTranslations:
     paths = sorted(folder.glob(f"{DOMAIN}*.mo"), key=lambda p: (p.stem != DOMAIN, p.name))
     catalog: gettext.NullTranslations = gettext.NullTranslations()
     for index, path in enumerate(paths):
-        with path.open("rb") as fh:
-            loaded = gettext.GNUTranslations(fh)
+        loaded = _own(_KEPT(lambda p=path: _parsed(p), lambda p=path: (p,)))
         if index == 0:
             catalog = loaded
         else:
             catalog.add_fallback(loaded)
     return catalog
+
+
+# One parsed catalog per compiled file, shared: every app built parses the same dozen .mo
+# files. Each caller gets a copy of its own (add_fallback chains copies); the messages
+# behind the copies are read-only.
+_KEPT: Kept[gettext.GNUTranslations] = Kept(256)
+
+
+def _parsed(path: Path) -> gettext.GNUTranslations:
+    with path.open("rb") as fh:
+        parsed = gettext.GNUTranslations(fh)
+    parsed._catalog = MappingProxyType(parsed._catalog)  # type: ignore[attr-defined]
+    return parsed
+
+
+def _own(parsed: gettext.GNUTranslations) -> gettext.GNUTranslations:
+    """A copy to chain and hand out: its own fallback and info (`info()` returns the dict)."""
+    mine = copy.copy(parsed)
+    mine._info = dict(parsed._info)  # type: ignore[attr-defined]
+    return mine
 
 
 class GettextTranslator:

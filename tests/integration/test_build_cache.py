@@ -27,6 +27,7 @@ from bot.app import LOA, build_app
 from bot.core import content as content_module
 from bot.core.content import load_content
 from bot.core.matching import Example, MatchKind
+from bot.features.translations.catalogs import compile_catalogs
 from bot.features.translations.rules import Decision, Provenance, Status, Unit
 from bot.features.translations.web import TRANSLATIONS
 from bot.settings import Settings
@@ -137,6 +138,19 @@ def test_a_file_edited_on_disk_is_read_by_the_next_build(s, recent):
     assert unit.source["text"] == service.vi_texts[MENU] == "☰ Trở về menu"
     # The app built before keeps what it read.
     assert OLD in before.conversation.contents["vi"].topics["timeline"].body
+
+
+@pytest.mark.parametrize("recent", [False, True], ids=["aged", "just-written"])
+def test_a_recompiled_catalog_is_shown_by_the_next_build(s, recent):
+    before = build_app(s)[LOA].runtime.translator
+    assert before.gettext("vi", MENU) == "☰ Menu chính"
+    write_string(s.locales_dir, "vi", MENU, "☰ Trở về menu")
+    compile_catalogs(s.locales_dir)                     # `make catalogs`: .mo rewritten in place
+    if not recent:
+        age(s.locales_dir, seconds=1800)
+
+    assert build_app(s)[LOA].runtime.translator.gettext("vi", MENU) == "☰ Trở về menu"
+    assert before.gettext("vi", MENU) == "☰ Menu chính"     # the app built before keeps its own
 
 
 def test_another_folder_is_read_on_its_own(s, tmp_path):
