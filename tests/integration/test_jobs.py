@@ -152,23 +152,41 @@ async def test_a_dead_holders_claim_is_taken_over_after_its_lease(settings):
 
 
 async def test_a_running_job_keeps_its_lease(settings):
-    """A job longer than its lease renews it, so no other process starts it meanwhile."""
+    """A job longer than its lease renews it, so no other process starts it meanwhile. Time is
+    the schedulers' clock, moved by the test only once the lease was renewed at the current
+    time: on a busy machine a renewal may come late, but it cannot be overtaken (with wall
+    time, a 0.3 s lease lapsed once under load, and the second process started the job)."""
     runs = Counter[str]()
-    lease = dt.timedelta(seconds=0.3)
+    lease = dt.timedelta(seconds=0.3)     # renewed every 0.1 s of real time
+    clock, finish = Clock(), asyncio.Event()
 
     async def slow() -> str:
         runs["slow"] += 1
-        await asyncio.sleep(1.2)
+        await finish.wait()
         return "done"
+
+    async def expires() -> dt.datetime | None:
+        async with first.connect() as conn:
+            row = await jobs.state(conn, "slow", daily(clock()))
+        return None if row is None else jobs._aware(row.expires_at)
+
+    async def renewed_now() -> None:
+        deadline = time.monotonic() + 30
+        while await expires() != clock() + lease:
+            assert time.monotonic() < deadline, "the lease was not renewed"
+            await asyncio.sleep(0.02)
 
     job = Job("slow", daily, slow, lease)
     first, second = (Database(make_engine(settings.database_url)) for _ in range(2))
     try:
-        a, b = JobScheduler(first, [job]), JobScheduler(second, [job])
+        a = JobScheduler(first, [job], clock=clock)
+        b = JobScheduler(second, [job], clock=clock)
         running = asyncio.create_task(a.tick())
-        for _ in range(10):              # another process looks every 0.1 s meanwhile
-            await asyncio.sleep(0.1)
-            assert await b.tick() == []
+        for _ in range(6):        # 1.2 s of the clock in all: four times the lease
+            clock.now += dt.timedelta(seconds=0.2)
+            await renewed_now()
+            assert await b.tick() == []      # another process looks meanwhile
+        finish.set()
         assert await running == ["slow"]
         assert runs == Counter({"slow": 1})
     finally:
