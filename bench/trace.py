@@ -71,7 +71,7 @@ def report(path: str, since: float = 0.0) -> None:
         if len(rows) < 5:
             continue
         print(f"transactions of {caller}: {len(rows)}")
-        print(f"  {'waiting for the writer lock':32}{spread([w for w, _, _ in rows])}")
+        print(f"  {'to begin (SQLite: writer lock)':32}{spread([w for w, _, _ in rows])}")
         print(f"  {'held':32}{spread([h for _, h, _ in rows])}")
         print(f"  {'commit':32}{spread([c for _, _, c in rows])}")
     for method, times in sorted(http.items(), key=lambda kv: -len(kv[1])):

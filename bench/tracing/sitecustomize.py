@@ -59,18 +59,18 @@ if _PATH:
 
     handler.Handler.store_and_handle = _traced_store_and_handle   # type: ignore[method-assign]
 
+    _db_begin = db.Database.begin
+
     @contextlib.asynccontextmanager
     async def _begin(self):  # type: ignore[no-untyped-def]
+        """Database.begin itself, timed: asked, begun (the writer lock taken: the engine's
+        "begin" event below), body done, committed."""
         caller = sys._getframe(2).f_code.co_name
         asked = time.monotonic()
-        async with contextlib.AsyncExitStack() as stack:
-            if self._lock is not None:
-                await stack.enter_async_context(self._lock)
-                self.writes += 1
-            got = time.monotonic()
-            async with self.engine.begin() as conn:
-                yield conn
-                body = time.monotonic()
+        async with _db_begin(self) as conn:
+            got = conn.sync_connection.info.pop("trace_begun", asked)
+            yield conn
+            body = time.monotonic()
         _event("txn", caller, f"{asked:.6f}", f"{got:.6f}", f"{body:.6f}",
                f"{time.monotonic():.6f}")
 
@@ -80,6 +80,10 @@ if _PATH:
 
     def _traced_engine(url: str):  # type: ignore[no-untyped-def]
         engine = _make_engine(url)
+
+        @event.listens_for(engine.sync_engine, "begin")
+        def _begun(conn):  # type: ignore[no-untyped-def]
+            conn.info["trace_begun"] = time.monotonic()
 
         @event.listens_for(engine.sync_engine, "before_cursor_execute")
         def _before(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
