@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.delivery.models import RunReach, RunRollup
 from bot.store.models import CommunicationRun
-from bot.store.queries import statement
+from bot.store.queries import execute_built, statement
 
 RUN = CommunicationRun.__table__
 ROLLUP = RunRollup.__table__
@@ -198,7 +198,7 @@ async def _add_runs_pg(conn: AsyncConnection, rows: list[dict[str, Any]],
         params[f"s_{c}"] = [key[i] for key in keys]
     params["s_runs"] = [sums[key][0] for key in keys]
     params["s_people"] = [sums[key][1] for key in keys]
-    await conn.execute(statement(conn, "add_runs", lambda d: _pg_add_runs_sql()), params)
+    await execute_built(conn, statement(conn, "add_runs", lambda d: _pg_add_runs_sql()), params)
 
 
 def counts_run(row: dict[str, Any]) -> bool:

@@ -29,6 +29,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bot.store import direct
 from bot.store.models import (
     CommunicationRun,
     Contact,
@@ -60,6 +61,21 @@ def statement(conn: AsyncConnection, key: object, build: Callable[[str], Any]) -
     if found is None:
         found = _STATEMENTS[(conn.dialect.name, key)] = build(conn.dialect.name)
     return found
+
+
+async def fetch_built(conn: AsyncConnection, stmt: Any,
+                 params: dict[str, Any] | list[dict[str, Any]]) -> list[Any]:
+    """The rows of a statement built once (module level or `statement`): on asyncpg itself on
+    PostgreSQL where it can (bot/store/direct.py), else through SQLAlchemy."""
+    rows = await direct.run(conn, stmt, params)
+    return rows if rows is not None else list((await conn.execute(stmt, params)).all())
+
+
+async def execute_built(conn: AsyncConnection, stmt: Any,
+                   params: dict[str, Any] | list[dict[str, Any]]) -> None:
+    """As fetch_built, for a statement that returns no rows."""
+    if await direct.run(conn, stmt, params) is None:
+        await conn.execute(stmt, params)
 
 
 def _ids(name: str = "ids") -> Any:
@@ -94,7 +110,7 @@ async def update_many(conn: AsyncConnection, table: Any, rows: list[dict[str, An
     for row in rows:
         groups.setdefault(tuple(sorted(k for k in row if k != "id")), []).append(row)
     for columns, group in groups.items():
-        await conn.execute(_update_by_id(table, columns), [
+        await execute_built(conn, _update_by_id(table, columns), [
             {"row_id": r["id"], **{f"v_{c}": r[c] for c in columns}} for r in group])
 
 
@@ -123,12 +139,12 @@ async def store_inbox_rows(conn: AsyncConnection, channel: str,
         .on_conflict_do_nothing(index_elements=["channel", "external_id"])
         .returning(INBOX.c.id, INBOX.c.channel, INBOX.c.payload, INBOX.c.contact_key,
                    INBOX.c.received_at, INBOX.c.external_id)))
-    result = await conn.execute(stmt, [
+    rows = await fetch_built(conn, stmt, [
         {"channel": channel, "external_id": ext,
          "payload": payload if handled_at is None else None, "status": status,
          "attempts": 0, "received_at": now, "error": None, "handled_at": handled_at}
         for ext, payload in items])
-    return sorted(result.all(), key=lambda row: row.id)
+    return sorted(rows, key=lambda row: row.id)
 
 
 async def insert_inbox_many(conn: AsyncConnection, channel: str,
@@ -159,11 +175,11 @@ async def new_inbox_rows(conn: AsyncConnection, ids: Sequence[int],
     def build(dialect: str) -> Any:
         stmt = (select(INBOX.c.id, INBOX.c.channel, INBOX.c.payload, INBOX.c.contact_key,
                        INBOX.c.received_at)
-                .where(INBOX.c.id.in_(_ids()), INBOX.c.status == InboxStatus.NEW)
+                .where(_in(INBOX.c.id, "ids", dialect), INBOX.c.status == InboxStatus.NEW)
                 .order_by(INBOX.c.id))
         return stmt.with_for_update(skip_locked=not wait) if dialect == "postgresql" else stmt
-    return (await conn.execute(statement(conn, ("new_inbox_rows", wait), build),
-                               {"ids": list(ids)})).all()
+    return await fetch_built(conn, statement(conn, ("new_inbox_rows", wait), build),
+                        {"ids": list(ids)})
 
 
 async def take_writer(conn: AsyncConnection) -> None:
@@ -184,7 +200,7 @@ async def lock_contacts(conn: AsyncConnection, locks: Iterable[int]) -> None:
     ordered = sorted(set(locks))
     if conn.dialect.name != "postgresql" or not ordered:
         return
-    await conn.execute(statement(conn, "lock_contacts", lambda d: text(
+    await fetch_built(conn, statement(conn, "lock_contacts", lambda d: text(
         "SELECT count(pg_advisory_xact_lock(:ns, k)) "
         "FROM (SELECT unnest(CAST(:ks AS integer[])) AS k ORDER BY k) AS held")
         .bindparams(bindparam("ks", type_=ARRAY(Integer)))), {"ns": NS_CONTACT, "ks": ordered})
@@ -210,9 +226,9 @@ async def unhandled_of_contacts(conn: AsyncConnection, keys: Sequence[str],
                           _in(c.id, "exclude", dialect, negate=True))
                    .order_by(c.id.desc()).limit(limit).subquery())
         return union_all(select(keyed), select(unkeyed))
-    rows = (await conn.execute(statement(conn, ("unhandled_of_contacts", limit), build), {
+    rows = await fetch_built(conn, statement(conn, ("unhandled_of_contacts", limit), build), {
         "keys": list(keys), "exclude": list(exclude), "channels": list(channels),
-        "before": before})).all()   # one trip
+        "before": before})   # one trip
     return (sorted((r for r in rows if r.contact_key is not None), key=lambda r: r.id),
             [r for r in rows if r.contact_key is None])
 
@@ -240,9 +256,8 @@ async def contacts_by_pseudonym(conn: AsyncConnection, pseudonyms: list[str],
                                 ) -> Sequence[Row[Any]]:
     """The contacts with these pseudonyms; `extra`: more columns over CONTACT to read with
     each, which `key` names (the statement is built once per key)."""
-    return (await conn.execute(statement(conn, ("contacts_by_pseudonym", key), lambda d: select(
-        CONTACT, *extra).where(_in(CONTACT.c.pseudonym, "names", d))),
-        {"names": pseudonyms})).all()
+    return await fetch_built(conn, statement(conn, ("contacts_by_pseudonym", key), lambda d: select(
+        CONTACT, *extra).where(_in(CONTACT.c.pseudonym, "names", d))), {"names": pseudonyms})
 
 
 async def insert_contact(conn: AsyncConnection, **values: Any) -> int:
@@ -254,10 +269,9 @@ async def insert_contacts(conn: AsyncConnection, rows: list[dict[str, Any]]) -> 
     """Insert contacts in one statement; their ids in the order given."""
     if not rows:
         return []
-    result = await conn.execute(statement(conn, "insert_contacts", lambda d: CONTACT.insert()
-                                      .returning(CONTACT.c.id, sort_by_parameter_order=True)),
-                                rows)
-    return list(result.scalars())
+    return [row[0] for row in await fetch_built(
+        conn, statement(conn, "insert_contacts", lambda d: CONTACT.insert()
+                        .returning(CONTACT.c.id, sort_by_parameter_order=True)), rows)]
 
 
 async def stop_contacts(conn: AsyncConnection, contact_ids: Iterable[int]) -> None:
@@ -269,7 +283,7 @@ async def stop_contacts(conn: AsyncConnection, contact_ids: Iterable[int]) -> No
 
 async def insert_outbox(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
     if rows:
-        await conn.execute(statement(conn, "insert_outbox", lambda d: OUTBOX.insert()), rows)
+        await execute_built(conn, statement(conn, "insert_outbox", lambda d: OUTBOX.insert()), rows)
 
 
 async def insert_outbox_returning(conn: AsyncConnection,
@@ -277,11 +291,10 @@ async def insert_outbox_returning(conn: AsyncConnection,
     """Insert and return what a sender needs, in the order given."""
     if not rows:
         return []
-    result = await conn.execute(statement(conn, "insert_outbox_returning", lambda d: (
+    return await fetch_built(conn, statement(conn, "insert_outbox_returning", lambda d: (
         OUTBOX.insert().returning(OUTBOX.c.id, OUTBOX.c.contact_id, OUTBOX.c.channel,
                                   OUTBOX.c.address, OUTBOX.c.payload, OUTBOX.c.attempts,
                                   OUTBOX.c.broadcast_id, sort_by_parameter_order=True))), rows)
-    return list(result.all())
 
 
 async def claim_due(conn: AsyncConnection, channel: str, limit: int,
@@ -364,8 +377,8 @@ async def record_outcomes(conn: AsyncConnection, changes: list[dict[str, Any]]) 
                 update(OUTBOX).where(OUTBOX.c.id == bindparam("row_id"))
                 .values({**{c: bindparam(f"v_{c}") for c in columns},
                          "address": case((_erased(), ""), else_=OUTBOX.c.address)}))
-        await conn.execute(stmt, [{"row_id": r["id"], **{f"v_{c}": r[c] for c in columns}}
-                                  for r in group])
+        await execute_built(conn, stmt, [{"row_id": r["id"], **{f"v_{c}": r[c] for c in columns}}
+                                    for r in group])
 
 
 def _lost_in_flight(live: set[int] | None, channel: str | None,

@@ -42,11 +42,13 @@ from bot.features.questions.models import (
 )
 from bot.store.db import Database
 from bot.store.models import utcnow
+from bot.store.queries import execute_built
 from bot.store.retention import Sweep, count_rows
 
 log = logging.getLogger(__name__)
 
 QUESTION = ReviewQuestion.__table__
+_INSERT_QUESTION = QUESTION.insert()   # built once: see bot/store/queries.py
 LEARNED = LearnedSample.__table__
 OFFICER = Officer.__table__
 UNIT = Unit.__table__
@@ -115,7 +117,7 @@ def review_row(matcher: Matcher, inbound: Inbound, events: Sequence[Event], *, c
 
 async def insert_questions(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
     if rows:
-        await conn.execute(QUESTION.insert(), rows)
+        await execute_built(conn, _INSERT_QUESTION, rows)
 
 
 async def erase_questions(conn: AsyncConnection, pseudonym: str) -> int:
