@@ -35,7 +35,7 @@ if _PATH:
 
     from bot.channels.telegram import http
     from bot.delivery import handler
-    from bot.store import db
+    from bot.store import db, direct  # direct: PostgreSQL's hot statements on asyncpg
 
     _request = http.AiohttpRequest.do_request
 
@@ -98,6 +98,22 @@ if _PATH:
         return engine
 
     db.make_engine = _traced_engine
+
+    _direct_run = direct.run
+
+    async def _traced_run(conn, stmt, params):  # type: ignore[no-untyped-def]
+        t0 = time.monotonic()
+        out = await _direct_run(conn, stmt, params)
+        many = isinstance(params, list)
+        if out is not None and params:
+            first = params[0] if many else params
+            found = direct._CACHE.get((id(stmt), tuple(first), many))
+            sql = found.sql if found is not None else str(stmt)
+            _event("sql", f"{t0:.6f}", f"{time.monotonic():.6f}",
+                   "_".join(sql.split()[:3])[:40], f"{hash(sql) & 0xffffffff:08x}")
+        return out
+
+    direct.run = _traced_run   # type: ignore[assignment]
     import bot.app  # noqa: E402  (it took make_engine by name)
     bot.app.make_engine = _traced_engine   # type: ignore[attr-defined]
 
