@@ -159,6 +159,9 @@ async def run(conn: AsyncConnection, stmt: ClauseElement,
         return None
     fairy = conn.sync_connection.connection   # type: ignore[union-attr]
     adapted = fairy.dbapi_connection
+    if not conn.in_transaction() and adapted.isolation_level != "autocommit":
+        return None   # SQLAlchemy begins its transaction at the first statement: let it, so
+        # that the caller's commit() commits (a connection from db.connect())
     raw = adapted._connection
     try:
         async with adapted._execute_mutex:

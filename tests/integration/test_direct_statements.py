@@ -63,6 +63,17 @@ async def test_rows_come_back_in_the_order_given_and_a_rollback_takes_them_back(
     assert all(r.created_at.tzinfo is not None for r in found)   # the column type's processor
 
 
+async def test_a_write_on_a_plain_connection_is_kept_by_its_commit(db):
+    async with db.connect() as conn:   # SQLAlchemy begins a transaction at the first statement
+        await queries.insert_contacts(conn, [_contact("lan")])
+        await conn.commit()
+    async with db.connect() as conn:
+        await queries.insert_contacts(conn, [_contact("minh")])   # no commit: rolled back
+    async with db.connect() as conn:
+        assert [r.pseudonym for r in await queries.contacts_by_pseudonym(
+            conn, ["lan", "minh"])] == ["lan"]
+
+
 async def test_a_duplicate_is_sqlalchemys_integrity_error_and_nothing_of_it_stays(db):
     async with db.begin() as conn:
         await queries.insert_contacts(conn, [_contact("ana")])
