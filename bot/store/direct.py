@@ -46,6 +46,7 @@ class _Compiled:
 _CACHE: dict[tuple[int, tuple[str, ...], bool], _Compiled | None] = {}
 _VALUES = re.compile(r"\) VALUES \((\$\d+::[A-Z ]+(?:, \$\d+::[A-Z ]+)*)\)")
 _KEEP: dict[int, ClauseElement] = {}   # the statements cached by id stay alive
+_MOST = 2000   # compiled forms kept (Loa's hot path has some 20)
 
 
 def _unnest(sql: str) -> str | None:
@@ -114,6 +115,8 @@ def _compiled(stmt: ClauseElement, keys: tuple[str, ...], many: bool) -> _Compil
         return _CACHE[key]
     except KeyError:
         pass
+    if len(_CACHE) >= _MOST:
+        return None   # statements built per call (not once): SQLAlchemy caches those itself
     _KEEP[id(stmt)] = stmt
     found = _CACHE[key] = _compile(stmt, keys, many)
     return found
