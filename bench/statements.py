@@ -34,6 +34,7 @@ from support.fakebotapi import FakeBotApi, text_update  # noqa: E402
 
 from bot.app import LOA, build_app  # noqa: E402
 from bot.settings import Settings  # noqa: E402
+from bot.store import direct  # noqa: E402
 from bot.store.db import upgrade_database  # noqa: E402
 
 SECRET = "statements-bench-secret"
@@ -58,6 +59,25 @@ class Counter:
         def _commit(conn):  # type: ignore[no-untyped-def]
             if self.on:
                 self.transactions += 1
+
+        # PostgreSQL's hot statements run on asyncpg itself (bot/store/direct.py), past the
+        # events above: counted here, and one outside a transaction as a commit of its own
+        if getattr(direct.run, "counted", False):
+            return
+        run = direct.run
+
+        async def counted(conn, stmt, params):  # type: ignore[no-untyped-def]
+            out = await run(conn, stmt, params)
+            if out is not None and params and self.on:
+                many = isinstance(params, list)
+                found = direct._CACHE.get((id(stmt), tuple(params[0] if many else params),
+                                           many))
+                self.statements[shape(found.sql if found else str(stmt))] += 1
+                if not conn.in_transaction():
+                    self.transactions += 1
+            return out
+        counted.counted = True  # type: ignore[attr-defined]
+        direct.run = counted  # type: ignore[assignment]
 
     def reset(self) -> None:
         self.statements.clear()

@@ -38,9 +38,10 @@ async def test_rows_come_back_in_the_order_given_and_a_rollback_takes_them_back(
     names = ["zeta", "alpha", "mu", "beta"]   # not in any sorted order
     with pytest.raises(RuntimeError):
         async with db.begin() as conn:   # the direct statement is the transaction's first
-            stmt = queries.statement(conn, "insert_contacts", lambda d: queries.CONTACT.insert()
-                                     .returning(queries.CONTACT.c.id, queries.CONTACT.c.pseudonym,
-                                                sort_by_parameter_order=True))
+            stmt = queries.statement(   # (a key of its own: built once per process)
+                conn, "test: contacts with their names", lambda d: queries.CONTACT.insert()
+                .returning(queries.CONTACT.c.id, queries.CONTACT.c.pseudonym,
+                           sort_by_parameter_order=True))
             rows = await direct.run(conn, stmt, [_contact(n) for n in names])
             assert rows is not None, "the contacts' insert went through SQLAlchemy"
             assert [r.pseudonym for r in rows] == names
