@@ -29,7 +29,6 @@ from sqlalchemy.sql.elements import ClauseElement
 from sqlalchemy.util import greenlet_spawn
 
 _DIALECT = _AsyncpgDialect()
-_MISSING = object()
 
 
 @dataclass(frozen=True, slots=True)
