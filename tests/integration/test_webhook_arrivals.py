@@ -13,6 +13,7 @@ from support.fakebotapi import text_update
 from support.waiting import wait_for
 
 from bot.app import build_app
+from bot.channels import webhook
 
 SECRET = "arrivals-secret-token-1"
 
@@ -44,3 +45,22 @@ async def test_a_burst_of_deliveries_with_repeats_is_stored_once_each(settings):
     with sql_connect(s) as db:    # each handled once: one reply queued per update
         assert db.execute("select count(*) from outbox where lane = 'reply'"
                           ).fetchone()[0] == 40
+
+
+async def test_a_delivery_after_a_quiet_moment_is_not_held_for_more(settings, monkeypatch):
+    """Under load a group waits a few milliseconds for more deliveries (LINGER_S); the first
+    one after a quiet moment is stored and answered at once. Here the wait is made 10
+    minutes: a lone delivery held for it would fail the test."""
+    monkeypatch.setattr(webhook, "LINGER_S", 600.0)
+    s = replace(settings, telegram_token="1:ARRIVALS", telegram_api_url="http://127.0.0.1:9/bot",
+                telegram_webhook_secret=SECRET,
+                telegram_webhook_url="http://127.0.0.1:1/telegram/webhook")
+    update = {**text_update(710_000, "khi nao tat song 2g"), "update_id": 9_500}
+    async with TestClient(TestServer(build_app(s))) as client:
+        async with asyncio.timeout(60):
+            response = await client.post("/telegram/webhook", data=json.dumps(update).encode(),
+                                         headers={"X-Telegram-Bot-Api-Secret-Token": SECRET})
+        assert response.status == 200
+    with sql_connect(s) as db:
+        assert db.execute("select status from inbox where external_id = '9500'"
+                          ).fetchall() == [("done",)]
