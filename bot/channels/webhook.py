@@ -37,10 +37,9 @@ Also = Callable[[AsyncConnection], Awaitable[None]]
 # events. Without it, the faster Loa handles a group, the fewer events the next one finds
 # (1.5 at 300 updates/s on PostgreSQL), and that cost is paid again for each. 5 ms of reply
 # latency for about a third of Loa's and of PostgreSQL's CPU per update (issue 16,
-# bench/load.py). "Under load": the previous group began less than BUSY_S ago; the first
-# event after a quiet moment is stored at once.
+# bench/load.py). "Under load": events arrived while the previous group was being stored; an
+# event that finds Loa storing nothing is stored at once.
 LINGER_S = 0.005
-BUSY_S = 0.05
 
 
 class Inbox(Protocol):
@@ -73,7 +72,6 @@ class Arrivals:
         self.inbox = inbox
         self._waiting: list[tuple[str, str, str, asyncio.Future[int | None]]] = []
         self._storing: asyncio.Task[None] | None = None
-        self._group_at = float("-inf")   # when the last group began (the loop's clock)
 
     async def store(self, channel: str, external: str, payload: str) -> int | None:
         future: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
@@ -86,11 +84,11 @@ class Arrivals:
         return await asyncio.shield(future)   # a request given up still has its event stored
 
     async def _store_waiting(self) -> None:
-        loop = asyncio.get_running_loop()
+        under_load = False   # (this task began with events that found nothing being stored)
         while self._waiting:
-            if loop.time() - self._group_at < BUSY_S:
-                await asyncio.sleep(LINGER_S)   # under load: let more join this group
-            self._group_at = loop.time()
+            if under_load:   # these came while the last group was stored: let more join them
+                await asyncio.sleep(LINGER_S)
+            under_load = True
             group, self._waiting = self._waiting, []
             for channel in dict.fromkeys(c for c, _, _, _ in group):   # arrival order
                 await self._store_channel(channel, [g for g in group if g[0] == channel])
