@@ -61,7 +61,7 @@ class Counter:
                 self.transactions += 1
 
         # PostgreSQL's hot statements run on asyncpg itself (bot/store/direct.py), past the
-        # events above: counted here, and one outside a transaction as a commit of its own
+        # events above: counted here (always in a transaction: its commit is counted above)
         if getattr(direct.run, "counted", False):
             return
         run = direct.run
@@ -73,8 +73,6 @@ class Counter:
                 found = direct._CACHE.get((id(stmt), tuple(params[0] if many else params),
                                            many))
                 self.statements[shape(found.sql if found else str(stmt))] += 1
-                if not conn.in_transaction():
-                    self.transactions += 1
             return out
         counted.counted = True  # type: ignore[attr-defined]
         direct.run = counted  # type: ignore[assignment]

@@ -65,10 +65,7 @@ if _PATH:
     async def _begin(self):  # type: ignore[no-untyped-def]
         """Database.begin itself, timed: asked, begun (the writer lock taken: the engine's
         "begin" event below), body done, committed."""
-        frame = sys._getframe(2)
-        while frame.f_back is not None and frame.f_code.co_name in ("autocommit", "__aenter__"):
-            frame = frame.f_back   # Database.autocommit on SQLite: its caller
-        caller = frame.f_code.co_name
+        caller = sys._getframe(2).f_code.co_name
         asked = time.monotonic()
         async with _db_begin(self) as conn:
             got = conn.sync_connection.info.pop("trace_begun", asked)

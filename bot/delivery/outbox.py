@@ -511,8 +511,7 @@ class ReplySender:
         delay = 0.5
         while True:   # the database may be restarting: a sent message left 'sending' would wait
             try:      # for a restart of Loa, an unsent one would never be tried again
-                # each message's record is one row's update: on its own, no transaction
-                async with self.db.begin() if stopped else self.db.autocommit() as conn:
+                async with self.db.begin() as conn:
                     await queries.record_outcomes(conn, changes)
                     if stopped:
                         await queries.stop_contacts(conn, stopped)

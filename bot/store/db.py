@@ -196,7 +196,6 @@ class Database:
         self._lock = asyncio.Lock() if self.dialect == "sqlite" else None
         self._arrivals = asyncio.Lock()
         self.writes = 0   # SQLite: write transactions begun (for the checkpoints)
-        self._autocommit: AsyncEngine | None = None
 
     def connect(self) -> AsyncConnection:
         return self.engine.connect()
@@ -208,22 +207,6 @@ class Database:
                 await stack.enter_async_context(self._lock)
                 self.writes += 1
             yield await stack.enter_async_context(self.engine.begin())
-
-    @contextlib.asynccontextmanager
-    async def autocommit(self) -> AsyncIterator[AsyncConnection]:
-        """A connection whose statements each commit themselves, for writes that are one
-        statement (or independent statements). On PostgreSQL that spares the BEGIN and the
-        COMMIT, two of a lone statement's three round trips (issue 16: the reply senders'
-        outcome records, one write per round of replies). SQLite: a write transaction, as
-        `begin` (its writes must hold the writer lock)."""
-        if self._lock is not None:
-            async with self.begin() as conn:
-                yield conn
-            return
-        if self._autocommit is None:
-            self._autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
-        async with self._autocommit.connect() as conn:
-            yield conn
 
     @contextlib.asynccontextmanager
     async def store(self) -> AsyncIterator[AsyncConnection]:

@@ -161,7 +161,7 @@ async def run(conn: AsyncConnection, stmt: ClauseElement,
         return None
     fairy = conn.sync_connection.connection   # type: ignore[union-attr]
     adapted = fairy.dbapi_connection
-    if not conn.in_transaction() and adapted.isolation_level != "autocommit":
+    if not conn.in_transaction():
         return None   # SQLAlchemy begins its transaction at the first statement: let it, so
         # that the caller's commit() commits (a connection from db.connect())
     raw = adapted._connection

@@ -8,8 +8,7 @@ under a real Loa (python-telegram-bot polling the local fake Bot API), at three 
 * the handler's transaction that stores a reply already marked "being sent" by this process
   (the reply is handed to the sender in memory only after that commit);
 * the sender's claim of a reply to be sent again after an error;
-* the sender's record that a reply was sent (a statement on its own, outside a transaction:
-  the answer to the statement, which committed, is lost).
+* the sender's record that a reply was sent.
 
 In each case the reply is sent exactly once, by the same running process, within seconds,
 and ends recorded as sent. Before the fix, the first two left the reply "sending" under a live

@@ -7,9 +7,7 @@ the PostgreSQL protocol (Parse, Bind, simple Query: which statements a transacti
 when armed with a pattern it waits for a transaction that ran a statement containing it (and
 that returned rows: the server's DataRow messages are counted), lets that transaction's COMMIT
 through, then closes both sockets as soon as the server answers
-(the answer is never forwarded). A statement run outside a transaction commits on its own when
-the server completes it: then its answer is the one lost (cut at the Sync that ends it; the
-server sends nothing of it before). Everything else passes through untouched; new connections
+(the answer is never forwarded). Everything else passes through untouched; new connections
 are accepted as before, so the client reconnects as it would after a real network failure.
 """
 from __future__ import annotations
@@ -52,8 +50,7 @@ class PgProxy:
     def arm(self, pattern: str, returning_rows: bool = True) -> None:
         """Lose the answer to the next COMMIT of a transaction that ran a statement
         containing `pattern` (SQL text as the client sends it), which returned rows unless
-        `returning_rows` is False; or, for such a statement run outside a transaction, the
-        answer to the statement itself (which committed)."""
+        `returning_rows` is False."""
         self.fired.clear()
         self._pattern = pattern.encode()
         self._min_rows = 1 if returning_rows else 0
@@ -115,16 +112,7 @@ class PgProxy:
             head = sql.lstrip().upper()[:8]
             if head.startswith(b"BEGIN") or head.startswith(b"ROLLBACK"):
                 state.ran = []
-                state.in_transaction = head.startswith(b"BEGIN")
-            elif kind == b"S" and not state.in_transaction:   # a statement on its own ends
-                pattern = self._pattern
-                if pattern is not None and any(pattern in text and rows >= self._min_rows
-                                               for text, rows in state.ran):
-                    self._pattern = None
-                    state.cut = True   # the server answers at the Sync: it must not pass
-                state.ran = []
             elif head.startswith(b"COMMIT"):
-                state.in_transaction = False
                 pattern = self._pattern
                 if pattern is not None and any(pattern in text and rows >= self._min_rows
                                                for text, rows in state.ran):
@@ -162,4 +150,3 @@ class _Connection:
     def __init__(self) -> None:
         self.ran: list[list] = []   # [SQL text, rows returned] per statement run
         self.cut = False
-        self.in_transaction = False   # between BEGIN and COMMIT or ROLLBACK
