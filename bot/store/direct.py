@@ -148,10 +148,11 @@ async def run(conn: AsyncConnection, stmt: ClauseElement,
               params: dict[str, Any] | list[dict[str, Any]]) -> list[Any] | None:
     """Run `stmt` with one set of `params` (a dict) or many (a list of dicts with the same
     keys) on this PostgreSQL connection's asyncpg connection, in its transaction; its rows
-    (named tuples) if it returns any, else []. None: not run (not PostgreSQL, or a statement
-    this does not run): execute it through SQLAlchemy."""
-    if conn.dialect.name != "postgresql":
-        return None
+    (named tuples) if it returns any, else []. None: not run (not PostgreSQL, no transaction
+    begun, or a statement this does not run): execute it through SQLAlchemy."""
+    if conn.dialect.name != "postgresql" or not conn.in_transaction():
+        return None   # (outside a transaction SQLAlchemy begins one at the first statement:
+        # let it, so that the caller's commit() commits; a connection from db.connect())
     many = isinstance(params, list)
     if many and not params:
         return []
@@ -159,11 +160,7 @@ async def run(conn: AsyncConnection, stmt: ClauseElement,
     c = _compiled(stmt, tuple(first), many)
     if c is None:
         return None
-    fairy = conn.sync_connection.connection   # type: ignore[union-attr]
-    adapted = fairy.dbapi_connection
-    if not conn.in_transaction():
-        return None   # SQLAlchemy begins its transaction at the first statement: let it, so
-        # that the caller's commit() commits (a connection from db.connect())
+    adapted = conn.sync_connection.connection.dbapi_connection   # type: ignore[union-attr]
     raw = adapted._connection
     try:
         async with adapted._execute_mutex:

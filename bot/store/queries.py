@@ -3,7 +3,8 @@
 The statements on the path of every message are built once per dialect (`statement`), with their
 varying parts as bound parameters (lists as expanding ones): SQLAlchemy then reuses their cache
 key and compiled form instead of building, hashing and looking up a new statement object on
-every call, which cost more than the database's own work (issue 16)."""
+every call, which cost more than the database's own work (issue 16). On PostgreSQL they run on
+asyncpg itself (`fetch_built`, `execute_built`: bot/store/direct.py)."""
 from __future__ import annotations
 
 import datetime as dt
@@ -64,7 +65,7 @@ def statement(conn: AsyncConnection, key: object, build: Callable[[str], Any]) -
 
 
 async def fetch_built(conn: AsyncConnection, stmt: Any,
-                 params: dict[str, Any] | list[dict[str, Any]]) -> list[Any]:
+                      params: dict[str, Any] | list[dict[str, Any]]) -> list[Any]:
     """The rows of a statement built once (module level or `statement`): on asyncpg itself on
     PostgreSQL where it can (bot/store/direct.py), else through SQLAlchemy."""
     rows = await direct.run(conn, stmt, params)
@@ -72,7 +73,7 @@ async def fetch_built(conn: AsyncConnection, stmt: Any,
 
 
 async def execute_built(conn: AsyncConnection, stmt: Any,
-                   params: dict[str, Any] | list[dict[str, Any]]) -> None:
+                        params: dict[str, Any] | list[dict[str, Any]]) -> None:
     """As fetch_built, for a statement that returns no rows."""
     if await direct.run(conn, stmt, params) is None:
         await conn.execute(stmt, params)
@@ -179,7 +180,7 @@ async def new_inbox_rows(conn: AsyncConnection, ids: Sequence[int],
                 .order_by(INBOX.c.id))
         return stmt.with_for_update(skip_locked=not wait) if dialect == "postgresql" else stmt
     return await fetch_built(conn, statement(conn, ("new_inbox_rows", wait), build),
-                        {"ids": list(ids)})
+                             {"ids": list(ids)})
 
 
 async def take_writer(conn: AsyncConnection) -> None:
@@ -377,8 +378,8 @@ async def record_outcomes(conn: AsyncConnection, changes: list[dict[str, Any]]) 
                 update(OUTBOX).where(OUTBOX.c.id == bindparam("row_id"))
                 .values({**{c: bindparam(f"v_{c}") for c in columns},
                          "address": case((_erased(), ""), else_=OUTBOX.c.address)}))
-        await execute_built(conn, stmt, [{"row_id": r["id"], **{f"v_{c}": r[c] for c in columns}}
-                                    for r in group])
+        await execute_built(conn, stmt, [
+            {"row_id": r["id"], **{f"v_{c}": r[c] for c in columns}} for r in group])
 
 
 def _lost_in_flight(live: set[int] | None, channel: str | None,
