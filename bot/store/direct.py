@@ -7,8 +7,8 @@ of Loa's CPU per statement through `AsyncConnection.execute` against 50 µs on a
 py-spy profile of `bench/load.py` at 300 updates/s: about a quarter of Loa's CPU in
 SQLAlchemy's execution layer). A statement is compiled for asyncpg once (its text, which
 parameters go where, their bind processors, the column defaults an INSERT fills in, the
-result columns and their processors) and then run with asyncpg's `fetch`, `executemany` or
-`fetchmany` in the caller's transaction (begun here if SQLAlchemy has not sent BEGIN yet).
+result columns and their processors) and then run with asyncpg's `fetch` or `executemany`
+in the caller's transaction (begun here if SQLAlchemy has not sent BEGIN yet).
 A statement this cannot run as compiled (an expanding IN list, a parameter computed at
 execution) goes through SQLAlchemy as before: `run` answers None and the caller executes it there.
 
@@ -101,6 +101,8 @@ def _compile(stmt: ClauseElement, keys: tuple[str, ...], many: bool) -> _Compile
         procs = tuple(c[3]._cached_result_processor(_DIALECT, None) for c in columns)
         results = procs if any(procs) else None
     sql, arrays = compiled.string, False
+    if many and not compiled.isinsert and row is not None:
+        return None   # (many rows of an UPDATE ... RETURNING: none on the hot path)
     if many and compiled.isinsert:
         sql, arrays = _unnest(sql), True
         if sql is None or (columns and columns[0][0] != "id"):
@@ -131,7 +133,7 @@ def _args(c: _Compiled, params: dict[str, Any]) -> list[Any]:
         else:
             out.append(constant)
             continue
-        out.append(proc(value) if proc is not None and value is not None else value)
+        out.append(value if proc is None else proc(value))   # None too, as SQLAlchemy does
     return out
 
 
@@ -171,11 +173,9 @@ async def run(conn: AsyncConnection, stmt: ClauseElement,
             elif c.arrays:   # one array per column
                 records = await raw.fetch(c.sql, *map(list, zip(*(_args(c, p) for p in params),
                                                                strict=True)))
-            elif c.row is None:
+            else:
                 await raw.executemany(c.sql, [_args(c, p) for p in params])
                 return []
-            else:
-                records = await raw.fetchmany(c.sql, [_args(c, p) for p in params])
     except BaseException as error:   # as SQLAlchemy's cursor would: translated, and a lost
         # connection (or one left mid-statement by a cancelled task) invalidated; raises
         await greenlet_spawn(_raise_as_sqlalchemy, conn, adapted, error, c.sql)
