@@ -67,7 +67,8 @@ def statement(conn: AsyncConnection, key: object, build: Callable[[str], Any]) -
 async def fetch_built(conn: AsyncConnection, stmt: Any,
                       params: dict[str, Any] | list[dict[str, Any]]) -> list[Any]:
     """The rows of a statement built once (module level or `statement`): on asyncpg itself on
-    PostgreSQL where it can (bot/store/direct.py), else through SQLAlchemy."""
+    PostgreSQL where it can (bot/store/direct.py: named tuples), else through SQLAlchemy
+    (its rows); either way read by attribute or position."""
     rows = await direct.run(conn, stmt, params)
     return rows if rows is not None else list((await conn.execute(stmt, params)).all())
 
@@ -126,7 +127,7 @@ async def insert_inbox(conn: AsyncConnection, channel: str, external_id: str,
 
 async def store_inbox_rows(conn: AsyncConnection, channel: str,
                            items: list[tuple[str, str]],
-                           handled_at: dt.datetime | None = None) -> list[Row[Any]]:
+                           handled_at: dt.datetime | None = None) -> list[Any]:
     """Store raw events (external id, payload) in one statement; returns the new ones as
     new_inbox_rows gives them, with their external id, in id order (repeats of stored events
     are skipped). `handled_at`: stored as handled then, without their payload (the caller
@@ -168,7 +169,7 @@ async def pending_inbox(conn: AsyncConnection, limit: int = 100,
 
 
 async def new_inbox_rows(conn: AsyncConnection, ids: Sequence[int],
-                         wait: bool = False) -> Sequence[Row[Any]]:
+                         wait: bool = False) -> Sequence[Any]:
     """The still-unhandled rows among `ids`, locked for this transaction. On PostgreSQL rows
     another transaction holds are skipped, so each event has one effect; with `wait` they are
     waited for instead (a caller that must know the event handled, by whoever, when it
@@ -209,7 +210,7 @@ async def lock_contacts(conn: AsyncConnection, locks: Iterable[int]) -> None:
 
 async def unhandled_of_contacts(conn: AsyncConnection, keys: Sequence[str],
                                 channels: Sequence[str], before: int, exclude: Sequence[int],
-                                limit: int) -> tuple[Sequence[Row[Any]], Sequence[Row[Any]]]:
+                                limit: int) -> tuple[Sequence[Any], Sequence[Any]]:
     """Unhandled rows, other than `exclude`, that may be these contacts' (see Handler): those
     stamped with one of `keys` (any id, oldest first, at most `limit`), and the unstamped
     ones of `channels` before id `before`, whose contact only their payload tells (see
@@ -254,7 +255,7 @@ async def add_inbox_attempt(conn: AsyncConnection, inbox_id: int, error: str,
 
 async def contacts_by_pseudonym(conn: AsyncConnection, pseudonyms: list[str],
                                 extra: Sequence[Any] = (), key: object = None
-                                ) -> Sequence[Row[Any]]:
+                                ) -> Sequence[Any]:
     """The contacts with these pseudonyms; `extra`: more columns over CONTACT to read with
     each, which `key` names (the statement is built once per key)."""
     return await fetch_built(conn, statement(conn, ("contacts_by_pseudonym", key), lambda d: select(
@@ -288,7 +289,7 @@ async def insert_outbox(conn: AsyncConnection, rows: list[dict[str, Any]]) -> No
 
 
 async def insert_outbox_returning(conn: AsyncConnection,
-                                  rows: list[dict[str, Any]]) -> list[Row[Any]]:
+                                  rows: list[dict[str, Any]]) -> list[Any]:
     """Insert and return what a sender needs, in the order given."""
     if not rows:
         return []
