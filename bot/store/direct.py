@@ -188,12 +188,13 @@ async def run(conn: AsyncConnection, stmt: ClauseElement,
     return rows
 
 
-def _raise_as_sqlalchemy(conn: AsyncConnection, adapted: Any, error: Exception,
+def _raise_as_sqlalchemy(conn: AsyncConnection, adapted: Any, error: BaseException,
                          sql: str) -> None:
     try:
-        adapted._handle_exception(error)   # raises the DB-API error it maps to
-    except Exception as dbapi_error:
+        adapted._handle_exception(error)   # raises the DB-API error it maps to (or the
+        # error itself: a cancellation)
+    except BaseException as dbapi_error:
         # wraps it as DBAPIError (IntegrityError, OperationalError, ...) and invalidates the
-        # connection if it was lost; always raises
+        # connection if it was lost or left mid-statement (cancelled); always raises
         conn.sync_connection._handle_dbapi_exception(   # type: ignore[union-attr]
             dbapi_error, sql, None, None, None)

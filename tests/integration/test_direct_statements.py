@@ -5,9 +5,11 @@ rows come back in the order given, errors are SQLAlchemy's, and a lost connectio
 replaced."""
 from __future__ import annotations
 
+import asyncio
+
 import asyncpg
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from bot.store import direct, queries
@@ -109,3 +111,40 @@ async def test_a_connection_lost_mid_transaction_fails_it_and_the_next_one_works
     async with db.connect() as conn:
         assert [r.pseudonym for r in await queries.contacts_by_pseudonym(
             conn, ["dao", "em"])] == ["em"]
+
+
+async def test_a_statement_cancelled_midway_leaves_no_connection_behind(db, migrated_postgres_url):
+    """A task cancelled while its statement waits (shutdown cancels the workers) must not
+    hand the connection back mid-statement: SQLAlchemy invalidates it, and so must this."""
+    admin = await asyncpg.connect(migrated_postgres_url.replace("postgresql+asyncpg", "postgresql"))
+    try:
+        await admin.execute("SELECT pg_advisory_lock($1, 7)", queries.NS_CONTACT)   # held
+        waiting = asyncio.Event()
+
+        async def blocked() -> None:
+            async with db.begin() as conn:
+                waiting.set()
+                await queries.lock_contacts(conn, [7])   # waits for the admin's lock
+
+        invalidated: list[object] = []
+        event.listen(db.engine.sync_engine, "invalidate",
+                     lambda *args: invalidated.append(args[2]))
+        task = asyncio.create_task(blocked())
+        await waiting.wait()
+        # (until the server shows the statement waiting for the lock)
+        while not await admin.fetchval("SELECT count(*) FROM pg_locks WHERE locktype = "
+                                       "'advisory' AND NOT granted"):
+            await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert len(invalidated) == 1, "the connection went back to the pool mid-statement"
+        await admin.execute("SELECT pg_advisory_unlock($1, 7)", queries.NS_CONTACT)
+        async with asyncio.timeout(30):
+            async with db.begin() as conn:   # the pool works, and nothing still waits
+                await queries.insert_contacts(conn, [_contact("phuong")])
+            assert not await admin.fetchval("SELECT count(*) FROM pg_locks WHERE locktype = "
+                                            "'advisory' AND NOT granted")
+            await db.engine.dispose()
+    finally:
+        await admin.close()
