@@ -69,10 +69,7 @@ class Counter:
         async def counted(conn, stmt, params):  # type: ignore[no-untyped-def]
             out = await run(conn, stmt, params)
             if out is not None and params and self.on:
-                many = isinstance(params, list)
-                found = direct._CACHE.get((id(stmt), tuple(params[0] if many else params),
-                                           many))
-                self.statements[shape(found.sql if found else str(stmt))] += 1
+                self.statements[shape(direct.sql_of(stmt, params) or str(stmt))] += 1
             return out
         counted.counted = True  # type: ignore[attr-defined]
         direct.run = counted  # type: ignore[assignment]

@@ -104,11 +104,8 @@ if _PATH:
     async def _traced_run(conn, stmt, params):  # type: ignore[no-untyped-def]
         t0 = time.monotonic()
         out = await _direct_run(conn, stmt, params)
-        many = isinstance(params, list)
         if out is not None and params:
-            first = params[0] if many else params
-            found = direct._CACHE.get((id(stmt), tuple(first), many))
-            sql = found.sql if found is not None else str(stmt)
+            sql = direct.sql_of(stmt, params) or str(stmt)
             _event("sql", f"{t0:.6f}", f"{time.monotonic():.6f}",
                    "_".join(sql.split()[:3])[:40], f"{hash(sql) & 0xffffffff:08x}")
         return out

@@ -123,6 +123,16 @@ def _compiled(stmt: ClauseElement, keys: tuple[str, ...], many: bool) -> _Compil
     return found
 
 
+def sql_of(stmt: ClauseElement, params: dict[str, Any] | list[dict[str, Any]]) -> str | None:
+    """The text `run` sent for `stmt` with parameters like these (None: it has not run it),
+    for the benchmarks that count statements (bench/statements.py, bench/tracing)."""
+    many = isinstance(params, list)
+    if not params:
+        return None
+    found = _CACHE.get((id(stmt), tuple(params[0] if many else params), many))
+    return None if found is None else found.sql
+
+
 def _args(c: _Compiled, params: dict[str, Any]) -> list[Any]:
     out = []
     for name, constant, proc, call in c.slots:
