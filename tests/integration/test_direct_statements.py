@@ -117,6 +117,10 @@ async def test_a_statement_cancelled_midway_leaves_no_connection_behind(db, migr
     """A task cancelled while its statement waits (shutdown cancels the workers) must not
     hand the connection back mid-statement: SQLAlchemy invalidates it, and so must this."""
     admin = await asyncpg.connect(migrated_postgres_url.replace("postgresql+asyncpg", "postgresql"))
+
+    async def lock_waits() -> int:   # statements waiting for an advisory lock, server-wide
+        return await admin.fetchval("SELECT count(*) FROM pg_locks WHERE locktype = "
+                                    "'advisory' AND NOT granted")
     try:
         await admin.execute("SELECT pg_advisory_lock($1, 7)", queries.NS_CONTACT)   # held
         waiting = asyncio.Event()
@@ -132,8 +136,7 @@ async def test_a_statement_cancelled_midway_leaves_no_connection_behind(db, migr
         task = asyncio.create_task(blocked())
         await waiting.wait()
         # (until the server shows the statement waiting for the lock)
-        while not await admin.fetchval("SELECT count(*) FROM pg_locks WHERE locktype = "
-                                       "'advisory' AND NOT granted"):
+        while not await lock_waits():
             await asyncio.sleep(0.01)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
@@ -143,8 +146,7 @@ async def test_a_statement_cancelled_midway_leaves_no_connection_behind(db, migr
         async with asyncio.timeout(30):
             async with db.begin() as conn:   # the pool works, and nothing still waits
                 await queries.insert_contacts(conn, [_contact("phuong")])
-            assert not await admin.fetchval("SELECT count(*) FROM pg_locks WHERE locktype = "
-                                            "'advisory' AND NOT granted")
+            assert not await lock_waits()
             await db.engine.dispose()
     finally:
         await admin.close()
