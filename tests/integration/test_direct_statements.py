@@ -118,9 +118,11 @@ async def test_a_statement_cancelled_midway_leaves_no_connection_behind(db, migr
     hand the connection back mid-statement: SQLAlchemy invalidates it, and so must this."""
     admin = await asyncpg.connect(migrated_postgres_url.replace("postgresql+asyncpg", "postgresql"))
 
-    async def lock_waits() -> int:   # statements waiting for an advisory lock, server-wide
-        return await admin.fetchval("SELECT count(*) FROM pg_locks WHERE locktype = "
-                                    "'advisory' AND NOT granted")
+    async def lock_waits() -> int:   # statements waiting for the lock, in this test's database
+        return await admin.fetchval(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
+            "AND objid = 7 AND database = (SELECT oid FROM pg_database "
+            "WHERE datname = current_database())")
     try:
         await admin.execute("SELECT pg_advisory_lock($1, 7)", queries.NS_CONTACT)   # held
         waiting = asyncio.Event()
